@@ -1,0 +1,19 @@
+//! `lab`: an emulation lab for IoT firmware.
+//!
+//! Scenario files describe experiments; the runner executes them against a
+//! target backend (QEMU, or a real board through probe-rs) and produces a
+//! report. See DESIGN.md for the contracts.
+
+pub mod board;
+pub mod console;
+pub mod deps;
+pub mod error;
+pub mod image;
+pub mod qmp;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod target;
+pub mod workspace;
+
+pub use error::Error;

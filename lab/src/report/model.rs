@@ -1,0 +1,114 @@
+//! The report's data model, serialised as the `--json` report of DESIGN.md.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// A whole invocation of `lab run`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The lab's version.
+    pub lab_version: String,
+    /// When the run started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// One entry per scenario x variant x run, in a stable order.
+    pub results: Vec<RunResult>,
+    /// Per scenario x variant: every numeric metric aggregated over its runs.
+    pub summaries: Vec<Summary>,
+}
+
+/// The outcome of one run of one variant of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The scenario file as given on the command line.
+    pub file: String,
+    /// The matrix variant, `null` when the scenario has no matrix.
+    pub variant: Option<String>,
+    /// The board profile.
+    pub board: String,
+    /// The backend that ran it: `qemu` or `hardware`.
+    pub target: String,
+    /// The run number, from 1.
+    pub run: u32,
+    /// The verdict.
+    pub status: Status,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: f64,
+    /// Numeric metrics (named regex groups and the like).
+    pub metrics: BTreeMap<String, f64>,
+    /// Per-step outcomes, in order; steps never reached are absent.
+    pub steps: Vec<StepResult>,
+    /// A one-line reason for anything but `passed`.
+    pub error: Option<String>,
+}
+
+/// The outcome of one step.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    /// The step's key (`boot`, `wait-serial`, ...).
+    pub step: String,
+    /// The step's verdict.
+    pub status: Status,
+    /// When the step started, in ms since the run started.
+    pub at_ms: f64,
+    /// How long the step took, in ms.
+    pub duration_ms: f64,
+}
+
+/// A verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Every step held.
+    Passed,
+    /// An expectation did not hold.
+    Failed,
+    /// A deadline passed.
+    Timeout,
+    /// The lab or the target broke (QEMU crashed, image missing, ...).
+    Error,
+}
+
+impl Status {
+    /// The lowercase name used in reports and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// Numeric metrics of one scenario x variant aggregated over its runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The matrix variant, `null` when the scenario has no matrix.
+    pub variant: Option<String>,
+    /// The board profile.
+    pub board: String,
+    /// How many runs there were.
+    pub runs: u32,
+    /// How many of them passed.
+    pub passed: u32,
+    /// Per metric: min, median, p95 and max over the runs that reported it.
+    pub metrics: BTreeMap<String, Stats>,
+}
+
+/// Order statistics of one metric.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Stats {
+    /// Smallest value.
+    pub min: f64,
+    /// Median (mean of the two middle values for an even count).
+    pub median: f64,
+    /// 95th percentile (nearest rank).
+    pub p95: f64,
+    /// Largest value.
+    pub max: f64,
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Installs the system packages the lab needs, from the distribution's own apt
+# sources, if any are missing. Safe to run again: it does nothing when every
+# tool is already there.
+#
+# QEMU 10 comes from <codename>-backports. The backports entry is derived from
+# the machine's existing Debian deb822 source (same URIs and Signed-By, suite
+# changed), so no host name is ever written here. Where backports does not
+# exist, the distribution's own QEMU is installed instead.
+set -euo pipefail
+
+# command -> Debian package that provides it
+declare -A NEEDED=(
+  [qemu-system-arm]=qemu-system-arm
+  [arm-none-eabi-gcc]=gcc-arm-none-eabi
+  [gdb-multiarch]=gdb-multiarch
+)
+NEWLIB_MARKER=/usr/lib/arm-none-eabi/newlib
+
+missing=()
+for cmd in "${!NEEDED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
+done
+[ -d "$NEWLIB_MARKER" ] || missing+=(libnewlib-arm-none-eabi)
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all system dependencies present"
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+src=/etc/apt/sources.list.d/debian.sources
+bpo=/etc/apt/sources.list.d/lab-backports.sources
+
+# Derive a backports stanza from the first stanza that carries the plain
+# "<codename>" suite (not -security, not -updates).
+if [ -n "$codename" ] && [ -f "$src" ] && [ ! -f "$bpo" ]; then
+  stanza=$(awk -v code="$codename" '
+    BEGIN { RS = ""; FS = "\n" }
+    {
+      for (i = 1; i <= NF; i++) {
+        if ($i ~ /^Suites:/) {
+          n = split(substr($i, 8), s, /[ \t]+/)
+          for (j = 1; j <= n; j++) if (s[j] == code) { print; exit }
+        }
+      }
+    }' "$src")
+  if [ -n "$stanza" ]; then
+    echo "$stanza" | awk -v code="$codename" '
+      /^Suites:/     { print "Suites: " code "-backports"; next }
+      /^#/           { next }
+      { print }' | $SUDO tee "$bpo" >/dev/null
+    echo "install-deps: enabled ${codename}-backports in $bpo"
+  fi
+fi
+
+$SUDO apt-get update -qq
+
+target=()
+policy=$(apt-cache policy qemu-system-arm 2>/dev/null || true)
+if [ -n "$codename" ] && [[ "$policy" == *"${codename}-backports"* ]]; then
+  target=(-t "${codename}-backports")
+  # Install every QEMU package from backports together: a plain install of
+  # qemu-system-arm would otherwise downgrade (remove) a qemu-utils 10.
+  missing+=(qemu-system-arm)
+  dpkg -s qemu-utils >/dev/null 2>&1 && missing+=(qemu-utils)
+else
+  echo "install-deps: no backports suite; using the distribution's QEMU"
+fi
+
+# shellcheck disable=SC2068
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+  ${target[@]} $(printf '%s\n' "${missing[@]}" | sort -u)
+qemu-system-arm --version | head -n1
