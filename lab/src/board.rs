@@ -1,0 +1,366 @@
+//! Board profiles: how QEMU models each board, read from `qemu-configs/*.yaml`.
+//!
+//! A profile is data, so a new board needs no Rust change. It names the QEMU
+//! binary and machine, the memory map, how firmware is loaded, how the serial
+//! port is wired, how the guest exits and the icount setting that
+//! `clock: virtual` uses.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Errors while reading board profiles.
+#[derive(Debug, thiserror::Error)]
+pub enum BoardError {
+    /// Could not read a board profile file.
+    #[error("cannot read board profile {path}: {source}")]
+    Read {
+        /// The profile file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A board profile is not valid.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The profile file.
+        path: PathBuf,
+        /// What is wrong, with line and column where known.
+        message: String,
+    },
+    /// Two profiles claim the same name.
+    #[error("board `{name}` is defined twice: {first} and {second}")]
+    Duplicate {
+        /// The board name.
+        name: String,
+        /// The first file.
+        first: PathBuf,
+        /// The second file.
+        second: PathBuf,
+    },
+}
+
+/// The instruction set family of a board's CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// ARMv7-M (Cortex-M3, M4, M7).
+    Armv7m,
+    /// ARMv8-A in AArch64 state (Cortex-A53).
+    Aarch64,
+}
+
+impl Arch {
+    /// The name used in profiles and manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Armv7m => "armv7m",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+/// One board profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardProfile {
+    /// The name scenarios use (`board: mps2-an385`).
+    pub name: String,
+    /// One line for `lab list`.
+    pub description: String,
+    /// The CPU's architecture.
+    pub arch: Arch,
+    /// How to start QEMU for this board.
+    pub qemu: QemuMachine,
+    /// How firmware gets into the board.
+    pub load: LoadMethod,
+    /// The console UART.
+    pub serial: Serial,
+    /// How the guest ends the emulation with an exit code.
+    pub exit: ExitMethod,
+    /// The icount setting for `clock: virtual`.
+    pub icount: Icount,
+    /// Named memory regions.
+    pub memory: Vec<MemoryRegion>,
+    /// Layout for firmware built by the lab (bare-metal boards only).
+    #[serde(default)]
+    pub firmware: Option<FirmwareLayout>,
+    /// The file the profile was read from.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// The QEMU side of a board.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QemuMachine {
+    /// The emulator binary (`qemu-system-arm`).
+    pub binary: String,
+    /// The Debian package that provides the binary.
+    pub package: String,
+    /// `-M` value.
+    pub machine: String,
+    /// `-cpu` value.
+    pub cpu: String,
+    /// `-m` value, e.g. `16M`.
+    pub memory: String,
+    /// Extra arguments appended verbatim (each one argument).
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// How firmware gets into the board.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadMethod {
+    /// QEMU's `-kernel` loader (an ELF for Cortex-M, an Image for Linux).
+    Kernel,
+}
+
+/// The console UART.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serial {
+    /// The UART model, for firmware drivers.
+    pub uart: String,
+    /// Its base address.
+    pub base: u64,
+}
+
+/// How the guest ends the emulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExitMethod {
+    /// ARM semihosting; SYS_EXIT_EXTENDED passes the exit code through.
+    Semihosting,
+    /// PSCI power-off (Linux guests); the exit code is not passed through.
+    Psci,
+}
+
+/// QEMU `-icount` parameters.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Icount {
+    /// One instruction takes 2^shift ns of guest time.
+    pub shift: u8,
+}
+
+/// The kind of a memory region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegionKind {
+    /// Code memory (flash or code RAM).
+    Rom,
+    /// Read-write memory.
+    Ram,
+    /// Peripherals.
+    Io,
+}
+
+/// A named memory region.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryRegion {
+    /// The region's name (`sram`).
+    pub name: String,
+    /// Start address.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// What the region holds.
+    pub kind: RegionKind,
+}
+
+/// How the lab builds firmware for this board.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareLayout {
+    /// Compiler flags for the CPU (`-mcpu=cortex-m3`, `-mthumb`, ...).
+    pub cflags: Vec<String>,
+    /// The core clock that drives SysTick, in Hz.
+    pub clock_hz: u64,
+    /// Which memory regions hold code, data and heap.
+    pub regions: FirmwareRegions,
+}
+
+/// Region names for the linker script's `TEXT`, `DATA` and `HEAP` aliases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareRegions {
+    /// Code and read-only data.
+    pub text: String,
+    /// Data, bss and the stack.
+    pub data: String,
+    /// The heap.
+    pub heap: String,
+}
+
+impl BoardProfile {
+    /// Parses a profile from YAML text; `path` is used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, BoardError> {
+        let invalid = |message: String| BoardError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let mut profile: BoardProfile =
+            serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        profile.source = path.to_owned();
+        profile.validate().map_err(invalid)?;
+        Ok(profile)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(fw) = &self.firmware {
+            for name in [&fw.regions.text, &fw.regions.data, &fw.regions.heap] {
+                if self.region(name).is_none() {
+                    return Err(format!(
+                        "firmware region `{name}` is not in the memory map; known: {}",
+                        self.memory
+                            .iter()
+                            .map(|r| r.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The region with this name.
+    pub fn region(&self, name: &str) -> Option<&MemoryRegion> {
+        self.memory.iter().find(|r| r.name == name)
+    }
+
+    /// Compiler arguments for firmware built for this board: the CPU flags
+    /// plus `LAB_CPU_HZ`, `LAB_UART_BASE` and `LAB_BOARD` defines.
+    pub fn firmware_cflags(&self) -> Option<Vec<String>> {
+        let fw = self.firmware.as_ref()?;
+        let mut flags = fw.cflags.clone();
+        flags.push(format!("-DLAB_CPU_HZ={}", fw.clock_hz));
+        flags.push(format!("-DLAB_UART_BASE={:#x}", self.serial.base));
+        flags.push(format!("-DLAB_BOARD=\"{}\"", self.name));
+        Some(flags)
+    }
+
+    /// The `memory.ld` fragment for firmware: a `MEMORY` block from the
+    /// memory map and `TEXT`/`DATA`/`HEAP` region aliases.
+    pub fn memory_ld(&self) -> Option<String> {
+        let fw = self.firmware.as_ref()?;
+        let mut out = String::from("/* Generated by lab from the board profile. */\nMEMORY\n{\n");
+        for r in self.memory.iter().filter(|r| r.kind != RegionKind::Io) {
+            let attrs = if r.kind == RegionKind::Rom { "rx" } else { "rwx" };
+            let _ = writeln!(
+                out,
+                "  {} ({attrs}) : ORIGIN = {:#010x}, LENGTH = {:#010x}",
+                r.name.to_uppercase(),
+                r.base,
+                r.size
+            );
+        }
+        out.push_str("}\n");
+        for (alias, region) in [
+            ("TEXT", &fw.regions.text),
+            ("DATA", &fw.regions.data),
+            ("HEAP", &fw.regions.heap),
+        ] {
+            let _ = writeln!(out, "REGION_ALIAS(\"{alias}\", {});", region.to_uppercase());
+        }
+        Some(out)
+    }
+}
+
+/// All board profiles of a lab, by name.
+#[derive(Debug, Clone, Default)]
+pub struct BoardCatalog {
+    boards: BTreeMap<String, BoardProfile>,
+}
+
+impl BoardCatalog {
+    /// Reads every `*.yaml` profile in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, BoardError> {
+        let read_err = |source| BoardError::Read {
+            path: dir.to_owned(),
+            source,
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(read_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+            .collect();
+        files.sort();
+        let mut boards = BTreeMap::new();
+        for path in files {
+            let text = std::fs::read_to_string(&path).map_err(|source| BoardError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let profile = BoardProfile::parse(&path, &text)?;
+            if let Some(first) = boards.get(&profile.name).map(|b: &BoardProfile| &b.source) {
+                return Err(BoardError::Duplicate {
+                    name: profile.name.clone(),
+                    first: first.clone(),
+                    second: path,
+                });
+            }
+            boards.insert(profile.name.clone(), profile);
+        }
+        Ok(BoardCatalog { boards })
+    }
+
+    /// The profile with this name.
+    pub fn get(&self, name: &str) -> Option<&BoardProfile> {
+        self.boards.get(name)
+    }
+
+    /// Every profile, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &BoardProfile> {
+        self.boards.values()
+    }
+
+    /// Every board name, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.boards.keys().map(String::as_str).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_boards() -> BoardCatalog {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs");
+        BoardCatalog::load(&dir).expect("the repository's board profiles load")
+    }
+
+    #[test]
+    fn psram_sits_where_each_board_has_it() {
+        let boards = repo_boards();
+        let base = |b: &str| boards.get(b).unwrap().region("psram").unwrap().base;
+        assert_eq!(base("mps2-an385"), 0x2100_0000);
+        assert_eq!(base("mps2-an386"), 0x2100_0000);
+        assert_eq!(base("mps2-an500"), 0x6000_0000);
+    }
+
+    #[test]
+    fn memory_ld_aliases_the_firmware_regions() {
+        let boards = repo_boards();
+        let ld = boards.get("mps2-an500").unwrap().memory_ld().unwrap();
+        assert!(ld.contains("PSRAM (rwx) : ORIGIN = 0x60000000, LENGTH = 0x01000000"));
+        assert!(ld.contains("REGION_ALIAS(\"HEAP\", PSRAM);"));
+        assert!(!ld.contains("PERIPHERALS"), "io regions stay out of MEMORY");
+    }
+
+    #[test]
+    fn unknown_region_is_rejected() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/mps2-an385.yaml"),
+        )
+        .unwrap()
+        .replace("heap: psram", "heap: dram");
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text).unwrap_err();
+        assert!(err.to_string().contains("firmware region `dram`"), "{err}");
+    }
+}

@@ -1,0 +1,325 @@
+//! The serial console: a byte stream from the target, searched with regexes.
+//!
+//! A reader task appends everything the target sends to a transcript. Waits
+//! search the transcript from a cursor that advances past each match, so two
+//! expected lines that arrive in one read both match, in order. A match must
+//! lie in complete lines, so `t=(\d+)` never matches half a number; text
+//! without a final newline (a prompt) matches once the line has been quiet
+//! for [`QUIET`] or the stream has ended.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use regex::bytes::Regex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long a partial line must stay quiet before a wait may match it.
+pub const QUIET: Duration = Duration::from_millis(20);
+/// The transcript keeps at most this many bytes; older consumed ones go.
+const CAPACITY: usize = 16 << 20;
+
+/// Errors of the serial console.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The pattern did not appear in time.
+    #[error("`{pattern}` did not appear on the serial console within {after:?}; {}", describe_tail(.tail))]
+    Timeout {
+        /// The pattern.
+        pattern: String,
+        /// How long the wait lasted.
+        after: Duration,
+        /// The last unmatched output.
+        tail: String,
+    },
+    /// The target closed the console before the pattern appeared.
+    #[error("the serial console closed before `{pattern}` appeared; {}", describe_tail(.tail))]
+    Closed {
+        /// The pattern.
+        pattern: String,
+        /// The last unmatched output.
+        tail: String,
+    },
+    /// Writing to the console failed.
+    #[error("cannot write to the serial console: {0}")]
+    Write(std::io::Error),
+}
+
+fn describe_tail(tail: &str) -> String {
+    if tail.is_empty() {
+        "the target printed nothing new".to_owned()
+    } else {
+        format!("last output: {tail:?}")
+    }
+}
+
+/// A successful wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SerialMatch {
+    /// The matched text.
+    pub text: String,
+    /// Named capture groups that took part in the match, in pattern order.
+    pub captures: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct Transcript {
+    bytes: Vec<u8>,
+    /// Bytes dropped from the front to respect [`CAPACITY`].
+    dropped: usize,
+    /// Absolute offset up to which waits have consumed output.
+    consumed: usize,
+    closed: bool,
+    last_rx: Option<Instant>,
+}
+
+/// A serial console over any byte stream.
+pub struct Console {
+    transcript: Arc<Mutex<Transcript>>,
+    changed: watch::Receiver<usize>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
+    reader: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console").finish_non_exhaustive()
+    }
+}
+
+impl Console {
+    /// Starts reading `stream` in a background task.
+    pub fn new<S>(stream: S) -> Self
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut read, writer) = tokio::io::split(stream);
+        let transcript = Arc::new(Mutex::new(Transcript::default()));
+        let (tx, changed) = watch::channel(0usize);
+        let shared = Arc::clone(&transcript);
+        let reader = tokio::spawn(async move {
+            let mut chunk = vec![0u8; 8192];
+            loop {
+                let n = read.read(&mut chunk).await.unwrap_or(0);
+                let mut t = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                if n == 0 {
+                    t.closed = true;
+                    drop(t);
+                    tx.send_modify(|v| *v += 1);
+                    return;
+                }
+                t.bytes.extend_from_slice(&chunk[..n]);
+                t.last_rx = Some(Instant::now());
+                if t.bytes.len() > CAPACITY {
+                    let drop_to = (t.consumed - t.dropped).min(t.bytes.len() - CAPACITY / 2);
+                    t.bytes.drain(..drop_to);
+                    t.dropped += drop_to;
+                }
+                drop(t);
+                tx.send_modify(|v| *v += 1);
+            }
+        });
+        Console {
+            transcript,
+            changed,
+            writer: Box::new(writer),
+            reader,
+        }
+    }
+
+    /// Writes `bytes` to the target.
+    pub async fn send(&mut self, bytes: &[u8]) -> Result<(), ConsoleError> {
+        self.writer
+            .write_all(bytes)
+            .await
+            .map_err(ConsoleError::Write)?;
+        self.writer.flush().await.map_err(ConsoleError::Write)
+    }
+
+    /// Everything the target has printed so far (up to the transcript's capacity).
+    pub fn transcript(&self) -> Vec<u8> {
+        self.lock().bytes.clone()
+    }
+
+    /// Waits until `pattern` matches output not yet consumed by an earlier
+    /// wait, and consumes it up to the end of the match.
+    pub async fn wait_for(
+        &mut self,
+        pattern: &Regex,
+        timeout: Duration,
+    ) -> Result<SerialMatch, ConsoleError> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        loop {
+            let (found, quiet_at, closed, tail) = self.search(pattern);
+            if let Some(m) = found {
+                return Ok(m);
+            }
+            if closed {
+                return Err(ConsoleError::Closed {
+                    pattern: pattern.to_string(),
+                    tail,
+                });
+            }
+            let recheck = quiet_at.unwrap_or(deadline).min(deadline);
+            tokio::select! {
+                _ = self.changed.changed() => {}
+                _ = tokio::time::sleep_until(recheck) => {
+                    if Instant::now() >= deadline {
+                        return Err(ConsoleError::Timeout {
+                            pattern: pattern.to_string(),
+                            after: started.elapsed(),
+                            tail,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// One search of the unconsumed output. Returns the match, when a quiet
+    /// partial line should be searched again, whether the stream ended, and
+    /// the unconsumed tail for messages.
+    fn search(&self, pattern: &Regex) -> (Option<SerialMatch>, Option<Instant>, bool, String) {
+        let mut t = self.lock();
+        let start = t.consumed.saturating_sub(t.dropped).min(t.bytes.len());
+        let window = &t.bytes[start..];
+        let complete = window
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let quiet = t.last_rx.is_some_and(|at| at.elapsed() >= QUIET);
+        let searchable = if t.closed || quiet {
+            window.len()
+        } else {
+            complete
+        };
+        if let Some(caps) = pattern.captures(&window[..searchable]) {
+            let whole = caps.get(0).expect("group 0 always takes part");
+            let text = String::from_utf8_lossy(whole.as_bytes()).into_owned();
+            let captures = pattern
+                .capture_names()
+                .flatten()
+                .filter_map(|name| {
+                    caps.name(name)
+                        .map(|m| (name.to_owned(), String::from_utf8_lossy(m.as_bytes()).into()))
+                })
+                .collect();
+            t.consumed += whole.end();
+            return (Some(SerialMatch { text, captures }), None, t.closed, String::new());
+        }
+        let partial = complete < window.len();
+        let quiet_at = (partial && !quiet)
+            .then(|| t.last_rx.map(|at| at + QUIET))
+            .flatten();
+        (None, quiet_at, t.closed, last_line(window))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Transcript> {
+        self.transcript.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+/// The last non-empty line of `bytes`, shortened for a one-line message.
+fn last_line(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let mut line = line.trim().to_owned();
+    if line.len() > 120 {
+        let cut = (0..=117).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::duplex;
+
+    fn re(p: &str) -> Regex {
+        Regex::new(p).unwrap()
+    }
+
+    #[tokio::test]
+    async fn two_lines_in_one_read_match_in_order() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"A=1\nB=2\n").await.unwrap();
+        let a = console.wait_for(&re(r"A=(?P<a>\d+)"), Duration::from_secs(5)).await.unwrap();
+        let b = console.wait_for(&re(r"B=(?P<b>\d+)"), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(a.captures, vec![("a".to_owned(), "1".to_owned())]);
+        assert_eq!(b.captures, vec![("b".to_owned(), "2".to_owned())]);
+        // A consumed match does not match again.
+        let again = console.wait_for(&re("A=1"), Duration::from_millis(50)).await;
+        assert!(matches!(again, Err(ConsoleError::Timeout { .. })), "{again:?}");
+    }
+
+    #[tokio::test]
+    async fn a_number_split_across_reads_is_not_cut() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"t=12").await.unwrap();
+        let waiter = tokio::spawn(async move {
+            let m = console.wait_for(&re(r"t=(?P<t>\d+)"), Duration::from_secs(5)).await;
+            m.unwrap().captures[0].1.clone()
+        });
+        guest.write_all(b"345\n").await.unwrap();
+        assert_eq!(waiter.await.unwrap(), "12345");
+    }
+
+    #[tokio::test]
+    async fn a_prompt_without_newline_matches_once_quiet() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"login: ").await.unwrap();
+        let m = console.wait_for(&re("login: "), Duration::from_secs(5)).await.unwrap();
+        assert_eq!(m.text, "login: ");
+    }
+
+    #[tokio::test]
+    async fn timeout_reports_the_last_output() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"booting\nstill booting\n").await.unwrap();
+        let err = console
+            .wait_for(&re("READY"), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("`READY` did not appear"), "{msg}");
+        assert!(msg.contains("\"still booting\""), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn closing_ends_a_wait_at_once() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"bye\n").await.unwrap();
+        drop(guest);
+        let err = console
+            .wait_for(&re("READY"), Duration::from_secs(30))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ConsoleError::Closed { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn send_reaches_the_guest() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        console.send(b"ping\n").await.unwrap();
+        let mut buf = [0u8; 5];
+        guest.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping\n");
+    }
+}

@@ -1,0 +1,240 @@
+//! Builds images into `build/images/<board>/<image>/`, cached by the hash of
+//! their inputs: the manifest, the board profile and every input file.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::{ImageError, ImageManifest};
+use crate::board::BoardProfile;
+
+/// Name of the file that records the inputs' hash next to a built image.
+const STAMP: &str = ".inputs-sha256";
+/// Name of the build log inside the output folder.
+const LOG: &str = "build.log";
+/// A build command that runs longer than this is killed.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+/// The placeholder that expands to the board's compiler flags.
+const CFLAGS: &str = "{board.cflags}";
+
+/// What a build produced.
+#[derive(Debug, Clone)]
+pub struct BuildOutcome {
+    /// The bootable file.
+    pub path: PathBuf,
+    /// True when the cache was up to date and nothing ran.
+    pub cached: bool,
+    /// Time spent (hashing, and building when not cached).
+    pub duration: Duration,
+}
+
+/// Builds images into a cache folder.
+#[derive(Debug, Clone)]
+pub struct ImageBuilder {
+    root: PathBuf,
+}
+
+impl ImageBuilder {
+    /// A builder whose outputs live below `root` (`build/images`).
+    pub fn new(root: PathBuf) -> Self {
+        ImageBuilder { root }
+    }
+
+    /// The folder that holds `image` built for `board`.
+    pub fn out_dir(&self, image: &ImageManifest, board: &BoardProfile) -> PathBuf {
+        self.root.join(&board.name).join(&image.name)
+    }
+
+    /// Builds `image` for `board` unless the cached build has the same inputs.
+    pub fn build(
+        &self,
+        image: &ImageManifest,
+        board: &BoardProfile,
+    ) -> Result<BuildOutcome, ImageError> {
+        let started = Instant::now();
+        let unsupported = |reason: String| ImageError::Unsupported {
+            image: image.name.clone(),
+            board: board.name.clone(),
+            reason,
+        };
+        if image.arch != board.arch {
+            return Err(unsupported(format!(
+                "the image is for {} and the board is {}",
+                image.arch.as_str(),
+                board.arch.as_str()
+            )));
+        }
+        let (Some(cflags), Some(memory_ld)) = (board.firmware_cflags(), board.memory_ld()) else {
+            return Err(unsupported("the board profile has no `firmware` layout".into()));
+        };
+
+        let out = self.out_dir(image, board);
+        let path = out.join(&image.output);
+        let hash = self.input_hash(image, board, &memory_ld)?;
+        let stamp = out.join(STAMP);
+        if path.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == hash) {
+            return Ok(BuildOutcome {
+                path,
+                cached: true,
+                duration: started.elapsed(),
+            });
+        }
+
+        for tool in &image.requires {
+            tool.locate().map_err(|source| ImageError::MissingTool {
+                image: image.name.clone(),
+                source,
+            })?;
+        }
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ImageError::Io { path, source }
+        };
+        // A stale or half-written build must never be mistaken for a good one.
+        let _ = std::fs::remove_file(&stamp);
+        std::fs::create_dir_all(&out).map_err(io(&out))?;
+        std::fs::write(out.join("memory.ld"), &memory_ld).map_err(io(&out))?;
+        let log_path = out.join(LOG);
+        let log = File::create(&log_path).map_err(io(&log_path))?;
+        for argv in &image.build {
+            let args = expand(argv, &out, &cflags);
+            self.run(image, board, &args, &log, &log_path)?;
+        }
+        if !path.is_file() {
+            return Err(ImageError::BuildFailed {
+                image: image.name.clone(),
+                board: board.name.clone(),
+                command: image.build.last().map(|a| a[0].clone()).unwrap_or_default(),
+                status: format!("succeeded but did not produce {}", path.display()),
+                output: String::new(),
+                log: log_path,
+            });
+        }
+        std::fs::write(&stamp, &hash).map_err(io(&stamp))?;
+        Ok(BuildOutcome {
+            path,
+            cached: false,
+            duration: started.elapsed(),
+        })
+    }
+
+    fn run(
+        &self,
+        image: &ImageManifest,
+        board: &BoardProfile,
+        args: &[String],
+        log: &File,
+        log_path: &Path,
+    ) -> Result<(), ImageError> {
+        let failed = |status: String| ImageError::BuildFailed {
+            image: image.name.clone(),
+            board: board.name.clone(),
+            command: args[0].clone(),
+            status,
+            output: tail(log_path, 20),
+            log: log_path.to_owned(),
+        };
+        let clone = |f: &File| {
+            f.try_clone().map_err(|source| ImageError::Io {
+                path: log_path.to_owned(),
+                source,
+            })
+        };
+        let mut child = Command::new(&args[0])
+            .args(&args[1..])
+            .current_dir(&image.dir)
+            .stdin(Stdio::null())
+            .stdout(clone(log)?)
+            .stderr(clone(log)?)
+            .spawn()
+            .map_err(|e| failed(format!("could not start: {e}")))?;
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) if status.success() => return Ok(()),
+                Ok(Some(status)) => return Err(failed(status.to_string())),
+                Ok(None) if Instant::now() >= deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(failed(format!("timed out after {COMMAND_TIMEOUT:?}")));
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) => return Err(failed(format!("could not be waited for: {e}"))),
+            }
+        }
+    }
+
+    /// The cache key: manifest, board profile, linker memory map and every
+    /// input file's relative path and contents.
+    fn input_hash(
+        &self,
+        image: &ImageManifest,
+        board: &BoardProfile,
+        memory_ld: &str,
+    ) -> Result<String, ImageError> {
+        let mut h = Sha256::new();
+        let mut field = |bytes: &[u8]| {
+            h.update((bytes.len() as u64).to_le_bytes());
+            h.update(bytes);
+        };
+        field(b"lab-image-v1");
+        field(image.text.as_bytes());
+        let profile = std::fs::read(&board.source).map_err(|source| ImageError::Io {
+            path: board.source.clone(),
+            source,
+        })?;
+        field(&profile);
+        field(memory_ld.as_bytes());
+        for file in image.input_files()? {
+            let rel = file.strip_prefix(&image.dir).unwrap_or(&file);
+            field(rel.to_string_lossy().as_bytes());
+            let bytes = std::fs::read(&file).map_err(|source| ImageError::Io {
+                path: file.clone(),
+                source,
+            })?;
+            field(&bytes);
+        }
+        Ok(h.finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>())
+    }
+}
+
+/// Substitutes `{out}` and expands a lone `{board.cflags}` into several arguments.
+fn expand(argv: &[String], out: &Path, cflags: &[String]) -> Vec<String> {
+    let out = out.to_string_lossy();
+    argv.iter()
+        .flat_map(|arg| {
+            if arg == CFLAGS {
+                cflags.to_vec()
+            } else {
+                vec![arg.replace("{out}", &out)]
+            }
+        })
+        .collect()
+}
+
+/// The last `n` lines of a log file.
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cflags_expand_in_place_and_out_is_substituted() {
+        let argv: Vec<String> = ["cc", "{board.cflags}", "-o", "{out}/a.elf", "-L{out}"]
+            .map(String::from)
+            .to_vec();
+        let got = expand(&argv, Path::new("/b"), &["-mthumb".into(), "-DX=1".into()]);
+        assert_eq!(got, ["cc", "-mthumb", "-DX=1", "-o", "/b/a.elf", "-L/b"]);
+    }
+}

@@ -1,0 +1,140 @@
+//! Image manifests (`images/**/image.yaml`): inputs, build and output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::ImageError;
+use crate::board::Arch;
+use crate::deps::HostTool;
+
+/// The manifest file name inside an image's folder.
+pub const MANIFEST: &str = "image.yaml";
+
+/// One guest image: how to build it from its inputs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageManifest {
+    /// One line for `lab list`.
+    pub description: String,
+    /// The image is built once for every board of this architecture.
+    pub arch: Arch,
+    /// Host commands the build needs.
+    #[serde(default)]
+    pub requires: Vec<HostTool>,
+    /// Globs relative to the image folder; their contents key the cache.
+    pub inputs: Vec<String>,
+    /// Argument vectors run in order in the image folder, never via a shell.
+    pub build: Vec<Vec<String>>,
+    /// The bootable file, relative to the output folder.
+    pub output: String,
+    /// The image's name: its folder under `images/`.
+    #[serde(skip)]
+    pub name: String,
+    /// The image's folder.
+    #[serde(skip)]
+    pub dir: PathBuf,
+    /// The manifest's own text (part of the cache key).
+    #[serde(skip)]
+    pub text: String,
+}
+
+impl ImageManifest {
+    /// Parses the manifest at `path`, naming it after its folder under `images_dir`.
+    pub fn load(images_dir: &Path, path: &Path) -> Result<Self, ImageError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ImageError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut manifest: ImageManifest =
+            serde_saphyr::from_str(&text).map_err(|e| ImageError::Manifest {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+        let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
+        manifest.name = dir
+            .strip_prefix(images_dir)
+            .unwrap_or(&dir)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        manifest.dir = dir;
+        manifest.text = text;
+        if manifest.build.iter().any(Vec::is_empty) {
+            return Err(ImageError::Manifest {
+                path: path.to_owned(),
+                message: "a `build` entry is an empty argument vector".into(),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// The input files, expanded from the globs, sorted and de-duplicated.
+    /// A glob that matches nothing is an error: it is almost always a typo.
+    pub fn input_files(&self) -> Result<Vec<PathBuf>, ImageError> {
+        let mut files = Vec::new();
+        for pattern in &self.inputs {
+            let full = self.dir.join(pattern);
+            let full = full.to_string_lossy();
+            let bad = |message: String| ImageError::Manifest {
+                path: self.dir.join(MANIFEST),
+                message,
+            };
+            let before = files.len();
+            for entry in glob::glob(&full).map_err(|e| bad(format!("input `{pattern}`: {e}")))? {
+                let path = entry.map_err(|e| bad(format!("input `{pattern}`: {e}")))?;
+                if path.is_file() {
+                    files.push(path);
+                }
+            }
+            if files.len() == before {
+                return Err(bad(format!("input `{pattern}` matches no file")));
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+}
+
+/// Every image manifest under `images/`, by name.
+#[derive(Debug, Clone, Default)]
+pub struct ImageCatalog {
+    images: BTreeMap<String, ImageManifest>,
+}
+
+impl ImageCatalog {
+    /// Finds every `image.yaml` below `images_dir`.
+    pub fn load(images_dir: &Path) -> Result<Self, ImageError> {
+        let mut images = BTreeMap::new();
+        let mut stack = vec![images_dir.to_owned()];
+        while let Some(dir) = stack.pop() {
+            let entries = std::fs::read_dir(&dir).map_err(|source| ImageError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.file_name().is_some_and(|n| n == MANIFEST) {
+                    let manifest = ImageManifest::load(images_dir, &path)?;
+                    images.insert(manifest.name.clone(), manifest);
+                }
+            }
+        }
+        Ok(ImageCatalog { images })
+    }
+
+    /// The image with this name.
+    pub fn get(&self, name: &str) -> Option<&ImageManifest> {
+        self.images.get(name)
+    }
+
+    /// Every image, sorted by name.
+    pub fn iter(&self) -> impl Iterator<Item = &ImageManifest> {
+        self.images.values()
+    }
+}

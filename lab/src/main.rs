@@ -1,0 +1,307 @@
+//! The `lab` command line: parses arguments, calls the library, maps
+//! outcomes to exit codes (0 all passed, 1 any failed, 2 bad usage).
+
+mod progress;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use lab::report::{self, Report};
+use lab::runner::{self, RunEvent};
+use lab::scenario::{self, Scenario, TargetChoice};
+use lab::workspace::Workspace;
+
+/// An emulation lab for IoT firmware.
+#[derive(Debug, Parser)]
+#[command(name = "lab", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run scenario files or folders.
+    Run(RunArgs),
+    /// Validate scenarios without running anything.
+    Check {
+        /// Scenario files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// List boards, images and scenarios known to the lab.
+    List,
+    /// Guest images.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Scenario files or folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Run up to N scenarios at once (default: number of cores).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
+    /// Override every scenario's target.
+    #[arg(long, value_enum)]
+    target: Option<TargetArg>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImagesCommand {
+    /// Build guest images (cached by the hash of their inputs).
+    Build {
+        /// Images to build (default: all).
+        names: Vec<String>,
+        /// Build for this board only (default: every board of the image's architecture).
+        #[arg(long)]
+        board: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TargetArg {
+    Qemu,
+    Hardware,
+    Auto,
+}
+
+impl From<TargetArg> for TargetChoice {
+    fn from(t: TargetArg) -> Self {
+        match t {
+            TargetArg::Qemu => TargetChoice::Qemu,
+            TargetArg::Hardware => TargetChoice::Hardware,
+            TargetArg::Auto => TargetChoice::Auto,
+        }
+    }
+}
+
+/// How `lab` ends.
+enum Outcome {
+    /// Everything passed.
+    Passed,
+    /// Something failed, timed out or broke.
+    Failed,
+    /// Bad usage or an invalid scenario.
+    Usage,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LAB_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Check { paths } => check(&paths),
+        Command::List => list(),
+        Command::Images {
+            command: ImagesCommand::Build { names, board },
+        } => build_images(&names, board.as_deref()),
+    };
+    match outcome {
+        Ok(Outcome::Passed) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Ok(Outcome::Usage) => ExitCode::from(2),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let usage = e
+                .downcast_ref::<lab::Error>()
+                .is_some_and(lab::Error::is_usage);
+            ExitCode::from(if usage { 2 } else { 1 })
+        }
+    }
+}
+
+/// Loads every scenario under `paths`, printing each invalid one.
+fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Result<Vec<Scenario>, usize>> {
+    let files = scenario::discover(paths).map_err(lab::Error::from)?;
+    let mut scenarios = Vec::new();
+    let mut invalid = 0;
+    for file in &files {
+        match scenario::load(file) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                invalid += 1;
+            }
+        }
+    }
+    Ok(if invalid == 0 { Ok(scenarios) } else { Err(invalid) })
+}
+
+fn workspace() -> anyhow::Result<Workspace> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    Ok(Workspace::discover(&cwd).map_err(lab::Error::from)?)
+}
+
+fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let scenarios = match load_scenarios(paths)? {
+        Ok(s) => s,
+        Err(_) => return Ok(Outcome::Usage),
+    };
+    let ws = workspace()?;
+    if let Err(e) = runner::plan(&scenarios, &ws, None) {
+        eprintln!("error: {e}");
+        return Ok(Outcome::Usage);
+    }
+    for s in &scenarios {
+        println!("ok: {} ({})", s.file.display(), s.name);
+    }
+    Ok(Outcome::Passed)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<Outcome> {
+    let started_at = jiff::Timestamp::now();
+    let scenarios = match load_scenarios(&args.paths)? {
+        Ok(s) => s,
+        Err(_) => return Ok(Outcome::Usage),
+    };
+    let ws = workspace()?;
+    let jobs = match runner::plan(&scenarios, &ws, args.target.map(Into::into)) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Usage);
+        }
+    };
+    let parallel = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let progress = Arc::new(progress::Progress::new(jobs.len()));
+    let images = {
+        let progress = Arc::clone(&progress);
+        runner::build_images(&jobs, &ws, &move |e| progress.event(&e))
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let results = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_ctrl_c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_ctrl_c.cancel();
+            }
+        });
+        let on_event: Arc<dyn Fn(RunEvent) + Send + Sync> = {
+            let progress = Arc::clone(&progress);
+            Arc::new(move |e| progress.event(&e))
+        };
+        runner::run_jobs(jobs, images, parallel, cancel, on_event).await
+    });
+    progress.finish();
+
+    let summaries = report::summarize(&results);
+    let report = Report {
+        lab_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at: started_at.to_string(),
+        results,
+        summaries,
+    };
+    print!("{}", report::render_table(&report, progress::terminal_width()));
+    write_reports(&report, args.json.as_deref(), args.junit.as_deref())?;
+    Ok(if report.all_passed() {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn write_reports(report: &Report, json: Option<&Path>, junit: Option<&Path>) -> anyhow::Result<()> {
+    if let Some(path) = json {
+        report::write_json(report, path).map_err(lab::Error::from)?;
+    }
+    if let Some(path) = junit {
+        report::write_junit(report, path).map_err(lab::Error::from)?;
+    }
+    Ok(())
+}
+
+fn list() -> anyhow::Result<Outcome> {
+    let ws = workspace()?;
+    println!("boards:");
+    for b in ws.boards.iter() {
+        println!("  {:<14} {}", b.name, b.description);
+    }
+    println!("images:");
+    for i in ws.images.iter() {
+        println!("  {:<22} {}", i.name, i.description);
+    }
+    println!("scenarios:");
+    let files = scenario::discover(&[ws.root.join("scenarios")]).unwrap_or_default();
+    for file in files {
+        let shown = file.strip_prefix(&ws.root).unwrap_or(&file);
+        match scenario::load(&file) {
+            Ok(s) => println!("  {:<32} {}", shown.display(), s.name),
+            Err(_) => println!("  {:<32} (invalid: see `lab check`)", shown.display()),
+        }
+    }
+    Ok(Outcome::Passed)
+}
+
+fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome> {
+    let ws = workspace()?;
+    let images: Vec<_> = if names.is_empty() {
+        ws.images.iter().collect()
+    } else {
+        names
+            .iter()
+            .map(|n| {
+                ws.images
+                    .get(n)
+                    .with_context(|| format!("unknown image `{n}`; see `lab list`"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    if let Some(b) = board {
+        ws.boards
+            .get(b)
+            .with_context(|| format!("unknown board `{b}`; see `lab list`"))?;
+    }
+    let mut failed = 0;
+    for image in images {
+        for b in ws
+            .boards
+            .iter()
+            .filter(|b| b.arch == image.arch && board.is_none_or(|want| want == b.name))
+        {
+            match ws.builder.build(image, b) {
+                Ok(out) => println!(
+                    "{:<6} {}@{} -> {} ({:.1}s)",
+                    if out.cached { "cached" } else { "built" },
+                    image.name,
+                    b.name,
+                    out.path.display(),
+                    out.duration.as_secs_f64()
+                ),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    failed += 1;
+                }
+            }
+        }
+    }
+    Ok(if failed == 0 { Outcome::Passed } else { Outcome::Failed })
+}

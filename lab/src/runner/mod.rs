@@ -1,0 +1,120 @@
+//! The runner: plans jobs, builds their images, and executes their steps
+//! against target backends, several at once, each under its deadline.
+//!
+//! Nothing here prints: progress goes out as [`RunEvent`]s and results come
+//! back as [`RunResult`]s.
+
+mod execute;
+mod plan;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use plan::{ImageSource, Job, PlanError, plan};
+
+use crate::image::BuildOutcome;
+use crate::report::RunResult;
+use crate::workspace::Workspace;
+
+/// Progress of a run, for the CLI to display.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// An image build finished (or was found in the cache).
+    ImageReady {
+        /// `image@board`.
+        label: String,
+        /// The outcome, or the error as one message.
+        outcome: Result<BuildOutcome, String>,
+    },
+    /// A job started.
+    Started {
+        /// The job's index in the plan.
+        index: usize,
+        /// The job's label.
+        label: String,
+    },
+    /// A job ended.
+    Finished {
+        /// The job's index in the plan.
+        index: usize,
+        /// Its result.
+        result: Box<RunResult>,
+    },
+}
+
+/// Built image files per (image, board), or why they could not be built.
+pub type BuiltImages = HashMap<(String, String), Result<PathBuf, String>>;
+
+/// Builds every workspace image the jobs need, once per (image, board).
+/// Blocking: run it off the async runtime.
+pub fn build_images(jobs: &[Job], workspace: &Workspace, on_event: &dyn Fn(RunEvent)) -> BuiltImages {
+    let mut built = BuiltImages::new();
+    for job in jobs {
+        let ImageSource::Built(name) = &job.image else { continue };
+        let key = (name.clone(), job.board.name.clone());
+        if built.contains_key(&key) {
+            continue;
+        }
+        let outcome = match workspace.images.get(name) {
+            Some(manifest) => workspace
+                .builder
+                .build(manifest, &job.board)
+                .map_err(|e| e.to_string()),
+            None => Err(format!("unknown image `{name}`")),
+        };
+        on_event(RunEvent::ImageReady {
+            label: format!("{name}@{}", job.board.name),
+            outcome: outcome.clone(),
+        });
+        built.insert(key, outcome.map(|o| o.path));
+    }
+    built
+}
+
+/// Runs `jobs`, at most `parallel` at once, and returns one result per job
+/// in plan order. Cancelling `cancel` (Ctrl-C) stops every running job; each
+/// still yields a result.
+pub async fn run_jobs(
+    jobs: Vec<Job>,
+    images: BuiltImages,
+    parallel: usize,
+    cancel: CancellationToken,
+    on_event: Arc<dyn Fn(RunEvent) + Send + Sync>,
+) -> Vec<RunResult> {
+    let permits = Arc::new(Semaphore::new(parallel.max(1)));
+    let images = Arc::new(images);
+    let mut handles = Vec::with_capacity(jobs.len());
+    for (index, job) in jobs.into_iter().enumerate() {
+        let permits = Arc::clone(&permits);
+        let images = Arc::clone(&images);
+        let cancel = cancel.clone();
+        let on_event = Arc::clone(&on_event);
+        handles.push(tokio::spawn(async move {
+            let _permit = tokio::select! {
+                permit = permits.acquire_owned() => permit.ok(),
+                _ = cancel.cancelled() => None,
+            };
+            if _permit.is_some() {
+                on_event(RunEvent::Started { index, label: job.label() });
+            }
+            let result = execute::execute(&job, &images, &cancel).await;
+            on_event(RunEvent::Finished {
+                index,
+                result: Box::new(result.clone()),
+            });
+            result
+        }));
+    }
+    let mut results = Vec::with_capacity(handles.len());
+    for handle in handles {
+        match handle.await {
+            Ok(result) => results.push(result),
+            Err(e) => tracing::error!("a job task failed: {e}"),
+        }
+    }
+    results
+}

@@ -1,0 +1,228 @@
+//! Planning: expands scenarios into jobs (scenario x variant x run) and
+//! resolves boards, images and backends, before anything starts.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::board::{BoardProfile, ExitMethod};
+use crate::scenario::{At, ImageRef, Loc, Scenario, Step, TargetChoice};
+use crate::target::TargetKind;
+use crate::workspace::Workspace;
+
+/// A scenario that cannot run as written; reported with file:line:col.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{loc}: {message}\n  hint: {hint}")]
+pub struct PlanError {
+    /// The scenario file.
+    pub file: PathBuf,
+    /// Where the offending value is.
+    pub loc: Loc,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// Where a job's bootable files come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    /// An image of the workspace, built for the job's board.
+    Built(String),
+    /// Files given by path in the scenario.
+    Files(ImageRef),
+}
+
+/// One run of one variant of one scenario, fully resolved.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// The variant's name, if the scenario has a matrix.
+    pub variant: Option<String>,
+    /// The board profile.
+    pub board: BoardProfile,
+    /// What to boot.
+    pub image: ImageSource,
+    /// The backend.
+    pub target: TargetKind,
+    /// Guest environment.
+    pub env: BTreeMap<String, String>,
+    /// Guest arguments.
+    pub args: Vec<String>,
+    /// Run number, from 1.
+    pub run: u32,
+}
+
+impl Job {
+    /// A short label: `name[variant]#run`.
+    pub fn label(&self) -> String {
+        let variant = self
+            .variant
+            .as_ref()
+            .map(|v| format!("[{v}]"))
+            .unwrap_or_default();
+        format!("{}{variant}#{}", self.scenario.name, self.run)
+    }
+}
+
+/// Expands and resolves `scenarios`; `target` overrides each scenario's choice.
+pub fn plan(
+    scenarios: &[Scenario],
+    workspace: &Workspace,
+    target: Option<TargetChoice>,
+) -> Result<Vec<Job>, PlanError> {
+    let mut jobs = Vec::new();
+    for scenario in scenarios {
+        check_steps(scenario)?;
+        let scenario = Arc::new(scenario.clone());
+        let variants: Vec<Option<&crate::scenario::Variant>> = if scenario.matrix.is_empty() {
+            vec![None]
+        } else {
+            scenario.matrix.iter().map(Some).collect()
+        };
+        for variant in variants {
+            let err = |loc: Loc, message: String, hint: String| PlanError {
+                file: scenario.file.clone(),
+                loc,
+                message,
+                hint,
+            };
+            let board_at = variant
+                .and_then(|v| v.board.as_ref())
+                .or(scenario.board.as_ref())
+                .ok_or_else(|| {
+                    err(
+                        Loc { line: 1, column: 1 },
+                        "no board given".into(),
+                        "add `board:` at the top or to every matrix variant".into(),
+                    )
+                })?;
+            let board = resolve_board(workspace, board_at).map_err(|(m, h)| err(board_at.loc, m, h))?;
+            let image_at = variant
+                .and_then(|v| v.image.as_ref())
+                .or(scenario.image.as_ref())
+                .ok_or_else(|| {
+                    err(
+                        board_at.loc,
+                        "no image given".into(),
+                        "add `image:` at the top or to every matrix variant".into(),
+                    )
+                })?;
+            let image = resolve_image(workspace, &board, image_at)
+                .map_err(|(m, h)| err(image_at.loc, m, h))?;
+            let kind = match target.unwrap_or(scenario.target) {
+                TargetChoice::Qemu | TargetChoice::Auto => TargetKind::Qemu,
+                TargetChoice::Hardware => {
+                    return Err(err(
+                        board_at.loc,
+                        format!("`target: hardware` needs a debug probe attached to a `{}` board, and none was found", board.name),
+                        "attach a probe, or run with `--target qemu` (or `target: auto`)".into(),
+                    ));
+                }
+            };
+            let mut env = scenario.env.clone();
+            let mut args = scenario.args.clone();
+            if let Some(v) = variant {
+                env.extend(v.env.clone());
+                if let Some(a) = &v.args {
+                    args = a.clone();
+                }
+            }
+            if !env.is_empty() && board.exit == ExitMethod::Semihosting {
+                return Err(err(
+                    board_at.loc,
+                    format!("`env` is given, but board `{}` runs bare-metal firmware, which has no environment", board.name),
+                    "pass values to firmware through `args` (its semihosting command line)".into(),
+                ));
+            }
+            for run in 1..=scenario.runs {
+                jobs.push(Job {
+                    scenario: Arc::clone(&scenario),
+                    variant: variant.map(|v| v.name.clone()),
+                    board: board.clone(),
+                    image: image.clone(),
+                    target: kind,
+                    env: env.clone(),
+                    args: args.clone(),
+                    run,
+                });
+            }
+        }
+    }
+    Ok(jobs)
+}
+
+fn resolve_board(workspace: &Workspace, at: &At<String>) -> Result<BoardProfile, (String, String)> {
+    workspace.boards.get(&at.value).cloned().ok_or_else(|| {
+        (
+            format!("unknown board `{}`", at.value),
+            format!(
+                "boards in qemu-configs/: {}",
+                workspace.boards.names().join(", ")
+            ),
+        )
+    })
+}
+
+fn resolve_image(
+    workspace: &Workspace,
+    board: &BoardProfile,
+    at: &At<ImageRef>,
+) -> Result<ImageSource, (String, String)> {
+    match &at.value {
+        ImageRef::Named(name) => {
+            let Some(manifest) = workspace.images.get(name) else {
+                let known: Vec<&str> = workspace.images.iter().map(|m| m.name.as_str()).collect();
+                return Err((
+                    format!("unknown image `{name}`"),
+                    format!(
+                        "images in images/: {}; or give a file with `{{elf: path}}`",
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if manifest.arch != board.arch {
+                return Err((
+                    format!(
+                        "image `{name}` is built for {}, but board `{}` is {}",
+                        manifest.arch.as_str(),
+                        board.name,
+                        board.arch.as_str()
+                    ),
+                    "pick an image and a board of the same architecture".into(),
+                ));
+            }
+            Ok(ImageSource::Built(name.clone()))
+        }
+        files => Ok(ImageSource::Files(files.clone())),
+    }
+}
+
+/// Checks the order of steps: nothing talks to the target before `boot`,
+/// and it boots once.
+fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
+    let mut booted = false;
+    for step in &scenario.steps {
+        let err = |message: String, hint: &str| PlanError {
+            file: scenario.file.clone(),
+            loc: step.loc,
+            message,
+            hint: hint.into(),
+        };
+        match (&step.value, booted) {
+            (Step::Boot(_), false) => booted = true,
+            (Step::Boot(_), true) => {
+                return Err(err("the target is booted twice".into(), "remove the second `boot` step"));
+            }
+            (other, false) => {
+                return Err(err(
+                    format!("`{}` before the target is booted", other.key()),
+                    "add a `boot: {}` step before it",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}

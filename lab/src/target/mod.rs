@@ -1,0 +1,134 @@
+//! Target backends: one trait, implemented by QEMU (and later probe-rs).
+//!
+//! A target boots an image, exposes its serial console and reports how the
+//! guest ended. It knows nothing of scenarios: the runner drives it.
+
+mod qemu;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use qemu::{QemuLaunch, QemuTarget};
+
+use crate::console::{Console, ConsoleError};
+use crate::deps::MissingTool;
+use crate::qmp::QmpError;
+
+/// Which kind of backend runs a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// QEMU emulation.
+    Qemu,
+    /// A real board through a debug probe.
+    Hardware,
+}
+
+impl TargetKind {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetKind::Qemu => "qemu",
+            TargetKind::Hardware => "hardware",
+        }
+    }
+}
+
+/// What the target boots.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BootImage {
+    /// A bare-metal ELF.
+    Elf(PathBuf),
+    /// A Linux kernel with optional device tree and initrd.
+    Linux {
+        /// The kernel image.
+        kernel: PathBuf,
+        /// The device tree blob.
+        dtb: Option<PathBuf>,
+        /// The initial ramdisk.
+        initrd: Option<PathBuf>,
+    },
+}
+
+/// How the guest ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestExit {
+    /// The guest exited with this code (semihosting exit, power-off).
+    Code(i32),
+    /// The emulator or board died; the reason is one line.
+    Crashed(String),
+}
+
+/// Errors of a target backend.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The emulator binary is missing.
+    #[error(transparent)]
+    MissingTool(#[from] MissingTool),
+    /// An image file is missing.
+    #[error("image file {0} does not exist: build it with `lab images build` or fix the path")]
+    MissingImage(PathBuf),
+    /// The emulator could not be started.
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        /// The binary.
+        binary: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The emulator ended or stalled while starting up.
+    #[error("QEMU failed to start: {reason}")]
+    Startup {
+        /// What happened, with QEMU's own message when it printed one.
+        reason: String,
+    },
+    /// The guest or emulator died.
+    #[error("{0}")]
+    Crashed(String),
+    /// A step needs a booted target.
+    #[error("the target is not booted: add a `boot` step before this one")]
+    NotBooted,
+    /// The target was already booted.
+    #[error("the target is already booted")]
+    AlreadyBooted,
+    /// The guest did not exit in time.
+    #[error("the target did not exit within {0:?}")]
+    ExitTimeout(Duration),
+    /// A serial console error.
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    /// A QMP error.
+    #[error(transparent)]
+    Qmp(#[from] QmpError),
+    /// Local I/O failed (temporary folder, sockets).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A board the lab can boot, drive and stop.
+#[async_trait]
+pub trait Target: Send {
+    /// Which backend this is.
+    fn kind(&self) -> TargetKind;
+
+    /// Starts the target; `halted` leaves the CPU paused for a debugger.
+    async fn boot(&mut self, halted: bool) -> Result<(), TargetError>;
+
+    /// The serial console of a booted target.
+    fn console(&mut self) -> Result<&mut Console, TargetError>;
+
+    /// Waits for the guest to end, at most `timeout`.
+    async fn wait_exit(&mut self, timeout: Duration) -> Result<GuestExit, TargetError>;
+
+    /// How the guest ended, if it has ended within `grace`; `None` while it runs.
+    async fn exited(&mut self, grace: Duration) -> Option<GuestExit>;
+
+    /// Stops the target and releases everything it holds. Idempotent.
+    async fn shutdown(&mut self);
+}

@@ -1,0 +1,398 @@
+//! The QEMU backend: builds an argument vector from a board profile, an image
+//! and a clock; owns the process, its QMP connection and its serial console.
+//!
+//! QEMU connects to sockets the lab listens on, in a temporary folder of the
+//! run's own, so no output is lost before the lab is ready and no two runs
+//! share a socket. QEMU runs in its own process group and is killed on
+//! shutdown, drop, timeout and when the lab itself dies (`PR_SET_PDEATHSIG`).
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::AsyncReadExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+
+use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
+use crate::board::{BoardProfile, ExitMethod};
+use crate::console::Console;
+use crate::deps::HostTool;
+use crate::qmp::{QmpClient, QmpEvents};
+use crate::scenario::Clock;
+
+/// How long QEMU may take to connect its QMP and serial sockets.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the QMP handshake may take.
+const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for a killed QEMU to be reaped.
+const REAP_TIMEOUT: Duration = Duration::from_secs(2);
+/// QEMU's stderr kept for messages.
+const STDERR_CAPACITY: usize = 64 << 10;
+
+/// Everything needed to start QEMU for one run.
+#[derive(Debug, Clone)]
+pub struct QemuLaunch {
+    /// The board profile.
+    pub board: BoardProfile,
+    /// What to boot.
+    pub image: BootImage,
+    /// Guest time: `Virtual` adds `-icount`.
+    pub clock: Clock,
+    /// Guest program arguments (semihosting command line for bare metal).
+    pub args: Vec<String>,
+}
+
+impl QemuLaunch {
+    /// QEMU's argument vector (without the binary) for sockets in `dir`.
+    pub fn command_line(&self, dir: &Path, halted: bool) -> Vec<OsString> {
+        let q = &self.board.qemu;
+        let mut argv: Vec<OsString> = Vec::new();
+        let mut push = |items: &[&str]| argv.extend(items.iter().map(OsString::from));
+        push(&["-M", &q.machine, "-cpu", &q.cpu, "-m", &q.memory]);
+        push(&["-nodefaults", "-display", "none", "-monitor", "none"]);
+        let serial = dir.join("serial.sock");
+        let qmp = dir.join("qmp.sock");
+        push(&[
+            "-chardev",
+            &format!("socket,id=serial0,path={}", escape(&serial.to_string_lossy())),
+            "-serial",
+            "chardev:serial0",
+            "-chardev",
+            &format!("socket,id=qmp0,path={}", escape(&qmp.to_string_lossy())),
+            "-mon",
+            "chardev=qmp0,mode=control",
+        ]);
+        match &self.image {
+            BootImage::Elf(elf) => {
+                argv.extend(["-kernel".into(), elf.clone().into_os_string()]);
+            }
+            BootImage::Linux {
+                kernel,
+                dtb,
+                initrd,
+            } => {
+                argv.extend(["-kernel".into(), kernel.clone().into_os_string()]);
+                if let Some(dtb) = dtb {
+                    argv.extend(["-dtb".into(), dtb.clone().into_os_string()]);
+                }
+                if let Some(initrd) = initrd {
+                    argv.extend(["-initrd".into(), initrd.clone().into_os_string()]);
+                }
+                if !self.args.is_empty() {
+                    argv.extend(["-append".into(), self.args.join(" ").into()]);
+                }
+            }
+        }
+        let mut push = |items: &[&str]| argv.extend(items.iter().map(OsString::from));
+        if self.board.exit == ExitMethod::Semihosting {
+            let mut config = String::from("enable=on,target=native");
+            if let BootImage::Elf(elf) = &self.image {
+                let program = elf.file_name().unwrap_or_default().to_string_lossy();
+                for arg in std::iter::once(program.as_ref()).chain(self.args.iter().map(String::as_str)) {
+                    config.push_str(",arg=");
+                    config.push_str(&escape(arg));
+                }
+            }
+            push(&["-semihosting-config", &config]);
+        }
+        if self.clock == Clock::Virtual {
+            push(&[
+                "-icount",
+                &format!("shift={},align=off,sleep=off", self.board.icount.shift),
+            ]);
+        }
+        if halted {
+            push(&["-S"]);
+        }
+        argv.extend(q.args.iter().map(OsString::from));
+        argv
+    }
+}
+
+/// Escapes a value inside a QEMU option list (commas are doubled).
+fn escape(value: &str) -> String {
+    value.replace(',', ",,")
+}
+
+/// A QEMU process and its connections.
+pub struct QemuTarget {
+    launch: QemuLaunch,
+    dir: tempfile::TempDir,
+    running: Option<Running>,
+    exit: Option<GuestExit>,
+}
+
+struct Running {
+    child: Child,
+    pgid: Pid,
+    qmp: QmpClient,
+    _events: QmpEvents,
+    console: Console,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    stderr_task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for QemuTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QemuTarget")
+            .field("board", &self.launch.board.name)
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl QemuTarget {
+    /// Prepares a target; nothing starts until [`Target::boot`].
+    pub fn new(launch: QemuLaunch) -> Result<Self, TargetError> {
+        let dir = tempfile::Builder::new()
+            .prefix("lab-qemu-")
+            .tempdir()
+            .map_err(|source| TargetError::Io {
+                context: "cannot create a temporary folder for QEMU's sockets".into(),
+                source,
+            })?;
+        Ok(QemuTarget {
+            launch,
+            dir,
+            running: None,
+            exit: None,
+        })
+    }
+
+    /// The QMP client of a booted target.
+    pub fn qmp(&self) -> Result<&QmpClient, TargetError> {
+        self.running.as_ref().map(|r| &r.qmp).ok_or(TargetError::NotBooted)
+    }
+
+    /// The folder that holds this run's sockets.
+    pub fn socket_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn image_files(&self) -> Vec<&PathBuf> {
+        match &self.launch.image {
+            BootImage::Elf(p) => vec![p],
+            BootImage::Linux {
+                kernel,
+                dtb,
+                initrd,
+            } => std::iter::once(kernel).chain(dtb).chain(initrd).collect(),
+        }
+    }
+
+    async fn start(&mut self, halted: bool) -> Result<Running, TargetError> {
+        let q = &self.launch.board.qemu;
+        let binary = HostTool::new(&q.binary, &q.package).locate()?;
+        if let Some(missing) = self.image_files().into_iter().find(|p| !p.is_file()) {
+            return Err(TargetError::MissingImage(missing.clone()));
+        }
+        let io = |context: &str| {
+            let context = context.to_owned();
+            move |source| TargetError::Io { context, source }
+        };
+        let serial_listener = UnixListener::bind(self.dir.path().join("serial.sock"))
+            .map_err(io("cannot listen for QEMU's serial port"))?;
+        let qmp_listener = UnixListener::bind(self.dir.path().join("qmp.sock"))
+            .map_err(io("cannot listen for QEMU's QMP connection"))?;
+
+        let mut cmd = Command::new(&binary);
+        cmd.args(self.launch.command_line(self.dir.path(), halted))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: the closure runs in the forked child before exec and only
+        // calls prctl(2), which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let mut child = cmd.spawn().map_err(|source| TargetError::Spawn {
+            binary: binary.display().to_string(),
+            source,
+        })?;
+        let pid = child.id().map(|id| Pid::from_raw(id as i32));
+        let pgid = pid.ok_or_else(|| TargetError::Startup {
+            reason: "QEMU exited before it could be tracked".into(),
+        })?;
+
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_task = {
+            let sink = Arc::clone(&stderr);
+            let mut pipe = child.stderr.take();
+            tokio::spawn(async move {
+                let Some(pipe) = pipe.as_mut() else { return };
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut chunk).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut buf = sink.lock().unwrap_or_else(PoisonError::into_inner);
+                    let room = STDERR_CAPACITY.saturating_sub(buf.len());
+                    buf.extend_from_slice(&chunk[..n.min(room)]);
+                }
+            })
+        };
+
+        let connect = async {
+            let (serial, qmp) = tokio::try_join!(
+                accept(&serial_listener, "serial"),
+                accept(&qmp_listener, "QMP")
+            )?;
+            let (qmp, events) = QmpClient::handshake(qmp, QMP_TIMEOUT).await?;
+            Ok::<_, TargetError>((serial, qmp, events))
+        };
+        let outcome = tokio::select! {
+            r = tokio::time::timeout(STARTUP_TIMEOUT, connect) => r.map_err(|_| None),
+            status = child.wait() => Err(Some(status)),
+        };
+        let (serial, qmp, events) = match outcome {
+            Ok(Ok(connected)) => connected,
+            Ok(Err(e)) => {
+                let _ = killpg(pgid, Signal::SIGKILL);
+                return Err(e);
+            }
+            Err(status) => {
+                if status.is_none() {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                }
+                let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
+                let _ = tokio::time::timeout(REAP_TIMEOUT, stderr_task).await;
+                let text = String::from_utf8_lossy(&stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+                let reason = match status {
+                    None => format!("QEMU did not connect within {STARTUP_TIMEOUT:?}"),
+                    Some(_) => first_line(&text).unwrap_or("QEMU exited without a message").to_owned(),
+                };
+                return Err(TargetError::Startup { reason });
+            }
+        };
+        Ok(Running {
+            child,
+            pgid,
+            qmp,
+            _events: events,
+            console: Console::new(serial),
+            stderr,
+            stderr_task,
+        })
+    }
+
+    /// Turns QEMU's exit status into a [`GuestExit`], using its stderr.
+    async fn classify(running: &mut Running, status: std::process::ExitStatus) -> GuestExit {
+        // stderr ends when QEMU does; wait briefly so the message is complete.
+        let _ = tokio::time::timeout(REAP_TIMEOUT, &mut running.stderr_task).await;
+        let text = String::from_utf8_lossy(&running.stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+        use std::os::unix::process::ExitStatusExt;
+        match (status.code(), status.signal()) {
+            (Some(code), _) => GuestExit::Code(code),
+            (None, Some(signal)) => {
+                let name = Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+                GuestExit::Crashed(match first_line(&text) {
+                    Some(line) => format!("QEMU died with {name}: {line}"),
+                    None => format!("QEMU died with {name}"),
+                })
+            }
+            (None, None) => GuestExit::Crashed("QEMU ended without a status".into()),
+        }
+    }
+}
+
+/// Accepts QEMU's connection on `listener`.
+async fn accept(listener: &UnixListener, what: &str) -> Result<UnixStream, TargetError> {
+    listener
+        .accept()
+        .await
+        .map(|(stream, _)| stream)
+        .map_err(|source| TargetError::Io {
+            context: format!("QEMU's {what} connection failed"),
+            source,
+        })
+}
+
+/// The most telling line of QEMU's stderr: a `fatal` line if there is one.
+fn first_line(stderr: &str) -> Option<&str> {
+    let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
+    lines()
+        .find(|l| l.contains("fatal"))
+        .or_else(|| lines().next())
+}
+
+#[async_trait]
+impl Target for QemuTarget {
+    fn kind(&self) -> TargetKind {
+        TargetKind::Qemu
+    }
+
+    async fn boot(&mut self, halted: bool) -> Result<(), TargetError> {
+        if self.running.is_some() || self.exit.is_some() {
+            return Err(TargetError::AlreadyBooted);
+        }
+        let running = self.start(halted).await?;
+        self.running = Some(running);
+        Ok(())
+    }
+
+    fn console(&mut self) -> Result<&mut Console, TargetError> {
+        self.running
+            .as_mut()
+            .map(|r| &mut r.console)
+            .ok_or(TargetError::NotBooted)
+    }
+
+    async fn wait_exit(&mut self, timeout: Duration) -> Result<GuestExit, TargetError> {
+        if let Some(exit) = &self.exit {
+            return Ok(exit.clone());
+        }
+        self.exited(timeout)
+            .await
+            .ok_or(TargetError::ExitTimeout(timeout))
+    }
+
+    async fn exited(&mut self, grace: Duration) -> Option<GuestExit> {
+        if let Some(exit) = &self.exit {
+            return Some(exit.clone());
+        }
+        let running = self.running.as_mut()?;
+        let status = match tokio::time::timeout(grace, running.child.wait()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(e)) => {
+                let exit = GuestExit::Crashed(format!("cannot wait for QEMU: {e}"));
+                self.exit = Some(exit.clone());
+                return Some(exit);
+            }
+            Err(_) => return None,
+        };
+        let exit = Self::classify(running, status).await;
+        self.exit = Some(exit.clone());
+        Some(exit)
+    }
+
+    async fn shutdown(&mut self) {
+        if let Some(mut running) = self.running.take() {
+            if self.exit.is_none() {
+                let _ = killpg(running.pgid, Signal::SIGKILL);
+            }
+            let _ = tokio::time::timeout(REAP_TIMEOUT, running.child.wait()).await;
+            running.stderr_task.abort();
+        }
+    }
+}
+
+impl Drop for QemuTarget {
+    fn drop(&mut self) {
+        if let Some(running) = &self.running {
+            if self.exit.is_none() {
+                let _ = killpg(running.pgid, Signal::SIGKILL);
+            }
+        }
+    }
+}
