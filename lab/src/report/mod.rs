@@ -1,5 +1,19 @@
 //! Reports: the result model and its renderings (JSON, JUnit, terminal table).
+//!
+//! Every renderer is pure or writes only the file it is given; none of them
+//! looks at or prints to the terminal. The CLI prints what they return.
 
+mod error;
+mod json;
+mod junit;
 mod model;
+mod stats;
+mod table;
+mod write;
 
+pub use error::ReportError;
+pub use json::{to_json_string, write_json};
+pub use junit::{to_junit_string, write_junit};
 pub use model::{Report, RunResult, Stats, Status, StepResult, Summary};
+pub use stats::{stats, summarize};
+pub use table::render_table;

@@ -17,6 +17,13 @@ pub struct Report {
     pub summaries: Vec<Summary>,
 }
 
+impl Report {
+    /// Whether every result passed (also true when there are none).
+    pub fn all_passed(&self) -> bool {
+        self.results.iter().all(|r| r.status == Status::Passed)
+    }
+}
+
 /// The outcome of one run of one variant of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
@@ -42,6 +49,17 @@ pub struct RunResult {
     pub steps: Vec<StepResult>,
     /// A one-line reason for anything but `passed`.
     pub error: Option<String>,
+}
+
+impl RunResult {
+    /// The name of this run in tables and JUnit: `scenario[variant]#run`,
+    /// without the brackets when there is no variant (`hello-cortex-m[m3]#1`).
+    pub fn case_name(&self) -> String {
+        match &self.variant {
+            Some(variant) => format!("{}[{}]#{}", self.scenario, variant, self.run),
+            None => format!("{}#{}", self.scenario, self.run),
+        }
+    }
 }
 
 /// The outcome of one step.
@@ -84,7 +102,7 @@ impl Status {
 }
 
 /// Numeric metrics of one scenario x variant aggregated over its runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     /// The scenario's name.
     pub scenario: String,

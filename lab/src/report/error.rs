@@ -1,0 +1,25 @@
+//! Errors of the report renderers.
+
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a report could not be rendered or written.
+#[derive(Debug, Error)]
+pub enum ReportError {
+    /// Could not write the report to `path`, with the operating system's reason.
+    #[error("could not write the report to {}: {reason}", path.display())]
+    Write {
+        /// The file the report was meant for.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: io::Error,
+    },
+    /// Could not encode the report as JSON.
+    #[error("could not encode the report as JSON: {0}")]
+    Json(serde_json::Error),
+    /// Could not encode the report as JUnit XML.
+    #[error("could not encode the report as JUnit XML: {0}")]
+    Junit(quick_junit::SerializeError),
+}

@@ -1,0 +1,483 @@
+//! The report renderers: statistics, JSON, JUnit and the terminal table.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use lab::report::{
+    Report, ReportError, RunResult, Stats, Status, StepResult, render_table, stats, summarize,
+    to_json_string, to_junit_string, write_json, write_junit,
+};
+
+fn result(
+    scenario: &str,
+    variant: Option<&str>,
+    run: u32,
+    status: Status,
+    duration_ms: f64,
+    metrics: &[(&str, f64)],
+) -> RunResult {
+    let error = match status {
+        Status::Passed => None,
+        Status::Failed => Some(format!("expected serial output \"ready\" (run {run})")),
+        Status::Timeout => Some("no match for \"booted\" within 5s".to_owned()),
+        Status::Error => Some("QEMU exited with signal 6 (SIGABRT)".to_owned()),
+    };
+    RunResult {
+        scenario: scenario.to_owned(),
+        file: format!("scenarios/{scenario}.yaml"),
+        variant: variant.map(str::to_owned),
+        board: if scenario.starts_with("hello") {
+            "mps2-an385".to_owned()
+        } else {
+            "raspi3b".to_owned()
+        },
+        target: "qemu".to_owned(),
+        run,
+        status,
+        duration_ms,
+        metrics: metrics
+            .iter()
+            .map(|&(name, value)| (name.to_owned(), value))
+            .collect(),
+        steps: vec![StepResult {
+            step: "boot".to_owned(),
+            status,
+            at_ms: 0.0,
+            duration_ms: 3.1,
+        }],
+        error,
+    }
+}
+
+fn report(results: Vec<RunResult>) -> Report {
+    Report {
+        lab_version: "0.1.0".to_owned(),
+        started_at: "2026-11-27T14:00:00Z".to_owned(),
+        summaries: summarize(&results),
+        results,
+    }
+}
+
+/// One run per scenario x variant: one row per result.
+fn single_runs() -> Report {
+    report(vec![
+        result(
+            "hello-cortex-m",
+            Some("m3"),
+            1,
+            Status::Passed,
+            61.2,
+            &[("t_ms", 12.0)],
+        ),
+        result(
+            "hello-cortex-m",
+            Some("m4"),
+            1,
+            Status::Failed,
+            1523.456,
+            &[("t_ms", 0.000123)],
+        ),
+        result(
+            "gc-pressure",
+            None,
+            1,
+            Status::Passed,
+            812.0,
+            &[
+                ("gc_count", 41.0),
+                ("gc_max_pause_ms", 4.56789),
+                ("heap_kb", 2048.0),
+                ("rss_kb", 9120.5),
+                ("start_ms", 120.0),
+                ("total_ms", 800.0),
+            ],
+        ),
+        result("panic-fault", None, 1, Status::Error, 5.0, &[]),
+    ])
+}
+
+/// Several runs of the same scenario x variant: one summary row each.
+fn multi_runs() -> Report {
+    report(vec![
+        result(
+            "cold-start",
+            Some("go"),
+            1,
+            Status::Passed,
+            410.0,
+            &[("boot_ms", 400.0)],
+        ),
+        result(
+            "cold-start",
+            Some("node"),
+            1,
+            Status::Passed,
+            1900.0,
+            &[("boot_ms", 1850.0), ("rss_kb", 40000.0)],
+        ),
+        result(
+            "cold-start",
+            Some("go"),
+            2,
+            Status::Passed,
+            430.0,
+            &[("boot_ms", 420.5)],
+        ),
+        result("cold-start", Some("node"), 2, Status::Timeout, 5000.0, &[]),
+        result(
+            "cold-start",
+            Some("go"),
+            3,
+            Status::Passed,
+            420.0,
+            &[("boot_ms", 410.0)],
+        ),
+        result(
+            "cold-start",
+            Some("node"),
+            3,
+            Status::Failed,
+            2100.0,
+            &[("boot_ms", 2050.0), ("rss_kb", 40000.0)],
+        ),
+        result("hello-cortex-m", None, 1, Status::Passed, 60.0, &[]),
+    ])
+}
+
+// --- stats ------------------------------------------------------------------
+
+#[test]
+fn stats_of_an_odd_count() {
+    let expected = Stats {
+        min: 1.0,
+        median: 3.0,
+        p95: 9.0,
+        max: 9.0,
+    };
+    assert_eq!(stats(&[9.0, 1.0, 3.0, 2.0, 5.0]), Some(expected));
+}
+
+#[test]
+fn stats_of_an_even_count_takes_the_mean_of_the_middle_two() {
+    let expected = Stats {
+        min: 1.0,
+        median: 2.5,
+        p95: 4.0,
+        max: 4.0,
+    };
+    assert_eq!(stats(&[4.0, 1.0, 3.0, 2.0]), Some(expected));
+}
+
+#[test]
+fn stats_of_a_single_value() {
+    let expected = Stats {
+        min: 7.5,
+        median: 7.5,
+        p95: 7.5,
+        max: 7.5,
+    };
+    assert_eq!(stats(&[7.5]), Some(expected));
+}
+
+#[test]
+fn stats_of_nothing_is_none() {
+    assert_eq!(stats(&[]), None);
+    assert_eq!(stats(&[f64::NAN, f64::NAN]), None);
+}
+
+#[test]
+fn stats_ignore_nan() {
+    let expected = Stats {
+        min: 1.0,
+        median: 2.0,
+        p95: 3.0,
+        max: 3.0,
+    };
+    assert_eq!(stats(&[3.0, f64::NAN, 1.0, 2.0]), Some(expected));
+}
+
+#[test]
+fn p95_is_the_nearest_rank() {
+    let twenty: Vec<f64> = (1..=20).map(f64::from).collect();
+    assert_eq!(stats(&twenty).map(|s| s.p95), Some(19.0));
+    let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+    assert_eq!(stats(&hundred).map(|s| s.p95), Some(95.0));
+    let twenty_one: Vec<f64> = (1..=21).map(f64::from).collect();
+    assert_eq!(stats(&twenty_one).map(|s| s.p95), Some(20.0));
+}
+
+// --- summarize --------------------------------------------------------------
+
+#[test]
+fn summarize_groups_by_scenario_file_and_variant_in_first_seen_order() {
+    let summaries = summarize(&multi_runs().results);
+    let keys: Vec<(&str, Option<&str>, u32, u32)> = summaries
+        .iter()
+        .map(|s| (s.scenario.as_str(), s.variant.as_deref(), s.runs, s.passed))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("cold-start", Some("go"), 3, 3),
+            ("cold-start", Some("node"), 3, 1),
+            ("hello-cortex-m", None, 1, 1),
+        ]
+    );
+    assert_eq!(summaries[0].board, "raspi3b");
+}
+
+#[test]
+fn summarize_aggregates_each_metric_over_the_runs_that_reported_it() {
+    let summaries = summarize(&multi_runs().results);
+    let go = BTreeMap::from([(
+        "boot_ms".to_owned(),
+        Stats {
+            min: 400.0,
+            median: 410.0,
+            p95: 420.5,
+            max: 420.5,
+        },
+    )]);
+    assert_eq!(summaries[0].metrics, go);
+    // The timed-out run reported nothing: two values, not three.
+    let node = &summaries[1].metrics;
+    assert_eq!(
+        node.get("boot_ms"),
+        Some(&Stats {
+            min: 1850.0,
+            median: 1950.0,
+            p95: 2050.0,
+            max: 2050.0,
+        })
+    );
+    assert_eq!(node.get("rss_kb").map(|s| s.median), Some(40000.0));
+    assert!(summaries[2].metrics.is_empty());
+}
+
+#[test]
+fn summarize_keeps_the_same_scenario_in_different_files_apart() {
+    let mut other = result("hello-cortex-m", None, 1, Status::Failed, 1.0, &[]);
+    other.file = "elsewhere/hello.yaml".to_owned();
+    let results = vec![
+        result("hello-cortex-m", None, 1, Status::Passed, 1.0, &[]),
+        other,
+    ];
+    let summaries = summarize(&results);
+    assert_eq!(summaries.len(), 2);
+    assert_eq!((summaries[0].passed, summaries[1].passed), (1, 0));
+}
+
+#[test]
+fn summarize_nothing_is_empty() {
+    assert!(summarize(&[]).is_empty());
+}
+
+// --- model helpers ----------------------------------------------------------
+
+#[test]
+fn all_passed_only_when_every_result_passed() {
+    assert!(report(Vec::new()).all_passed());
+    assert!(report(vec![result("a", None, 1, Status::Passed, 1.0, &[])]).all_passed());
+    assert!(!single_runs().all_passed());
+}
+
+#[test]
+fn case_names_carry_variant_and_run() {
+    let with = result("hello-cortex-m", Some("m3"), 2, Status::Passed, 1.0, &[]);
+    let without = result("hello-cortex-m", None, 1, Status::Passed, 1.0, &[]);
+    assert_eq!(with.case_name(), "hello-cortex-m[m3]#2");
+    assert_eq!(without.case_name(), "hello-cortex-m#1");
+}
+
+// --- JSON -------------------------------------------------------------------
+
+#[test]
+fn json_uses_the_field_names_of_the_design() {
+    let json = to_json_string(&single_runs()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+
+    let top: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    // serde_json's maps are sorted; the snapshot pins the written order.
+    assert_eq!(top, ["lab_version", "results", "started_at", "summaries"]);
+    assert_eq!(value["lab_version"], "0.1.0");
+    assert_eq!(value["started_at"], "2026-11-27T14:00:00Z");
+
+    let first = &value["results"][0];
+    let keys: Vec<&str> = first
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "board",
+            "duration_ms",
+            "error",
+            "file",
+            "metrics",
+            "run",
+            "scenario",
+            "status",
+            "steps",
+            "target",
+            "variant",
+        ]
+    );
+    assert_eq!(first["scenario"], "hello-cortex-m");
+    assert_eq!(first["file"], "scenarios/hello-cortex-m.yaml");
+    assert_eq!(first["variant"], "m3");
+    assert_eq!(first["board"], "mps2-an385");
+    assert_eq!(first["target"], "qemu");
+    assert_eq!(first["run"], 1);
+    assert_eq!(first["status"], "passed");
+    assert_eq!(first["duration_ms"], 61.2);
+    assert_eq!(first["metrics"]["t_ms"], 12.0);
+    assert_eq!(first["error"], serde_json::Value::Null);
+    let step = &first["steps"][0];
+    let step_keys: Vec<&str> = step
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(step_keys, ["at_ms", "duration_ms", "status", "step"]);
+    assert_eq!(step["step"], "boot");
+    assert_eq!(step["duration_ms"], 3.1);
+
+    assert_eq!(value["results"][1]["status"], "failed");
+    assert_eq!(value["results"][2]["variant"], serde_json::Value::Null);
+    assert_eq!(value["results"][3]["status"], "error");
+    assert_eq!(
+        value["results"][3]["error"],
+        "QEMU exited with signal 6 (SIGABRT)"
+    );
+
+    let summary = &value["summaries"][0];
+    assert_eq!(summary["runs"], 1);
+    assert_eq!(summary["passed"], 1);
+    assert_eq!(summary["metrics"]["t_ms"]["median"], 12.0);
+}
+
+#[test]
+fn json_snapshot() {
+    insta::assert_snapshot!(to_json_string(&multi_runs()).unwrap());
+}
+
+// --- JUnit ------------------------------------------------------------------
+
+#[test]
+fn junit_snapshot() {
+    let mut report = single_runs();
+    report.results.extend(multi_runs().results);
+    insta::assert_snapshot!(to_junit_string(&report).unwrap());
+}
+
+// --- table ------------------------------------------------------------------
+
+#[test]
+fn table_of_single_runs() {
+    insta::assert_snapshot!(render_table(&single_runs(), None));
+}
+
+#[test]
+fn table_summarises_multiple_runs_in_one_row() {
+    insta::assert_snapshot!(render_table(&multi_runs(), None));
+}
+
+#[test]
+fn table_wraps_to_a_given_width() {
+    insta::assert_snapshot!(render_table(&multi_runs(), Some(90)));
+}
+
+#[test]
+fn table_totals_line_starts_with_passed_and_failed() {
+    let all_good = report(vec![result("a", None, 1, Status::Passed, 1.0, &[])]);
+    let table = render_table(&all_good, None);
+    assert!(table.ends_with("\n1 passed, 0 failed\n"), "{table}");
+
+    let table = render_table(&multi_runs(), None);
+    assert!(
+        table.contains("\n5 passed, 1 failed, 1 timeout\n"),
+        "{table}"
+    );
+}
+
+#[test]
+fn table_of_nothing() {
+    let table = render_table(&report(Vec::new()), None);
+    assert!(table.ends_with("\n0 passed, 0 failed\n"), "{table}");
+}
+
+// --- writing files ----------------------------------------------------------
+
+#[test]
+fn writes_json_and_junit_files_and_no_temporary_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = single_runs();
+    let json = dir.path().join("report.json");
+    let junit = dir.path().join("junit.xml");
+    // Twice: the second write replaces the first.
+    for _ in 0..2 {
+        write_json(&report, &json).unwrap();
+        write_junit(&report, &junit).unwrap();
+    }
+    assert_eq!(
+        fs::read_to_string(&json).unwrap(),
+        to_json_string(&report).unwrap()
+    );
+    assert_eq!(
+        fs::read_to_string(&junit).unwrap(),
+        to_junit_string(&report).unwrap()
+    );
+    let mut names: Vec<String> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["junit.xml", "report.json"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn written_reports_are_not_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    write_json(&single_runs(), &json).unwrap();
+    let mode = fs::metadata(&json).unwrap().permissions().mode();
+    // 0o666 minus the umask: at least the owner can read and write, and it is
+    // not tempfile's 0o600 unless the umask says so.
+    assert_eq!(mode & 0o600, 0o600);
+}
+
+#[test]
+fn writing_into_a_missing_folder_names_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-folder").join("report.json");
+    for result in [
+        write_json(&single_runs(), &path),
+        write_junit(&single_runs(), &path),
+    ] {
+        let error = result.unwrap_err();
+        assert!(
+            matches!(&error, ReportError::Write { path: p, .. } if *p == path),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.starts_with("could not write the report to "),
+            "{message}"
+        );
+        assert!(message.contains("No such file or directory"), "{message}");
+    }
+    assert!(!path.exists());
+}
