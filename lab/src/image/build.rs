@@ -74,6 +74,18 @@ impl ImageBuilder {
         let out = self.out_dir(image, board);
         let path = out.join(&image.output);
         let hash = self.input_hash(image, board, &memory_ld)?;
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ImageError::Io { path, source }
+        };
+        // Concurrent lab processes building the same image take turns; the
+        // second one then finds the first one's build in the cache.
+        let lock_path = out.with_extension("lock");
+        if let Some(parent) = lock_path.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
         let stamp = out.join(STAMP);
         if path.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == hash) {
             return Ok(BuildOutcome {
@@ -89,10 +101,6 @@ impl ImageBuilder {
                 source,
             })?;
         }
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ImageError::Io { path, source }
-        };
         // A stale or half-written build must never be mistaken for a good one.
         let _ = std::fs::remove_file(&stamp);
         std::fs::create_dir_all(&out).map_err(io(&out))?;

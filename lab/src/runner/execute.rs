@@ -166,10 +166,13 @@ async fn run_step(
             match target.console()?.wait_for(pattern, wait).await {
                 Ok(found) => {
                     for (name, text) in found.captures {
-                        let value: f64 = text.trim().parse().map_err(|_| {
+                        let value = parse_metric(&text).ok_or_else(|| {
                             StepFailure::new(
                                 Status::Failed,
-                                format!("capture `{name}` is {text:?}, not a number; metrics are numeric"),
+                                format!(
+                                    "capture `{name}` is {text:?}, not a number; metrics are \
+                                     numeric (decimal, or hex with 0x)"
+                                ),
                             )
                         })?;
                         metrics.insert(name, value);
@@ -215,6 +218,29 @@ async fn ended_early(target: &mut dyn Target, cause: ConsoleError) -> StepFailur
     }
 }
 
+/// A capture as a metric: a decimal number, or hex with a `0x` prefix.
+fn parse_metric(text: &str) -> Option<f64> {
+    let text = text.trim();
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok().map(|v| v as f64),
+        None => text.parse().ok().filter(|v: &f64| v.is_finite()),
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_metric;
+
+    #[test]
+    fn metrics_parse_decimal_and_hex() {
+        assert_eq!(parse_metric("42"), Some(42.0));
+        assert_eq!(parse_metric(" 1.5 "), Some(1.5));
+        assert_eq!(parse_metric("0x00010000"), Some(65536.0));
+        assert_eq!(parse_metric("abc"), None);
+        assert_eq!(parse_metric("inf"), None);
+    }
 }

@@ -396,3 +396,37 @@ impl Drop for QemuTarget {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::board::BoardCatalog;
+
+    fn launch(clock: Clock, args: &[&str]) -> QemuLaunch {
+        let boards = BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs")).unwrap();
+        QemuLaunch {
+            board: boards.get("mps2-an385").unwrap().clone(),
+            image: BootImage::Elf(PathBuf::from("/img/hello.elf")),
+            clock,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn joined(argv: Vec<OsString>) -> String {
+        argv.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_virtual_clock_halted_boot_with_arguments() {
+        let argv = launch(Clock::Virtual, &["a,b", "c"]).command_line(Path::new("/run/x"), true);
+        insta::assert_snapshot!(joined(argv), @"-M mps2-an385 -cpu cortex-m3 -m 16M -nodefaults -display none -monitor none -chardev socket,id=serial0,path=/run/x/serial.sock -serial chardev:serial0 -chardev socket,id=qmp0,path=/run/x/qmp.sock -mon chardev=qmp0,mode=control -kernel /img/hello.elf -semihosting-config enable=on,target=native,arg=hello.elf,arg=a,,b,arg=c -icount shift=7,align=off,sleep=off -S");
+    }
+
+    #[test]
+    fn a_wall_clock_boot_has_no_icount_and_runs_at_once() {
+        let line = joined(launch(Clock::Wall, &[]).command_line(Path::new("/r"), false));
+        assert!(!line.contains("-icount"), "{line}");
+        assert!(!line.contains(" -S"), "{line}");
+        assert!(line.ends_with("arg=hello.elf"), "{line}");
+    }
+}

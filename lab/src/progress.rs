@@ -1,0 +1,92 @@
+//! Progress on the terminal: an indicatif bar when stdout is a terminal,
+//! plain lines otherwise (CI logs, pipes).
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use lab::runner::RunEvent;
+
+/// Shows what the runner is doing.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    running: Mutex<BTreeMap<usize, String>>,
+}
+
+impl Progress {
+    /// Progress for `total` jobs.
+    pub fn new(total: usize) -> Self {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let bar = ProgressBar::new(total as u64);
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.enable_steady_tick(Duration::from_millis(100));
+            bar
+        });
+        Progress {
+            bar,
+            running: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Shows one event.
+    pub fn event(&self, event: &RunEvent) {
+        let line = match event {
+            RunEvent::ImageReady { label, outcome } => Some(match outcome {
+                Ok(o) if o.cached => format!("image   {label}: cached"),
+                Ok(o) => format!("image   {label}: built in {:.1} s", o.duration.as_secs_f64()),
+                Err(e) => format!("image   {label}: FAILED: {e}"),
+            }),
+            RunEvent::Started { index, label } => {
+                self.running_jobs(|r| {
+                    r.insert(*index, label.clone());
+                });
+                None
+            }
+            RunEvent::Finished { index, result } => {
+                self.running_jobs(|r| {
+                    r.remove(index);
+                });
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                }
+                Some(format!(
+                    "{:<7} {} ({:.1} ms)",
+                    result.status.as_str(),
+                    result.case_name(),
+                    result.duration_ms
+                ))
+            }
+        };
+        if let Some(line) = line {
+            match &self.bar {
+                Some(bar) => bar.println(line),
+                None => println!("{line}"),
+            }
+        }
+    }
+
+    fn running_jobs(&self, change: impl FnOnce(&mut BTreeMap<usize, String>)) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        change(&mut running);
+        if let Some(bar) = &self.bar {
+            bar.set_message(running.values().cloned().collect::<Vec<_>>().join(" "));
+        }
+    }
+
+    /// Removes the bar before the results table is printed.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The terminal's width when stdout is a terminal.
+pub fn terminal_width() -> Option<u16> {
+    console::Term::stdout().size_checked().map(|(_rows, cols)| cols)
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests: run the real `lab` binary
+//! against this repository's workspace.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The repository root (the lab workspace).
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+/// A `lab` command with the workspace set.
+pub fn lab() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
+    cmd.env("LAB_ROOT", repo()).env_remove("LAB_LOG");
+    cmd
+}
+
+/// Runs `lab` with `args` and returns its output.
+pub fn run(args: &[&str]) -> Output {
+    lab().args(args).output().expect("lab runs")
+}
+
+/// Output as text, stdout then stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "status: {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Builds a workspace image for a board once per test binary and returns its path.
+pub fn built_image(image: &str, board: &str) -> PathBuf {
+    static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
+    let _guard = LOCK.get_or_init(Default::default).lock().unwrap();
+    let out = run(&["images", "build", image, "--board", board]);
+    assert!(out.status.success(), "{}", text(&out));
+    let file = match image {
+        "cortex-m/hello" => "hello.elf",
+        "cortex-m/echo" => "echo.elf",
+        "cortex-m/fault" => "fault.elf",
+        other => panic!("no known output for {other}"),
+    };
+    repo().join("build/images").join(board).join(image).join(file)
+}
+
+/// Writes `yaml` as a scenario file in `dir` and returns its path.
+pub fn scenario(dir: &Path, name: &str, yaml: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Reads a JSON report.
+pub fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("report written")).unwrap()
+}
+
+/// PIDs of live QEMU processes whose command line mentions `needle`.
+pub fn qemu_processes_with(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .is_ok_and(|s| s.contains(") Z "));
+        if cmdline.starts_with("qemu-system") || cmdline.contains("/qemu-system") {
+            if cmdline.contains(needle) && !zombie {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
