@@ -1,0 +1,87 @@
+/*
+ * rt.h - API of the lab's Cortex-M guest runtime.
+ *
+ * Freestanding C11; no vendor headers. Every firmware is built with the
+ * board defines below, which the lab passes on the compiler command line:
+ *   LAB_CPU_HZ     core clock that drives SysTick, in Hz
+ *   LAB_UART_BASE  base address of the CMSDK APB UART used as the console
+ *   LAB_BOARD      board profile name, a string literal
+ *
+ * The reset handler (start.c) starts the SysTick time base, initialises
+ * memory, paints the stack and then calls main(argc, argv) with the
+ * arguments from the semihosting command line. main's return value becomes
+ * QEMU's exit status.
+ */
+#ifndef RT_H
+#define RT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef LAB_CPU_HZ
+#error "LAB_CPU_HZ must be defined (core clock in Hz)"
+#endif
+#ifndef LAB_UART_BASE
+#error "LAB_UART_BASE must be defined (CMSDK APB UART base address)"
+#endif
+#ifndef LAB_BOARD
+#error "LAB_BOARD must be defined (board name as a string literal)"
+#endif
+
+/* Exit status used after a fault report (EX_SOFTWARE from sysexits.h). */
+#define RT_EXIT_FAULT 70
+
+/* Word written over the whole main stack at reset (see rt_stack_used). */
+#define RT_STACK_PAINT 0xC5AC5AC5
+
+/* Firmware entry point, called by the runtime after initialisation. */
+int main(int argc, char **argv);
+
+/* --- console: CMSDK APB UART at LAB_UART_BASE (uart.c) --- */
+
+/* Enables the UART transmitter and receiver (done by the reset code). */
+void rt_uart_init(void);
+/* Writes one byte, waiting while the TX buffer is full. */
+void rt_putc(char c);
+/* Writes a NUL-terminated string as is (no newline is added). */
+void rt_puts(const char *s);
+/* Waits until a byte has been received and returns it. */
+int rt_getc(void);
+/* Formats to the UART; supports %d %u %x %c %s %%, the l and ll length
+ * modifiers, a 0 flag and a field width (e.g. %08x). Returns bytes written. */
+int rt_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* rt_printf with a va_list. */
+int rt_vprintf(const char *fmt, va_list ap);
+
+/* --- semihosting (semihost.c) --- */
+
+/* Ends the emulation with `code` as QEMU's exit status (SYS_EXIT_EXTENDED). */
+__attribute__((noreturn)) void rt_exit(int code);
+/* Reads the command line (SYS_GET_CMDLINE) into buf, NUL-terminated.
+ * Returns its length, or -1 if it is unavailable or does not fit. */
+int rt_get_cmdline(char *buf, size_t size);
+
+/* --- time base: SysTick at LAB_CPU_HZ, counting from reset (systick.c) --- */
+
+/* Starts SysTick (processor clock, reload 0xFFFFFF, wrap interrupt).
+ * Called first thing by the reset handler; touches no RAM. */
+void rt_systick_start(void);
+/* Core clock cycles since reset; safe from thread and handler mode. */
+uint64_t rt_cycles(void);
+/* Microseconds since reset. */
+uint64_t rt_micros(void);
+
+/* --- faults (fault.c) --- */
+
+/* When non-zero, the fault handler executes an undefined instruction after
+ * printing its report, which locks the core up (QEMU aborts). */
+extern volatile int rt_fault_in_handler;
+
+/* --- stack (start.c) --- */
+
+/* Bytes of the main stack that have been written since reset (high-water
+ * mark), found by scanning for the RT_STACK_PAINT pattern. */
+size_t rt_stack_used(void);
+
+#endif /* RT_H */
