@@ -1,0 +1,372 @@
+//! The client handle, the handshake and the tasks that own the socket.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::error::QmpError;
+use super::event::{QmpEvent, QmpEvents};
+use super::transport::{Incoming, LineReader, encode_command, parse_line};
+
+/// A command's reply: its `return` member, or its `error` member.
+type Body = Result<Value, Value>;
+
+/// A connection to QEMU's QMP monitor; clones share the connection.
+#[derive(Clone)]
+pub struct QmpClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// Lines for the writer task, which writes each one whole.
+    lines: mpsc::UnboundedSender<Vec<u8>>,
+    next_id: AtomicU64,
+    version: (u64, u64, u64),
+    /// Dropped with the last handle, which tells the reader task.
+    _alive: oneshot::Sender<()>,
+}
+
+/// What the reader task and the callers share.
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// The commands waiting for a reply, by id.
+    waiters: HashMap<u64, oneshot::Sender<Body>>,
+    /// `Some` once the connection has ended, holding its reason if any.
+    closed: Option<Option<String>>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn register(&self, id: u64) -> Result<oneshot::Receiver<Body>, QmpError> {
+        let mut state = self.lock();
+        if let Some(reason) = &state.closed {
+            return Err(QmpError::Disconnected {
+                reason: reason.clone(),
+            });
+        }
+        let (tx, rx) = oneshot::channel();
+        state.waiters.insert(id, tx);
+        Ok(rx)
+    }
+
+    fn forget(&self, id: u64) {
+        self.lock().waiters.remove(&id);
+    }
+
+    fn deliver(&self, id: u64, body: Body) {
+        let waiter = self.lock().waiters.remove(&id);
+        match waiter {
+            // The caller may have given up since; then nobody needs the reply.
+            Some(tx) => drop(tx.send(body)),
+            None => tracing::debug!(id, "QMP reply for a command no longer waiting; dropped"),
+        }
+    }
+
+    /// Marks the connection as ended, failing every waiting command.
+    fn disconnect(&self, reason: Option<String>) {
+        let mut state = self.lock();
+        state.closed.get_or_insert(reason);
+        state.waiters.clear();
+    }
+
+    fn disconnected(&self) -> QmpError {
+        QmpError::Disconnected {
+            reason: self.lock().closed.clone().flatten(),
+        }
+    }
+}
+
+/// Removes a command's waiter when its caller stops waiting, however it stops.
+struct Forget<'a> {
+    shared: &'a Shared,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.shared.forget(self.id);
+    }
+}
+
+impl QmpClient {
+    /// Reads the greeting, negotiates capabilities (qmp_capabilities), spawns the reader task.
+    ///
+    /// `timeout` bounds the whole handshake. Must be called inside a Tokio runtime.
+    pub async fn handshake<S>(
+        stream: S,
+        timeout: Duration,
+    ) -> Result<(QmpClient, QmpEvents), QmpError>
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let started = Instant::now();
+        let (read, write) = tokio::io::split(stream);
+        let mut reader = LineReader::new(read);
+        let version = tokio::time::timeout(timeout, read_greeting(&mut reader))
+            .await
+            .map_err(|_| QmpError::Timeout {
+                command: "QMP greeting".to_owned(),
+                after: timeout,
+            })??;
+
+        let shared = Arc::new(Shared::default());
+        let (line_tx, line_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::unbounded_channel();
+        let (alive_tx, alive_rx) = oneshot::channel();
+        tokio::spawn(write_loop(write, line_rx, Arc::clone(&shared)));
+        tokio::spawn(read_loop(reader, Arc::clone(&shared), event_tx, alive_rx));
+        let client = QmpClient {
+            inner: Arc::new(Inner {
+                shared,
+                lines: line_tx,
+                next_id: AtomicU64::new(0),
+                version,
+                _alive: alive_tx,
+            }),
+        };
+
+        let negotiate = qapi::qmp::qmp_capabilities { enable: None };
+        let remaining = timeout.saturating_sub(started.elapsed());
+        match client.execute(negotiate, remaining).await {
+            Ok(_) => Ok((client, QmpEvents::new(event_rx))),
+            Err(QmpError::Timeout { command, .. }) => Err(QmpError::Timeout {
+                command,
+                after: timeout,
+            }),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// QEMU's version from the greeting, e.g. (10, 0, 2).
+    pub fn qemu_version(&self) -> (u64, u64, u64) {
+        self.inner.version
+    }
+
+    /// Runs a typed command and waits for its reply, with a deadline.
+    pub async fn execute<C: qapi::Command>(
+        &self,
+        cmd: C,
+        timeout: Duration,
+    ) -> Result<C::Ok, QmpError> {
+        let reply = self.call(C::NAME, Some(&cmd), timeout).await?;
+        C::Ok::deserialize(&reply).map_err(|err| QmpError::BadReply {
+            command: C::NAME.to_owned(),
+            reason: err.to_string(),
+            raw: reply.to_string(),
+        })
+    }
+
+    /// Runs a command by name with JSON arguments (for scenario steps that name arbitrary commands).
+    ///
+    /// Returns the reply's `return` member as is.
+    pub async fn execute_raw(
+        &self,
+        name: &str,
+        args: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, QmpError> {
+        self.call(name, args.as_ref(), timeout).await
+    }
+
+    /// Runs an HMP command through human-monitor-command and returns its text.
+    ///
+    /// HMP reports most failures in that text, not as a QMP error.
+    pub async fn hmp(&self, command_line: &str, timeout: Duration) -> Result<String, QmpError> {
+        let cmd = qapi::qmp::human_monitor_command {
+            cpu_index: None,
+            command_line: command_line.to_owned(),
+        };
+        self.execute(cmd, timeout).await
+    }
+
+    async fn call<A: Serialize>(
+        &self,
+        name: &str,
+        args: Option<A>,
+        timeout: Duration,
+    ) -> Result<Value, QmpError> {
+        let inner = &*self.inner;
+        let id = inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let line = encode_command(name, args, id).map_err(|source| QmpError::Encode {
+            command: name.to_owned(),
+            source,
+        })?;
+        let reply = inner.shared.register(id)?;
+        let _forget = Forget {
+            shared: &inner.shared,
+            id,
+        };
+        if inner.lines.send(line).is_err() {
+            return Err(inner.shared.disconnected());
+        }
+        match tokio::time::timeout(timeout, reply).await {
+            Err(_) => Err(QmpError::Timeout {
+                command: name.to_owned(),
+                after: timeout,
+            }),
+            Ok(Err(_)) => Err(inner.shared.disconnected()),
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(error))) => Err(command_error(name, error)),
+        }
+    }
+}
+
+impl fmt::Debug for QmpClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QmpClient")
+            .field("qemu_version", &self.inner.version)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Turns an `error` member into [`QmpError::Command`].
+fn command_error(command: &str, error: Value) -> QmpError {
+    let field = |key: &str| error.get(key).and_then(Value::as_str).map(str::to_owned);
+    match (field("class"), field("desc")) {
+        (Some(class), Some(desc)) => QmpError::Command { class, desc },
+        _ => QmpError::BadReply {
+            command: command.to_owned(),
+            reason: "an error reply without class and desc".to_owned(),
+            raw: json!({ "error": error }).to_string(),
+        },
+    }
+}
+
+/// The parts of the greeting the client uses.
+#[derive(Deserialize)]
+struct Greeting {
+    #[serde(rename = "QMP")]
+    qmp: GreetingBody,
+}
+
+#[derive(Deserialize)]
+struct GreetingBody {
+    version: GreetingVersion,
+}
+
+#[derive(Deserialize)]
+struct GreetingVersion {
+    qemu: VersionTriple,
+}
+
+#[derive(Deserialize)]
+struct VersionTriple {
+    major: u64,
+    minor: u64,
+    micro: u64,
+}
+
+/// Reads up to the greeting and returns QEMU's version from it.
+async fn read_greeting<R: AsyncRead + Unpin>(
+    reader: &mut LineReader<R>,
+) -> Result<(u64, u64, u64), QmpError> {
+    loop {
+        let line = reader
+            .next_line()
+            .await
+            .map_err(|err| QmpError::Disconnected {
+                reason: Some(err.to_string()),
+            })?
+            .ok_or_else(|| QmpError::Disconnected {
+                reason: Some("before sending the QMP greeting".to_owned()),
+            })?;
+        let greeting = match parse_line(&line) {
+            None => continue,
+            Some(Incoming::Greeting(greeting)) => greeting,
+            Some(_) => {
+                return Err(QmpError::Greeting {
+                    reason: "the first message has no QMP member".to_owned(),
+                    raw: String::from_utf8_lossy(&line).trim_end().to_owned(),
+                });
+            }
+        };
+        let Greeting { qmp } =
+            Greeting::deserialize(&greeting).map_err(|err| QmpError::Greeting {
+                reason: err.to_string(),
+                raw: greeting.to_string(),
+            })?;
+        let VersionTriple {
+            major,
+            minor,
+            micro,
+        } = qmp.version.qemu;
+        return Ok((major, minor, micro));
+    }
+}
+
+/// Writes the callers' lines, each whole, until every handle is dropped.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
+    shared: Arc<Shared>,
+) {
+    while let Some(line) = lines.recv().await {
+        let written = async {
+            writer.write_all(&line).await?;
+            writer.flush().await
+        }
+        .await;
+        if let Err(err) = written {
+            shared.disconnect(Some(format!("writing to QEMU: {err}")));
+            return;
+        }
+    }
+}
+
+/// Routes replies to their callers and events to the channel, until the
+/// connection ends or nobody is left to use it.
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut reader: LineReader<R>,
+    shared: Arc<Shared>,
+    events: mpsc::UnboundedSender<QmpEvent>,
+    mut client_alive: oneshot::Receiver<()>,
+) {
+    let mut client_gone = false;
+    let reason = loop {
+        tokio::select! {
+            line = reader.next_line() => match line {
+                Ok(Some(line)) => dispatch(&shared, &events, &line),
+                Ok(None) => break None,
+                Err(err) => break Some(format!("reading from QEMU: {err}")),
+            },
+            _ = &mut client_alive, if !client_gone => client_gone = true,
+            () = events.closed(), if client_gone => return,
+        }
+    };
+    tracing::debug!(?reason, "QMP connection ended");
+    shared.disconnect(reason);
+}
+
+fn dispatch(shared: &Shared, events: &mpsc::UnboundedSender<QmpEvent>, line: &[u8]) {
+    match parse_line(line) {
+        None => {}
+        Some(Incoming::Event { name, message }) => {
+            // Nobody may be listening for events; that is allowed.
+            drop(events.send(QmpEvent::from_message(name, message)));
+        }
+        Some(Incoming::Reply { id: Some(id), body }) => shared.deliver(id, body),
+        Some(Incoming::Reply { id: None, body }) => {
+            tracing::warn!(?body, "skipping a QMP reply without an id");
+        }
+        Some(Incoming::Greeting(message) | Incoming::Unknown(message)) => {
+            tracing::warn!(%message, "skipping an unexpected QMP message");
+        }
+    }
+}
