@@ -1,5 +1,15 @@
 //! Scenario files: the model, loading with source positions, validation.
 
+mod discover;
+mod duration;
+mod error;
+mod load;
 mod model;
+mod pattern;
+mod raw;
+mod suggest;
 
+pub use discover::discover;
+pub use error::{ErrorKind, ScenarioError};
+pub use load::{DEFAULT_TIMEOUT, MAX_FILE_SIZE, load, load_str};
 pub use model::*;

@@ -1,0 +1,256 @@
+//! The raw serde layer: scenario YAML as written, before validation.
+//!
+//! These types mirror the file format key for key and reject unknown keys.
+//! Values that need checks serde cannot express (durations, regexes, names,
+//! image forms, step shapes) stay raw here, with their source position, and
+//! are validated by [`super::load`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_saphyr::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawScenario {
+    /// Kept as text so that any value gets the same clear "unsupported version" error.
+    pub version: Option<Spanned<String>>,
+    pub name: Option<String>,
+    pub board: Option<Spanned<String>>,
+    pub image: Option<Spanned<RawImage>>,
+    #[serde(default)]
+    pub target: RawTarget,
+    #[serde(default)]
+    pub clock: RawClock,
+    pub timeout: Option<Spanned<String>>,
+    pub runs: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub matrix: Vec<Spanned<RawVariant>>,
+    pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
+}
+
+/// `target:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawTarget {
+    Qemu,
+    Hardware,
+    #[default]
+    Auto,
+}
+
+/// `clock:` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawClock {
+    Virtual,
+    #[default]
+    Wall,
+}
+
+/// One entry of `matrix:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawVariant {
+    pub name: Spanned<String>,
+    pub board: Option<Spanned<String>>,
+    pub image: Option<Spanned<RawImage>>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub args: Option<Vec<String>>,
+}
+
+/// `image:` in either of its forms: a name, or a map of paths.
+#[derive(Debug)]
+pub(crate) enum RawImage {
+    /// `image: cortex-m/hello`
+    Named(String),
+    /// `image: {elf: ...}` or `image: {kernel: ..., dtb: ..., initrd: ...}`
+    Files(RawImageFiles),
+    /// Anything else, described as serde describes unexpected values; kept
+    /// so that the error points at the value rather than at its key.
+    Wrong(String),
+}
+
+/// The image description used in messages.
+pub(crate) const IMAGE_EXPECTED: &str = "an image name or a map with `elf` or `kernel`";
+
+/// The map form of `image:`; which combinations are valid is checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawImageFiles {
+    pub elf: Option<String>,
+    pub kernel: Option<String>,
+    pub dtb: Option<String>,
+    pub initrd: Option<String>,
+}
+
+fn wrong(found: Unexpected<'_>) -> RawImage {
+    RawImage::Wrong(found.to_string())
+}
+
+impl<'de> Deserialize<'de> for RawImage {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ImageVisitor;
+
+        impl<'de> Visitor<'de> for ImageVisitor {
+            type Value = RawImage;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(IMAGE_EXPECTED)
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<RawImage, E> {
+                Ok(RawImage::Named(name.to_owned()))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawImage, E> {
+                Ok(wrong(Unexpected::Bool(v)))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawImage, E> {
+                Ok(wrong(Unexpected::Signed(v)))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawImage, E> {
+                Ok(wrong(Unexpected::Unsigned(v)))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawImage, E> {
+                Ok(wrong(Unexpected::Float(v)))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<RawImage, E> {
+                Ok(wrong(Unexpected::Unit))
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<RawImage, E> {
+                Ok(wrong(Unexpected::Unit))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawImage, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(wrong(Unexpected::Seq))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawImage, A::Error> {
+                RawImageFiles::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawImage::Files)
+            }
+        }
+
+        deserializer.deserialize_any(ImageVisitor)
+    }
+}
+
+/// One item of `steps:`, whose shape (exactly one known key) is checked later.
+#[derive(Debug)]
+pub(crate) enum RawStep {
+    /// A well-formed step.
+    Step(RawStepKind),
+    /// A bare string (`- boot`) where a one-key map was expected.
+    Bare(String),
+    /// A map with an unknown key.
+    Unknown(Spanned<String>),
+    /// An empty map (`- {}`).
+    Empty,
+    /// A map with a second key, at the position of that key.
+    TwoKeys {
+        /// The first key.
+        first: String,
+        /// The second key.
+        second: Spanned<String>,
+    },
+}
+
+/// The known steps and their options.
+#[derive(Debug)]
+pub(crate) enum RawStepKind {
+    Boot(RawBoot),
+    WaitSerial(RawWaitSerial),
+    SendSerial(String),
+    ExpectExit(RawExpectExit),
+}
+
+/// The step keys, in the order they are listed in hints.
+pub(crate) const STEP_KEYS: &[&str] = &["boot", "wait-serial", "send-serial", "expect-exit"];
+
+/// Options of `boot:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBoot {
+    #[serde(default)]
+    pub halted: bool,
+}
+
+/// Options of `wait-serial:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawWaitSerial {
+    #[serde(rename = "match")]
+    pub pattern: Spanned<String>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `expect-exit:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawExpectExit {
+    pub code: Option<i32>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+impl<'de> Deserialize<'de> for RawStep {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StepVisitor;
+
+        impl<'de> Visitor<'de> for StepVisitor {
+            type Value = RawStep;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a step: a map with one key, like `boot: {}`")
+            }
+
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<RawStep, E> {
+                Ok(RawStep::Bare(name.to_owned()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawStep, A::Error> {
+                let Some(key) = map.next_key::<Spanned<String>>()? else {
+                    return Ok(RawStep::Empty);
+                };
+                let step = match key.value.as_str() {
+                    "boot" => RawStep::Step(RawStepKind::Boot(map.next_value()?)),
+                    "wait-serial" => RawStep::Step(RawStepKind::WaitSerial(map.next_value()?)),
+                    "send-serial" => RawStep::Step(RawStepKind::SendSerial(map.next_value()?)),
+                    "expect-exit" => RawStep::Step(RawStepKind::ExpectExit(map.next_value()?)),
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                        RawStep::Unknown(key.clone())
+                    }
+                };
+                let Some(second) = map.next_key::<Spanned<String>>()? else {
+                    return Ok(step);
+                };
+                map.next_value::<IgnoredAny>()?;
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(match step {
+                    RawStep::Unknown(_) => step,
+                    _ => RawStep::TwoKeys {
+                        first: key.value,
+                        second,
+                    },
+                })
+            }
+        }
+
+        deserializer.deserialize_any(StepVisitor)
+    }
+}

@@ -1,0 +1,403 @@
+//! Loading scenario files: the model valid files produce, and the messages
+//! invalid files get (pinned by snapshots in `snapshots/`).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lab::scenario::{
+    self, At, Clock, ErrorKind, ImageRef, Loc, Scenario, ScenarioError, Step, TargetChoice,
+};
+
+const VALID: &str = "tests/fixtures/scenarios/valid";
+const INVALID: &str = "tests/fixtures/scenarios/invalid";
+
+fn load_valid(name: &str) -> Scenario {
+    let path = Path::new(VALID).join(name);
+    scenario::load(&path).unwrap_or_else(|error| panic!("{error}"))
+}
+
+fn load_invalid(name: &str) -> ScenarioError {
+    let path = Path::new(INVALID).join(name);
+    match scenario::load(&path) {
+        Ok(_) => panic!("{} loaded but should not", path.display()),
+        Err(error) => error,
+    }
+}
+
+fn loc(line: u32, column: u32) -> Loc {
+    Loc { line, column }
+}
+
+fn named(name: &str) -> ImageRef {
+    ImageRef::Named(name.to_owned())
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn loads_every_key() {
+    let s = load_valid("full.yaml");
+    assert_eq!(s.file, Path::new(VALID).join("full.yaml"));
+    assert_eq!(s.name, "hello-cortex-m");
+    assert_eq!(
+        s.board,
+        Some(At {
+            value: "mps2-an385".to_owned(),
+            loc: loc(4, 8)
+        })
+    );
+    assert_eq!(
+        s.image,
+        Some(At {
+            value: named("cortex-m/hello"),
+            loc: loc(5, 8)
+        })
+    );
+    assert_eq!(s.target, TargetChoice::Qemu);
+    assert_eq!(s.clock, Clock::Virtual);
+    assert_eq!(s.timeout, Duration::from_secs(120));
+    assert_eq!(s.runs, 3);
+    assert_eq!(s.env, env(&[("COUNT", "10"), ("RUST_LOG", "debug")]));
+    assert_eq!(s.args, strings(&["--fast", "two words"]));
+
+    let [m3, m7] = s.matrix.as_slice() else {
+        panic!("expected two variants, got {:?}", s.matrix);
+    };
+    assert_eq!(m3.name, "m3");
+    assert_eq!(
+        m3.board.as_ref().map(|b| b.value.as_str()),
+        Some("mps2-an385")
+    );
+    assert_eq!(m3.image, None);
+    assert!(m3.env.is_empty());
+    assert_eq!(m3.args, None);
+    assert_eq!(m7.name, "m7");
+    assert_eq!(
+        m7.board.as_ref().map(|b| b.value.as_str()),
+        Some("mps2-an500")
+    );
+    assert_eq!(
+        m7.image.as_ref().map(|i| &i.value),
+        Some(&ImageRef::Elf(Path::new(VALID).join("build/m7.elf")))
+    );
+    assert_eq!(m7.env, env(&[("COUNT", "20")]));
+    assert_eq!(m7.args, Some(strings(&["--slow"])));
+
+    let steps: Vec<(&str, Loc)> = s.steps.iter().map(|s| (s.value.key(), s.loc)).collect();
+    assert_eq!(
+        steps,
+        [
+            ("boot", loc(22, 5)),
+            ("wait-serial", loc(23, 5)),
+            ("send-serial", loc(24, 5)),
+            ("wait-serial", loc(25, 5)),
+            ("expect-exit", loc(27, 5)),
+        ]
+    );
+    let Step::Boot(boot) = &s.steps[0].value else {
+        panic!("step 1 is not boot");
+    };
+    assert!(boot.halted);
+    let Step::WaitSerial(wait) = &s.steps[1].value else {
+        panic!("step 2 is not wait-serial");
+    };
+    assert_eq!(wait.pattern.as_str(), r"READY t=(?P<t_ms>\d+)");
+    let caps = wait
+        .pattern
+        .captures(b"READY t=42")
+        .expect("pattern matches");
+    assert_eq!(&caps["t_ms"], b"42");
+    assert_eq!(wait.timeout, Some(Duration::from_secs(5)));
+    let Step::SendSerial(text) = &s.steps[2].value else {
+        panic!("step 3 is not send-serial");
+    };
+    assert_eq!(text, "ping\n");
+    let Step::WaitSerial(wait) = &s.steps[3].value else {
+        panic!("step 4 is not wait-serial");
+    };
+    assert_eq!(wait.pattern.as_str(), "pong");
+    assert_eq!(wait.timeout, None);
+    let Step::ExpectExit(exit) = &s.steps[4].value else {
+        panic!("step 5 is not expect-exit");
+    };
+    assert_eq!(exit.code, Some(0));
+    assert_eq!(exit.timeout, Some(Duration::from_millis(250)));
+}
+
+#[test]
+fn applies_defaults() {
+    let s = load_valid("minimal.yaml");
+    assert_eq!(s.name, "minimal");
+    assert_eq!(s.target, TargetChoice::Auto);
+    assert_eq!(s.clock, Clock::Wall);
+    assert_eq!(s.timeout, Duration::from_secs(30));
+    assert_eq!(s.timeout, scenario::DEFAULT_TIMEOUT);
+    assert_eq!(s.runs, 1);
+    assert!(s.env.is_empty());
+    assert!(s.args.is_empty());
+    assert!(s.matrix.is_empty());
+    let Step::Boot(boot) = &s.steps[0].value else {
+        panic!("step 1 is not boot");
+    };
+    assert!(!boot.halted);
+    let Step::ExpectExit(exit) = &s.steps[1].value else {
+        panic!("step 2 is not expect-exit");
+    };
+    assert_eq!((exit.code, exit.timeout), (None, None));
+}
+
+#[test]
+fn resolves_elf_path_against_the_scenario_folder() {
+    let s = load_valid("elf.yaml");
+    assert_eq!(
+        s.image,
+        Some(At {
+            value: ImageRef::Elf(Path::new(VALID).join("../firmware/hello.elf")),
+            loc: loc(3, 8),
+        })
+    );
+}
+
+#[test]
+fn loads_linux_images_with_relative_and_absolute_paths() {
+    let s = load_valid("linux/pi.yml");
+    let folder = Path::new(VALID).join("linux");
+    assert_eq!(s.name, "node-cold-start");
+    assert_eq!(
+        s.image.map(|i| i.value),
+        Some(ImageRef::Linux {
+            kernel: folder.join("images/kernel8.img"),
+            dtb: Some(folder.join("images/bcm2710-rpi-3-b.dtb")),
+            initrd: Some(PathBuf::from("/srv/images/initramfs.cpio.gz")),
+        })
+    );
+    assert_eq!(s.matrix[0].image, None);
+    assert_eq!(
+        s.matrix[1].image.as_ref().map(|i| &i.value),
+        Some(&ImageRef::Linux {
+            kernel: folder.join("other/Image"),
+            dtb: None,
+            initrd: None,
+        })
+    );
+    let Step::WaitSerial(wait) = &s.steps[1].value else {
+        panic!("step 2 is not wait-serial");
+    };
+    assert_eq!(wait.timeout, Some(Duration::from_secs(90)));
+}
+
+#[test]
+fn variants_may_give_board_and_image_instead_of_the_top_level() {
+    let s = load_valid("matrix-only.yaml");
+    assert_eq!((s.board, s.image), (None, None));
+    let boards: Vec<&str> = s
+        .matrix
+        .iter()
+        .filter_map(|v| v.board.as_ref().map(|b| b.value.as_str()))
+        .collect();
+    assert_eq!(boards, ["mps2-an385", "mps2-an500"]);
+    assert_eq!(
+        s.matrix[1].image,
+        Some(At {
+            value: named("cortex-m/hello-m7"),
+            loc: loc(5, 42),
+        })
+    );
+}
+
+#[test]
+fn load_str_names_the_scenario_and_resolves_paths_from_the_given_file() {
+    let text = "version: 1\nboard: b\nimage: {elf: fw.elf}\nsteps:\n  - send-serial: hi\n";
+    let s = scenario::load_str(Path::new("exp/blink.yaml"), text).expect("loads");
+    assert_eq!(s.name, "blink");
+    assert_eq!(s.file, Path::new("exp/blink.yaml"));
+    assert_eq!(
+        s.image.map(|i| i.value),
+        Some(ImageRef::Elf(PathBuf::from("exp/fw.elf")))
+    );
+
+    let s = scenario::load_str(Path::new("blink.yaml"), text).expect("loads");
+    assert_eq!(
+        s.image.map(|i| i.value),
+        Some(ImageRef::Elf(PathBuf::from("fw.elf")))
+    );
+}
+
+#[test]
+fn every_valid_fixture_loads() {
+    let files = scenario::discover(&[PathBuf::from(VALID)]).expect("discovers");
+    assert_eq!(files.len(), 5);
+    for file in files {
+        if let Err(error) = scenario::load(&file) {
+            panic!("{error}");
+        }
+    }
+}
+
+#[test]
+fn discover_expands_folders_recursively_and_sorted() {
+    let files = scenario::discover(&[
+        PathBuf::from(INVALID).join("runs-zero.yaml"),
+        PathBuf::from(VALID),
+    ])
+    .expect("discovers");
+    let valid = Path::new(VALID);
+    assert_eq!(
+        files,
+        [
+            Path::new(INVALID).join("runs-zero.yaml"),
+            valid.join("elf.yaml"),
+            valid.join("full.yaml"),
+            valid.join("linux/pi.yml"),
+            valid.join("matrix-only.yaml"),
+            valid.join("minimal.yaml"),
+        ]
+    );
+}
+
+#[test]
+fn discover_names_a_missing_path() {
+    let error = scenario::discover(&[PathBuf::from(VALID), PathBuf::from("no/such/dir")])
+        .expect_err("a missing path is an error");
+    assert_eq!(error.file(), Path::new("no/such/dir"));
+    assert_eq!(error.location(), None);
+    insta::assert_snapshot!(error.to_string(), @"no/such/dir: no such file or folder");
+}
+
+#[test]
+fn loading_a_missing_file_names_it() {
+    let error = load_invalid("does-not-exist.yaml");
+    assert!(matches!(error.kind(), ErrorKind::Read(_)));
+    insta::assert_snapshot!(error.to_string(), @"tests/fixtures/scenarios/invalid/does-not-exist.yaml: cannot read: No such file or directory (os error 2)");
+}
+
+#[test]
+fn refuses_files_over_one_mebibyte() {
+    let mut text = String::from("version: 1\nboard: b\nimage: i\nsteps:\n");
+    while text.len() <= 1024 * 1024 {
+        text.push_str("  - boot: {}\n");
+    }
+    let error = scenario::load_str(Path::new("huge.yaml"), &text).expect_err("too large");
+    insta::assert_snapshot!(error.to_string(), @"huge.yaml: the file is 1048577 bytes, more than the 1048576 bytes a scenario may have");
+
+    let dir = std::env::temp_dir().join(format!("lab-scenario-test-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("huge.yaml");
+    fs::write(&path, &text).expect("write");
+    let error = scenario::load(&path).expect_err("too large");
+    assert!(matches!(error.kind(), ErrorKind::TooLarge { .. }));
+    fs::remove_dir_all(&dir).expect("clean up");
+}
+
+/// Tests that load `invalid/NAME.yaml` and snapshot the rendered error,
+/// and the list of those names (to check every fixture has its test).
+macro_rules! invalid {
+    ($($test:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                let error = load_invalid(concat!($file, ".yaml"));
+                assert!(error.location().is_some(), "no position in: {error}");
+                insta::assert_snapshot!(stringify!($test), error.to_string());
+            }
+        )*
+        const INVALID_FIXTURES: &[&str] = &[$($file),*];
+    };
+}
+
+invalid! {
+    syntax_error => "syntax-error",
+    multiple_documents => "multiple-documents",
+    not_utf8 => "not-utf8",
+    empty_file => "empty-file",
+    not_a_map => "not-a-map",
+    unknown_key => "unknown-key",
+    unknown_key_with_a_newline => "unknown-key-newline",
+    unknown_key_in_step => "unknown-key-in-step",
+    unknown_key_in_variant => "unknown-key-in-variant",
+    unknown_key_in_image => "unknown-key-in-image",
+    unknown_target => "unknown-target",
+    unknown_step => "unknown-step",
+    unknown_step_far_from_any => "unknown-step-far",
+    bare_step => "bare-step",
+    step_no_key => "step-no-key",
+    step_two_keys => "step-two-keys",
+    step_option_outside_its_map => "step-option-outside",
+    wrong_type_bool => "wrong-type-bool",
+    wrong_type_steps => "wrong-type-steps",
+    wrong_type_image => "wrong-type-image",
+    wrong_type_image_number => "wrong-type-image-number",
+    wrong_type_step => "wrong-type-step",
+    wrong_type_args => "wrong-type-args",
+    wrong_type_code => "wrong-type-code",
+    null_env_value => "null-env-value",
+    unsupported_tag => "unsupported-tag",
+    duplicate_key => "duplicate-key",
+    missing_version => "missing-version",
+    missing_steps => "missing-steps",
+    missing_match => "missing-match",
+    missing_variant_name => "missing-variant-name",
+    missing_board => "missing-board",
+    missing_board_in_variant => "missing-board-in-variant",
+    missing_image_in_variant => "missing-image-in-variant",
+    missing_kernel => "missing-kernel",
+    elf_and_kernel => "elf-and-kernel",
+    empty_image_map => "empty-image-map",
+    duration_without_unit => "duration-without-unit",
+    duration_bad_unit => "duration-bad-unit",
+    duration_zero => "duration-zero",
+    bad_regex => "bad-regex",
+    bad_regex_group_name => "bad-regex-group",
+    version_2 => "version-2",
+    version_text => "version-text",
+    empty_steps => "empty-steps",
+    duplicate_variant => "duplicate-variant",
+    empty_variant_name => "empty-variant-name",
+    runs_zero => "runs-zero",
+    runs_negative => "runs-negative",
+    billion_laughs => "billion-laughs",
+    deep_nesting => "deep-nesting",
+}
+
+#[test]
+fn every_invalid_fixture_has_a_test() {
+    let mut on_disk: Vec<String> = fs::read_dir(INVALID)
+        .expect("fixtures")
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let stem = path.file_stem().expect("stem").to_string_lossy();
+            stem.into_owned()
+        })
+        .collect();
+    on_disk.sort();
+    let mut tested: Vec<&str> = INVALID_FIXTURES.to_vec();
+    tested.sort_unstable();
+    assert_eq!(on_disk, tested);
+}
+
+#[test]
+fn messages_are_one_line_plus_an_optional_hint() {
+    for file in INVALID_FIXTURES {
+        let message = load_invalid(&format!("{file}.yaml")).to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert!(
+            lines.len() == 1 || (lines.len() == 2 && lines[1].starts_with("  hint: ")),
+            "{message}"
+        );
+        assert!(
+            lines[0].starts_with(&format!("{INVALID}/{file}.yaml:")),
+            "{message}"
+        );
+    }
+}
