@@ -144,14 +144,16 @@ impl Console {
     }
 
     /// Waits until `pattern` matches output not yet consumed by an earlier
-    /// wait, and consumes it up to the end of the match.
+    /// wait, and consumes it up to the end of the match. With no `timeout`
+    /// the wait ends only with a match or the end of the stream: the caller
+    /// must bound it.
     pub async fn wait_for(
         &mut self,
         pattern: &Regex,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> Result<SerialMatch, ConsoleError> {
         let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = timeout.and_then(|t| started.checked_add(t));
         loop {
             let (found, quiet_at, closed, tail) = self.search(pattern);
             if let Some(m) = found {
@@ -163,11 +165,14 @@ impl Console {
                     tail,
                 });
             }
-            let recheck = quiet_at.unwrap_or(deadline).min(deadline);
+            let recheck = match (quiet_at, deadline) {
+                (Some(q), Some(d)) => Some(q.min(d)),
+                (q, d) => q.or(d),
+            };
             tokio::select! {
                 _ = self.changed.changed() => {}
-                _ = tokio::time::sleep_until(recheck) => {
-                    if Instant::now() >= deadline {
+                _ = sleep_until(recheck) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(ConsoleError::Timeout {
                             pattern: pattern.to_string(),
                             after: started.elapsed(),
@@ -203,12 +208,21 @@ impl Console {
                 .capture_names()
                 .flatten()
                 .filter_map(|name| {
-                    caps.name(name)
-                        .map(|m| (name.to_owned(), String::from_utf8_lossy(m.as_bytes()).into()))
+                    caps.name(name).map(|m| {
+                        (
+                            name.to_owned(),
+                            String::from_utf8_lossy(m.as_bytes()).into(),
+                        )
+                    })
                 })
                 .collect();
             t.consumed += whole.end();
-            return (Some(SerialMatch { text, captures }), None, t.closed, String::new());
+            return (
+                Some(SerialMatch { text, captures }),
+                None,
+                t.closed,
+                String::new(),
+            );
         }
         let partial = complete < window.len();
         let quiet_at = (partial && !quiet)
@@ -218,7 +232,9 @@ impl Console {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Transcript> {
-        self.transcript.lock().unwrap_or_else(PoisonError::into_inner)
+        self.transcript
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -228,13 +244,28 @@ impl Drop for Console {
     }
 }
 
+/// Sleeps until `at`, or forever when there is no `at`.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The last non-empty line of `bytes`, shortened for a one-line message.
 fn last_line(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
-    let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
     let mut line = line.trim().to_owned();
     if line.len() > 120 {
-        let cut = (0..=117).rev().find(|&i| line.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=117)
+            .rev()
+            .find(|&i| line.is_char_boundary(i))
+            .unwrap_or(0);
         line.truncate(cut);
         line.push('…');
     }
@@ -255,13 +286,24 @@ mod tests {
         let (mut guest, host) = duplex(1024);
         let mut console = Console::new(host);
         guest.write_all(b"A=1\nB=2\n").await.unwrap();
-        let a = console.wait_for(&re(r"A=(?P<a>\d+)"), Duration::from_secs(5)).await.unwrap();
-        let b = console.wait_for(&re(r"B=(?P<b>\d+)"), Duration::from_secs(5)).await.unwrap();
+        let a = console
+            .wait_for(&re(r"A=(?P<a>\d+)"), Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let b = console
+            .wait_for(&re(r"B=(?P<b>\d+)"), Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
         assert_eq!(a.captures, vec![("a".to_owned(), "1".to_owned())]);
         assert_eq!(b.captures, vec![("b".to_owned(), "2".to_owned())]);
         // A consumed match does not match again.
-        let again = console.wait_for(&re("A=1"), Duration::from_millis(50)).await;
-        assert!(matches!(again, Err(ConsoleError::Timeout { .. })), "{again:?}");
+        let again = console
+            .wait_for(&re("A=1"), Some(Duration::from_millis(50)))
+            .await;
+        assert!(
+            matches!(again, Err(ConsoleError::Timeout { .. })),
+            "{again:?}"
+        );
     }
 
     #[tokio::test]
@@ -270,7 +312,9 @@ mod tests {
         let mut console = Console::new(host);
         guest.write_all(b"t=12").await.unwrap();
         let waiter = tokio::spawn(async move {
-            let m = console.wait_for(&re(r"t=(?P<t>\d+)"), Duration::from_secs(5)).await;
+            let m = console
+                .wait_for(&re(r"t=(?P<t>\d+)"), Some(Duration::from_secs(5)))
+                .await;
             m.unwrap().captures[0].1.clone()
         });
         guest.write_all(b"345\n").await.unwrap();
@@ -282,7 +326,10 @@ mod tests {
         let (mut guest, host) = duplex(1024);
         let mut console = Console::new(host);
         guest.write_all(b"login: ").await.unwrap();
-        let m = console.wait_for(&re("login: "), Duration::from_secs(5)).await.unwrap();
+        let m = console
+            .wait_for(&re("login: "), Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
         assert_eq!(m.text, "login: ");
     }
 
@@ -292,7 +339,7 @@ mod tests {
         let mut console = Console::new(host);
         guest.write_all(b"booting\nstill booting\n").await.unwrap();
         let err = console
-            .wait_for(&re("READY"), Duration::from_millis(100))
+            .wait_for(&re("READY"), Some(Duration::from_millis(100)))
             .await
             .unwrap_err();
         let msg = err.to_string();
@@ -306,10 +353,7 @@ mod tests {
         let mut console = Console::new(host);
         guest.write_all(b"bye\n").await.unwrap();
         drop(guest);
-        let err = console
-            .wait_for(&re("READY"), Duration::from_secs(30))
-            .await
-            .unwrap_err();
+        let err = console.wait_for(&re("READY"), None).await.unwrap_err();
         assert!(matches!(err, ConsoleError::Closed { .. }), "{err:?}");
     }
 

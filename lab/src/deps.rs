@@ -54,7 +54,10 @@ mod tests {
             .unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("`lab-no-such-tool` is not installed"), "{msg}");
-        assert!(msg.contains("Debian package `lab-no-such-package`"), "{msg}");
+        assert!(
+            msg.contains("Debian package `lab-no-such-package`"),
+            "{msg}"
+        );
     }
 
     #[test]

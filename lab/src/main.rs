@@ -146,7 +146,11 @@ fn load_scenarios(paths: &[PathBuf]) -> anyhow::Result<Result<Vec<Scenario>, usi
             }
         }
     }
-    Ok(if invalid == 0 { Ok(scenarios) } else { Err(invalid) })
+    Ok(if invalid == 0 {
+        Ok(scenarios)
+    } else {
+        Err(invalid)
+    })
 }
 
 fn workspace() -> anyhow::Result<Workspace> {
@@ -220,7 +224,10 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         results,
         summaries,
     };
-    print!("{}", report::render_table(&report, progress::terminal_width()));
+    print!(
+        "{}",
+        report::render_table(&report, progress::terminal_width())
+    );
     write_reports(&report, args.json.as_deref(), args.junit.as_deref())?;
     Ok(if report.all_passed() {
         Outcome::Passed
@@ -303,5 +310,9 @@ fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome
             }
         }
     }
-    Ok(if failed == 0 { Outcome::Passed } else { Outcome::Failed })
+    Ok(if failed == 0 {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
 }

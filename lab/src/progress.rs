@@ -21,8 +21,10 @@ impl Progress {
         let bar = std::io::stdout().is_terminal().then(|| {
             let bar = ProgressBar::new(total as u64);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(Duration::from_millis(100));
             bar
@@ -38,7 +40,10 @@ impl Progress {
         let line = match event {
             RunEvent::ImageReady { label, outcome } => Some(match outcome {
                 Ok(o) if o.cached => format!("image   {label}: cached"),
-                Ok(o) => format!("image   {label}: built in {:.1} s", o.duration.as_secs_f64()),
+                Ok(o) => format!(
+                    "image   {label}: built in {:.1} s",
+                    o.duration.as_secs_f64()
+                ),
                 Err(e) => format!("image   {label}: FAILED: {e}"),
             }),
             RunEvent::Started { index, label } => {
@@ -88,5 +93,7 @@ impl Progress {
 
 /// The terminal's width when stdout is a terminal.
 pub fn terminal_width() -> Option<u16> {
-    console::Term::stdout().size_checked().map(|(_rows, cols)| cols)
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_rows, cols)| cols)
 }

@@ -8,7 +8,10 @@ use common::{lab, scenario, text};
 /// Runs `lab ARGS` in `dir` and returns (status, stderr).
 fn in_dir(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     let out = lab().current_dir(dir).args(args).output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -22,7 +25,11 @@ fn the_repository_scenarios_are_valid() {
 #[test]
 fn a_misspelt_key_exits_2_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
-    scenario(dir.path(), "typo.yaml", "version: 1\nbord: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n");
+    scenario(
+        dir.path(),
+        "typo.yaml",
+        "version: 1\nbord: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n",
+    );
     let (code, stderr) = in_dir(dir.path(), &["check", "typo.yaml"]);
     assert_eq!(code, Some(2));
     insta::assert_snapshot!(stderr);
@@ -31,7 +38,11 @@ fn a_misspelt_key_exits_2_with_its_position() {
 #[test]
 fn an_unknown_board_exits_2_and_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
-    scenario(dir.path(), "board.yaml", "version: 1\nboard: mps2-an999\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n");
+    scenario(
+        dir.path(),
+        "board.yaml",
+        "version: 1\nboard: mps2-an999\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n",
+    );
     let (code, stderr) = in_dir(dir.path(), &["run", "board.yaml"]);
     assert_eq!(code, Some(2));
     insta::assert_snapshot!(stderr);
@@ -40,7 +51,11 @@ fn an_unknown_board_exits_2_and_lists_the_known_ones() {
 #[test]
 fn an_unknown_image_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    scenario(dir.path(), "image.yaml", "version: 1\nboard: mps2-an385\nimage: cortex-m/nope\nsteps:\n  - boot: {}\n");
+    scenario(
+        dir.path(),
+        "image.yaml",
+        "version: 1\nboard: mps2-an385\nimage: cortex-m/nope\nsteps:\n  - boot: {}\n",
+    );
     let (code, stderr) = in_dir(dir.path(), &["check", "image.yaml"]);
     assert_eq!(code, Some(2));
     insta::assert_snapshot!(stderr);
@@ -49,7 +64,11 @@ fn an_unknown_image_exits_2() {
 #[test]
 fn a_step_before_boot_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    scenario(dir.path(), "order.yaml", "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - send-serial: \"x\"\n  - boot: {}\n");
+    scenario(
+        dir.path(),
+        "order.yaml",
+        "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - send-serial: \"x\"\n  - boot: {}\n",
+    );
     let (code, stderr) = in_dir(dir.path(), &["check", "order.yaml"]);
     assert_eq!(code, Some(2));
     insta::assert_snapshot!(stderr);
@@ -58,7 +77,11 @@ fn a_step_before_boot_exits_2() {
 #[test]
 fn hardware_without_a_probe_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    scenario(dir.path(), "hw.yaml", "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n");
+    scenario(
+        dir.path(),
+        "hw.yaml",
+        "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n",
+    );
     let (code, stderr) = in_dir(dir.path(), &["run", "--target", "hardware", "hw.yaml"]);
     assert_eq!(code, Some(2));
     insta::assert_snapshot!(stderr);

@@ -29,7 +29,12 @@ fn hello_passes_on_every_board_with_identical_virtual_boot_times() {
     for r in results {
         assert_eq!(r["status"], "passed", "{r}");
         assert_eq!(r["target"], "qemu");
-        let steps: Vec<&str> = r["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
+        let steps: Vec<&str> = r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["step"].as_str().unwrap())
+            .collect();
         assert_eq!(steps, ["boot", "wait-serial", "expect-exit"]);
         assert!(r["metrics"]["boot_us"].as_f64().unwrap() > 0.0, "{r}");
     }
@@ -37,11 +42,19 @@ fn hello_passes_on_every_board_with_identical_virtual_boot_times() {
     for s in report["summaries"].as_array().unwrap() {
         let boot = &s["metrics"]["boot_us"];
         assert_eq!(s["runs"], 3);
-        assert_eq!(boot["min"], boot["max"], "boot time varies under icount: {s}");
+        assert_eq!(
+            boot["min"], boot["max"],
+            "boot time varies under icount: {s}"
+        );
     }
-    let boards: std::collections::BTreeSet<&str> =
-        results.iter().map(|r| r["board"].as_str().unwrap()).collect();
-    assert_eq!(boards.into_iter().collect::<Vec<_>>(), ["mps2-an385", "mps2-an386", "mps2-an500"]);
+    let boards: std::collections::BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["board"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        boards.into_iter().collect::<Vec<_>>(),
+        ["mps2-an385", "mps2-an386", "mps2-an500"]
+    );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 9, "{xml}");
     let table = String::from_utf8_lossy(&out.stdout);
@@ -53,22 +66,51 @@ fn echo_round_trips_a_line_over_the_serial_port() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let echo = common::repo().join("scenarios/echo.yaml");
-    let out = run(&["run", echo.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let out = run(&[
+        "run",
+        echo.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let r = &report(&json)["results"][0];
-    let steps: Vec<&str> = r["steps"].as_array().unwrap().iter().map(|s| s["step"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["boot", "wait-serial", "send-serial", "wait-serial", "send-serial", "expect-exit"]);
+    let steps: Vec<&str> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "boot",
+            "wait-serial",
+            "send-serial",
+            "wait-serial",
+            "send-serial",
+            "expect-exit"
+        ]
+    );
 }
 
 #[test]
 fn a_wrong_exit_code_fails_and_names_both_codes() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let file = scenario(dir.path(), "wrong-exit.yaml", &format!(
-        "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
-        built_image("cortex-m/hello", "mps2-an385").display()
-    ));
-    let out = run(&["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let file = scenario(
+        dir.path(),
+        "wrong-exit.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
+            built_image("cortex-m/hello", "mps2-an385").display()
+        ),
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = &report(&json)["results"][0];
     assert_eq!(r["status"], "failed");
@@ -78,19 +120,49 @@ fn a_wrong_exit_code_fails_and_names_both_codes() {
 #[test]
 fn a_user_elf_given_by_relative_path_runs() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(built_image("cortex-m/hello", "mps2-an500"), dir.path().join("mine.elf")).unwrap();
+    std::fs::copy(
+        built_image("cortex-m/hello", "mps2-an500"),
+        dir.path().join("mine.elf"),
+    )
+    .unwrap();
     let json = dir.path().join("report.json");
-    let file = scenario(dir.path(), "mine.yaml",
-        "version: 1\nboard: mps2-an500\nimage: {elf: mine.elf}\nclock: virtual\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'hello from (?P<x>mps2)?', timeout: 5s}\n  - wait-serial: {match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}\n  - expect-exit: {code: 0, timeout: 5s}\n");
+    let file = scenario(
+        dir.path(),
+        "mine.yaml",
+        "version: 1\nboard: mps2-an500\nimage: {elf: mine.elf}\nclock: virtual\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'hello from (?P<x>mps2)?', timeout: 5s}\n  - wait-serial: {match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}\n  - expect-exit: {code: 0, timeout: 5s}\n",
+    );
     // A capture that is not a number fails the step with a clear message.
-    let out = run(&["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(report(&json)["results"][0]["error"].as_str().unwrap().contains("capture `x` is \"mps2\", not a number"));
-    let file = scenario(dir.path(), "mine.yaml",
-        "version: 1\nboard: mps2-an500\nimage: {elf: mine.elf}\nclock: virtual\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}\n  - expect-exit: {code: 0, timeout: 5s}\n");
-    let out = run(&["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    assert!(
+        report(&json)["results"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("capture `x` is \"mps2\", not a number")
+    );
+    let file = scenario(
+        dir.path(),
+        "mine.yaml",
+        "version: 1\nboard: mps2-an500\nimage: {elf: mine.elf}\nclock: virtual\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}\n  - expect-exit: {code: 0, timeout: 5s}\n",
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(report(&json)["results"][0]["metrics"]["boot_us"].as_f64().unwrap() > 0.0);
+    assert!(
+        report(&json)["results"][0]["metrics"]["boot_us"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
 }
 
 #[test]
@@ -106,19 +178,43 @@ fn a_silent_firmware_times_out_on_schedule_and_leaves_no_qemu() {
         .arg(&elf)
         .output()
         .expect("arm-none-eabi-gcc runs");
-    assert!(cc.status.success(), "{}", String::from_utf8_lossy(&cc.stderr));
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
     let json = dir.path().join("report.json");
-    let file = scenario(dir.path(), "silent.yaml",
-        "version: 1\nboard: mps2-an385\nimage: {elf: silent.elf}\ntimeout: 2s\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY'}\n");
+    let file = scenario(
+        dir.path(),
+        "silent.yaml",
+        "version: 1\nboard: mps2-an385\nimage: {elf: silent.elf}\ntimeout: 2s\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY'}\n",
+    );
     let started = Instant::now();
-    let out = run(&["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = &report(&json)["results"][0];
     assert_eq!(r["status"], "timeout", "{r}");
-    assert!(r["error"].as_str().unwrap().contains("scenario timeout of 2s"), "{r}");
-    assert!(took < Duration::from_secs(3), "took {took:?}, beyond timeout + 1 s");
-    assert!(qemu_processes_with(elf.to_str().unwrap()).is_empty(), "QEMU left running");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("scenario timeout of 2s"),
+        "{r}"
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?}, beyond timeout + 1 s"
+    );
+    assert!(
+        qemu_processes_with(elf.to_str().unwrap()).is_empty(),
+        "QEMU left running"
+    );
 }
 
 #[test]
@@ -126,16 +222,28 @@ fn a_lockup_is_an_error_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let elf = built_image("cortex-m/fault", "mps2-an385");
-    let file = scenario(dir.path(), "lockup.yaml", &format!(
-        "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [lockup]\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - wait-serial: {{match: 'never printed'}}\n",
-        elf.display()
-    ));
-    let out = run(&["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let file = scenario(
+        dir.path(),
+        "lockup.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [lockup]\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - wait-serial: {{match: 'never printed'}}\n",
+            elf.display()
+        ),
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = &report(&json)["results"][0];
     assert_eq!(r["status"], "error", "{r}");
     let error = r["error"].as_str().unwrap();
-    assert!(error.contains("SIGABRT") && error.contains("qemu: fatal: Lockup"), "{error}");
+    assert!(
+        error.contains("SIGABRT") && error.contains("qemu: fatal: Lockup"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -143,11 +251,18 @@ fn faults_report_their_status_registers() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let faults = common::repo().join("scenarios/faults.yaml");
-    let out = run(&["run", faults.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let out = run(&[
+        "run",
+        faults.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let results = report(&json)["results"].as_array().unwrap().clone();
     let cfsr = |variant: &str| {
-        results.iter().find(|r| r["variant"] == variant).unwrap()["metrics"]["cfsr"].as_f64().unwrap() as u64
+        results.iter().find(|r| r["variant"] == variant).unwrap()["metrics"]["cfsr"]
+            .as_f64()
+            .unwrap() as u64
     };
     assert_ne!(cfsr("undef") & 0x0001_0000, 0, "UNDEFINSTR");
     assert_ne!(cfsr("bus") & 0x0000_0200, 0, "PRECISERR");
@@ -157,9 +272,17 @@ fn faults_report_their_status_registers() {
 fn a_missing_image_file_is_an_error_result() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let file = scenario(dir.path(), "missing.yaml",
-        "version: 1\nboard: mps2-an385\nimage: {elf: nowhere.elf}\nsteps:\n  - boot: {}\n");
-    let out = run(&["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let file = scenario(
+        dir.path(),
+        "missing.yaml",
+        "version: 1\nboard: mps2-an385\nimage: {elf: nowhere.elf}\nsteps:\n  - boot: {}\n",
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let r = &report(&json)["results"][0];
     assert_eq!(r["status"], "error");
@@ -172,20 +295,33 @@ fn a_missing_qemu_names_the_package_to_install() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let elf = built_image("cortex-m/hello", "mps2-an385");
-    let file = scenario(dir.path(), "noqemu.yaml", &format!(
-        "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n",
-        elf.display()
-    ));
+    let file = scenario(
+        dir.path(),
+        "noqemu.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n",
+            elf.display()
+        ),
+    );
     let empty = tempfile::tempdir().unwrap();
     let out = common::lab()
         .env("PATH", empty.path())
-        .args(["run", file.to_str().unwrap(), "--json", json.to_str().unwrap()])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let error = report(&json)["results"][0]["error"].as_str().unwrap().to_owned();
+    let error = report(&json)["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
-        error.contains("`qemu-system-arm` is not installed") && error.contains("Debian package `qemu-system-arm`"),
+        error.contains("`qemu-system-arm` is not installed")
+            && error.contains("Debian package `qemu-system-arm`"),
         "{error}"
     );
 }

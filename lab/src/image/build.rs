@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::{ImageError, ImageManifest};
+use super::{BuildFailure, ImageError, ImageManifest};
 use crate::board::BoardProfile;
 
 /// Name of the file that records the inputs' hash next to a built image.
@@ -68,7 +68,9 @@ impl ImageBuilder {
             )));
         }
         let (Some(cflags), Some(memory_ld)) = (board.firmware_cflags(), board.memory_ld()) else {
-            return Err(unsupported("the board profile has no `firmware` layout".into()));
+            return Err(unsupported(
+                "the board profile has no `firmware` layout".into(),
+            ));
         };
 
         let out = self.out_dir(image, board);
@@ -112,14 +114,14 @@ impl ImageBuilder {
             self.run(image, board, &args, &log, &log_path)?;
         }
         if !path.is_file() {
-            return Err(ImageError::BuildFailed {
+            return Err(ImageError::BuildFailed(Box::new(BuildFailure {
                 image: image.name.clone(),
                 board: board.name.clone(),
                 command: image.build.last().map(|a| a[0].clone()).unwrap_or_default(),
                 status: format!("succeeded but did not produce {}", path.display()),
                 output: String::new(),
                 log: log_path,
-            });
+            })));
         }
         std::fs::write(&stamp, &hash).map_err(io(&stamp))?;
         Ok(BuildOutcome {
@@ -137,13 +139,15 @@ impl ImageBuilder {
         log: &File,
         log_path: &Path,
     ) -> Result<(), ImageError> {
-        let failed = |status: String| ImageError::BuildFailed {
-            image: image.name.clone(),
-            board: board.name.clone(),
-            command: args[0].clone(),
-            status,
-            output: tail(log_path, 20),
-            log: log_path.to_owned(),
+        let failed = |status: String| {
+            ImageError::BuildFailed(Box::new(BuildFailure {
+                image: image.name.clone(),
+                board: board.name.clone(),
+                command: args[0].clone(),
+                status,
+                output: tail(log_path, 20),
+                log: log_path.to_owned(),
+            }))
         };
         let clone = |f: &File| {
             f.try_clone().map_err(|source| ImageError::Io {

@@ -48,22 +48,27 @@ pub enum ImageError {
         source: MissingTool,
     },
     /// A build command failed.
-    #[error(
-        "building image `{image}` for `{board}` failed: `{command}` {status}; \
-         last output:\n{output}\n(full log: {log})"
-    )]
-    BuildFailed {
-        /// The image.
-        image: String,
-        /// The board.
-        board: String,
-        /// The program that failed.
-        command: String,
-        /// How it ended.
-        status: String,
-        /// Its last lines of output.
-        output: String,
-        /// The build log.
-        log: PathBuf,
-    },
+    #[error(transparent)]
+    BuildFailed(Box<BuildFailure>),
+}
+
+/// A build command that failed, with the end of its output.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "building image `{image}` for `{board}` failed: `{command}` {status}; \
+     last output:\n{output}\n(full log: {log})"
+)]
+pub struct BuildFailure {
+    /// The image.
+    pub image: String,
+    /// The board.
+    pub board: String,
+    /// The program that failed.
+    pub command: String,
+    /// How it ended.
+    pub status: String,
+    /// Its last lines of output.
+    pub output: String,
+    /// The build log.
+    pub log: PathBuf,
 }

@@ -45,7 +45,11 @@ impl From<TargetError> for StepFailure {
 
 /// Runs one job to completion and returns its result. Never panics on a
 /// target's behaviour; always stops the target before returning.
-pub(super) async fn execute(job: &Job, images: &BuiltImages, cancel: &CancellationToken) -> RunResult {
+pub(super) async fn execute(
+    job: &Job,
+    images: &BuiltImages,
+    cancel: &CancellationToken,
+) -> RunResult {
     let started = Instant::now();
     let scenario = &job.scenario;
     let mut result = RunResult {
@@ -128,7 +132,7 @@ async fn run_steps(
     for (index, step) in job.scenario.steps.iter().enumerate() {
         let step_started = Instant::now();
         let outcome = tokio::select! {
-            r = tokio::time::timeout_at(deadline, run_step(&step.value, target, &mut result.metrics, deadline)) => {
+            r = tokio::time::timeout_at(deadline, run_step(&step.value, target, &mut result.metrics)) => {
                 r.unwrap_or_else(|_| Err(StepFailure::new(
                     Status::Timeout,
                     format!(
@@ -143,7 +147,9 @@ async fn run_steps(
         };
         result.steps.push(StepResult {
             step: step.value.key().to_owned(),
-            status: outcome.as_ref().map_or_else(|f| f.status, |_| Status::Passed),
+            status: outcome
+                .as_ref()
+                .map_or_else(|f| f.status, |_| Status::Passed),
             at_ms: ms(step_started - started),
             duration_ms: ms(step_started.elapsed()),
         });
@@ -156,14 +162,12 @@ async fn run_step(
     step: &Step,
     target: &mut dyn Target,
     metrics: &mut BTreeMap<String, f64>,
-    deadline: Instant,
 ) -> Result<(), StepFailure> {
-    let remaining = || deadline.saturating_duration_since(Instant::now());
     match step {
         Step::Boot(boot) => Ok(target.boot(boot.halted).await?),
         Step::WaitSerial(WaitSerial { pattern, timeout }) => {
-            let wait = timeout.unwrap_or_else(remaining);
-            match target.console()?.wait_for(pattern, wait).await {
+            // Without a timeout of its own, the scenario's deadline bounds the wait.
+            match target.console()?.wait_for(pattern, *timeout).await {
                 Ok(found) => {
                     for (name, text) in found.captures {
                         let value = parse_metric(&text).ok_or_else(|| {
@@ -190,19 +194,16 @@ async fn run_step(
                 Err(e) => Err(ended_early(target, e).await),
             }
         }
-        Step::ExpectExit(ExpectExit { code, timeout }) => {
-            let wait = timeout.unwrap_or_else(remaining);
-            match target.wait_exit(wait).await? {
-                GuestExit::Code(got) => match code {
-                    Some(want) if *want != got => Err(StepFailure::new(
-                        Status::Failed,
-                        format!("the target exited with code {got}, expected {want}"),
-                    )),
-                    _ => Ok(()),
-                },
-                GuestExit::Crashed(reason) => Err(StepFailure::new(Status::Error, reason)),
-            }
-        }
+        Step::ExpectExit(ExpectExit { code, timeout }) => match target.wait_exit(*timeout).await? {
+            GuestExit::Code(got) => match code {
+                Some(want) if *want != got => Err(StepFailure::new(
+                    Status::Failed,
+                    format!("the target exited with code {got}, expected {want}"),
+                )),
+                _ => Ok(()),
+            },
+            GuestExit::Crashed(reason) => Err(StepFailure::new(Status::Error, reason)),
+        },
     }
 }
 

@@ -51,10 +51,16 @@ pub type BuiltImages = HashMap<(String, String), Result<PathBuf, String>>;
 
 /// Builds every workspace image the jobs need, once per (image, board).
 /// Blocking: run it off the async runtime.
-pub fn build_images(jobs: &[Job], workspace: &Workspace, on_event: &dyn Fn(RunEvent)) -> BuiltImages {
+pub fn build_images(
+    jobs: &[Job],
+    workspace: &Workspace,
+    on_event: &dyn Fn(RunEvent),
+) -> BuiltImages {
     let mut built = BuiltImages::new();
     for job in jobs {
-        let ImageSource::Built(name) = &job.image else { continue };
+        let ImageSource::Built(name) = &job.image else {
+            continue;
+        };
         let key = (name.clone(), job.board.name.clone());
         if built.contains_key(&key) {
             continue;
@@ -99,7 +105,10 @@ pub async fn run_jobs(
                 _ = cancel.cancelled() => None,
             };
             if _permit.is_some() {
-                on_event(RunEvent::Started { index, label: job.label() });
+                on_event(RunEvent::Started {
+                    index,
+                    label: job.label(),
+                });
             }
             let result = execute::execute(&job, &images, &cancel).await;
             on_event(RunEvent::Finished {

@@ -98,7 +98,8 @@ pub fn plan(
                         "add `board:` at the top or to every matrix variant".into(),
                     )
                 })?;
-            let board = resolve_board(workspace, board_at).map_err(|(m, h)| err(board_at.loc, m, h))?;
+            let board =
+                resolve_board(workspace, board_at).map_err(|(m, h)| err(board_at.loc, m, h))?;
             let image_at = variant
                 .and_then(|v| v.image.as_ref())
                 .or(scenario.image.as_ref())
@@ -116,7 +117,10 @@ pub fn plan(
                 TargetChoice::Hardware => {
                     return Err(err(
                         board_at.loc,
-                        format!("`target: hardware` needs a debug probe attached to a `{}` board, and none was found", board.name),
+                        format!(
+                            "`target: hardware` needs a debug probe attached to a `{}` board, and none was found",
+                            board.name
+                        ),
                         "attach a probe, or run with `--target qemu` (or `target: auto`)".into(),
                     ));
                 }
@@ -132,7 +136,10 @@ pub fn plan(
             if !env.is_empty() && board.exit == ExitMethod::Semihosting {
                 return Err(err(
                     board_at.loc,
-                    format!("`env` is given, but board `{}` runs bare-metal firmware, which has no environment", board.name),
+                    format!(
+                        "`env` is given, but board `{}` runs bare-metal firmware, which has no environment",
+                        board.name
+                    ),
                     "pass values to firmware through `args` (its semihosting command line)".into(),
                 ));
             }
@@ -213,7 +220,10 @@ fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
         match (&step.value, booted) {
             (Step::Boot(_), false) => booted = true,
             (Step::Boot(_), true) => {
-                return Err(err("the target is booted twice".into(), "remove the second `boot` step"));
+                return Err(err(
+                    "the target is booted twice".into(),
+                    "remove the second `boot` step",
+                ));
             }
             (other, false) => {
                 return Err(err(

@@ -123,8 +123,9 @@ pub trait Target: Send {
     /// The serial console of a booted target.
     fn console(&mut self) -> Result<&mut Console, TargetError>;
 
-    /// Waits for the guest to end, at most `timeout`.
-    async fn wait_exit(&mut self, timeout: Duration) -> Result<GuestExit, TargetError>;
+    /// Waits for the guest to end, at most `timeout`; with `None` the caller
+    /// bounds the wait.
+    async fn wait_exit(&mut self, timeout: Option<Duration>) -> Result<GuestExit, TargetError>;
 
     /// How the guest ended, if it has ended within `grace`; `None` while it runs.
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit>;

@@ -24,7 +24,7 @@ use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, ExitMethod};
 use crate::console::Console;
 use crate::deps::HostTool;
-use crate::qmp::{QmpClient, QmpEvents};
+use crate::qmp::{QmpClient, QmpError, QmpEvents};
 use crate::scenario::Clock;
 
 /// How long QEMU may take to connect its QMP and serial sockets.
@@ -51,7 +51,10 @@ pub struct QemuLaunch {
 
 impl QemuLaunch {
     /// QEMU's argument vector (without the binary) for sockets in `dir`.
-    pub fn command_line(&self, dir: &Path, halted: bool) -> Vec<OsString> {
+    ///
+    /// QEMU always starts paused (`-S`): the lab connects, then resumes the
+    /// CPU, so a guest that exits at once cannot outrun the QMP handshake.
+    pub fn command_line(&self, dir: &Path) -> Vec<OsString> {
         let q = &self.board.qemu;
         let mut argv: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| argv.extend(items.iter().map(OsString::from));
@@ -61,7 +64,10 @@ impl QemuLaunch {
         let qmp = dir.join("qmp.sock");
         push(&[
             "-chardev",
-            &format!("socket,id=serial0,path={}", escape(&serial.to_string_lossy())),
+            &format!(
+                "socket,id=serial0,path={}",
+                escape(&serial.to_string_lossy())
+            ),
             "-serial",
             "chardev:serial0",
             "-chardev",
@@ -95,7 +101,9 @@ impl QemuLaunch {
             let mut config = String::from("enable=on,target=native");
             if let BootImage::Elf(elf) = &self.image {
                 let program = elf.file_name().unwrap_or_default().to_string_lossy();
-                for arg in std::iter::once(program.as_ref()).chain(self.args.iter().map(String::as_str)) {
+                for arg in
+                    std::iter::once(program.as_ref()).chain(self.args.iter().map(String::as_str))
+                {
                     config.push_str(",arg=");
                     config.push_str(&escape(arg));
                 }
@@ -108,9 +116,7 @@ impl QemuLaunch {
                 &format!("shift={},align=off,sleep=off", self.board.icount.shift),
             ]);
         }
-        if halted {
-            push(&["-S"]);
-        }
+        push(&["-S"]);
         argv.extend(q.args.iter().map(OsString::from));
         argv
     }
@@ -168,7 +174,10 @@ impl QemuTarget {
 
     /// The QMP client of a booted target.
     pub fn qmp(&self) -> Result<&QmpClient, TargetError> {
-        self.running.as_ref().map(|r| &r.qmp).ok_or(TargetError::NotBooted)
+        self.running
+            .as_ref()
+            .map(|r| &r.qmp)
+            .ok_or(TargetError::NotBooted)
     }
 
     /// The folder that holds this run's sockets.
@@ -203,7 +212,7 @@ impl QemuTarget {
             .map_err(io("cannot listen for QEMU's QMP connection"))?;
 
         let mut cmd = Command::new(&binary);
-        cmd.args(self.launch.command_line(self.dir.path(), halted))
+        cmd.args(self.launch.command_line(self.dir.path()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -267,14 +276,29 @@ impl QemuTarget {
                 }
                 let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
                 let _ = tokio::time::timeout(REAP_TIMEOUT, stderr_task).await;
-                let text = String::from_utf8_lossy(&stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+                let text =
+                    String::from_utf8_lossy(&stderr.lock().unwrap_or_else(PoisonError::into_inner))
+                        .into_owned();
                 let reason = match status {
                     None => format!("QEMU did not connect within {STARTUP_TIMEOUT:?}"),
-                    Some(_) => first_line(&text).unwrap_or("QEMU exited without a message").to_owned(),
+                    Some(_) => telling_line(&text)
+                        .unwrap_or("QEMU exited without a message")
+                        .to_owned(),
                 };
                 return Err(TargetError::Startup { reason });
             }
         };
+        if !halted {
+            match qmp.execute(qapi::qmp::cont {}, QMP_TIMEOUT).await {
+                // A guest that exits at once can take QEMU down before the
+                // reply is sent; the next step sees how it ended.
+                Ok(_) | Err(QmpError::Disconnected { .. }) => {}
+                Err(e) => {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    return Err(e.into());
+                }
+            }
+        }
         Ok(Running {
             child,
             pgid,
@@ -290,13 +314,20 @@ impl QemuTarget {
     async fn classify(running: &mut Running, status: std::process::ExitStatus) -> GuestExit {
         // stderr ends when QEMU does; wait briefly so the message is complete.
         let _ = tokio::time::timeout(REAP_TIMEOUT, &mut running.stderr_task).await;
-        let text = String::from_utf8_lossy(&running.stderr.lock().unwrap_or_else(PoisonError::into_inner)).into_owned();
+        let text = String::from_utf8_lossy(
+            &running
+                .stderr
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+        .into_owned();
         use std::os::unix::process::ExitStatusExt;
         match (status.code(), status.signal()) {
             (Some(code), _) => GuestExit::Code(code),
             (None, Some(signal)) => {
-                let name = Signal::try_from(signal).map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
-                GuestExit::Crashed(match first_line(&text) {
+                let name = Signal::try_from(signal)
+                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
+                GuestExit::Crashed(match telling_line(&text) {
                     Some(line) => format!("QEMU died with {name}: {line}"),
                     None => format!("QEMU died with {name}"),
                 })
@@ -318,11 +349,13 @@ async fn accept(listener: &UnixListener, what: &str) -> Result<UnixStream, Targe
         })
 }
 
-/// The most telling line of QEMU's stderr: a `fatal` line if there is one.
-fn first_line(stderr: &str) -> Option<&str> {
+/// The most telling line of QEMU's stderr: a `fatal` line if there is one,
+/// else the first line that is not a warning, else the first line.
+fn telling_line(stderr: &str) -> Option<&str> {
     let lines = || stderr.lines().map(str::trim).filter(|l| !l.is_empty());
     lines()
         .find(|l| l.contains("fatal"))
+        .or_else(|| lines().find(|l| !l.contains("warning:")))
         .or_else(|| lines().next())
 }
 
@@ -348,13 +381,18 @@ impl Target for QemuTarget {
             .ok_or(TargetError::NotBooted)
     }
 
-    async fn wait_exit(&mut self, timeout: Duration) -> Result<GuestExit, TargetError> {
-        if let Some(exit) = &self.exit {
-            return Ok(exit.clone());
+    async fn wait_exit(&mut self, timeout: Option<Duration>) -> Result<GuestExit, TargetError> {
+        if self.running.is_none() && self.exit.is_none() {
+            return Err(TargetError::NotBooted);
         }
-        self.exited(timeout)
-            .await
-            .ok_or(TargetError::ExitTimeout(timeout))
+        match timeout {
+            Some(t) => self.exited(t).await.ok_or(TargetError::ExitTimeout(t)),
+            None => loop {
+                if let Some(exit) = self.exited(Duration::from_secs(3600)).await {
+                    break Ok(exit);
+                }
+            },
+        }
     }
 
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit> {
@@ -389,10 +427,8 @@ impl Target for QemuTarget {
 
 impl Drop for QemuTarget {
     fn drop(&mut self) {
-        if let Some(running) = &self.running {
-            if self.exit.is_none() {
-                let _ = killpg(running.pgid, Signal::SIGKILL);
-            }
+        if let (Some(running), None) = (&self.running, &self.exit) {
+            let _ = killpg(running.pgid, Signal::SIGKILL);
         }
     }
 }
@@ -403,7 +439,9 @@ mod tests {
     use crate::board::BoardCatalog;
 
     fn launch(clock: Clock, args: &[&str]) -> QemuLaunch {
-        let boards = BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs")).unwrap();
+        let boards =
+            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
+                .unwrap();
         QemuLaunch {
             board: boards.get("mps2-an385").unwrap().clone(),
             image: BootImage::Elf(PathBuf::from("/img/hello.elf")),
@@ -413,20 +451,22 @@ mod tests {
     }
 
     fn joined(argv: Vec<OsString>) -> String {
-        argv.iter().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ")
+        argv.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]
     fn a_virtual_clock_halted_boot_with_arguments() {
-        let argv = launch(Clock::Virtual, &["a,b", "c"]).command_line(Path::new("/run/x"), true);
+        let argv = launch(Clock::Virtual, &["a,b", "c"]).command_line(Path::new("/run/x"));
         insta::assert_snapshot!(joined(argv), @"-M mps2-an385 -cpu cortex-m3 -m 16M -nodefaults -display none -monitor none -chardev socket,id=serial0,path=/run/x/serial.sock -serial chardev:serial0 -chardev socket,id=qmp0,path=/run/x/qmp.sock -mon chardev=qmp0,mode=control -kernel /img/hello.elf -semihosting-config enable=on,target=native,arg=hello.elf,arg=a,,b,arg=c -icount shift=7,align=off,sleep=off -S");
     }
 
     #[test]
-    fn a_wall_clock_boot_has_no_icount_and_runs_at_once() {
-        let line = joined(launch(Clock::Wall, &[]).command_line(Path::new("/r"), false));
+    fn a_wall_clock_boot_has_no_icount() {
+        let line = joined(launch(Clock::Wall, &[]).command_line(Path::new("/r")));
         assert!(!line.contains("-icount"), "{line}");
-        assert!(!line.contains(" -S"), "{line}");
-        assert!(line.ends_with("arg=hello.elf"), "{line}");
+        assert!(line.ends_with("arg=hello.elf -S"), "{line}");
     }
 }

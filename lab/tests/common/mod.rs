@@ -9,7 +9,10 @@ use std::sync::OnceLock;
 
 /// The repository root (the lab workspace).
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// A `lab` command with the workspace set.
@@ -46,7 +49,11 @@ pub fn built_image(image: &str, board: &str) -> PathBuf {
         "cortex-m/fault" => "fault.elf",
         other => panic!("no known output for {other}"),
     };
-    repo().join("build/images").join(board).join(image).join(file)
+    repo()
+        .join("build/images")
+        .join(board)
+        .join(image)
+        .join(file)
 }
 
 /// Writes `yaml` as a scenario file in `dir` and returns its path.
@@ -72,12 +79,11 @@ pub fn qemu_processes_with(needle: &str) -> Vec<u32> {
             continue;
         };
         let cmdline = String::from_utf8_lossy(&cmdline);
-        let zombie = std::fs::read_to_string(entry.path().join("stat"))
-            .is_ok_and(|s| s.contains(") Z "));
-        if cmdline.starts_with("qemu-system") || cmdline.contains("/qemu-system") {
-            if cmdline.contains(needle) && !zombie {
-                pids.push(pid);
-            }
+        let zombie =
+            std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
+        let qemu = cmdline.starts_with("qemu-system") || cmdline.contains("/qemu-system");
+        if qemu && cmdline.contains(needle) && !zombie {
+            pids.push(pid);
         }
     }
     pids
