@@ -168,21 +168,7 @@ fn a_user_elf_given_by_relative_path_runs() {
 #[test]
 fn a_silent_firmware_times_out_on_schedule_and_leaves_no_qemu() {
     let dir = tempfile::tempdir().unwrap();
-    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/firmware");
-    let elf = dir.path().join("silent.elf");
-    let cc = std::process::Command::new("arm-none-eabi-gcc")
-        .args(["-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-O1", "-T"])
-        .arg(fixtures.join("silent.ld"))
-        .arg(fixtures.join("silent.c"))
-        .arg("-o")
-        .arg(&elf)
-        .output()
-        .expect("arm-none-eabi-gcc runs");
-    assert!(
-        cc.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cc.stderr)
-    );
+    let elf = common::silent_elf(dir.path());
     let json = dir.path().join("report.json");
     let file = scenario(
         dir.path(),
@@ -324,4 +310,52 @@ fn a_missing_qemu_names_the_package_to_install() {
             && error.contains("Debian package `qemu-system-arm`"),
         "{error}"
     );
+}
+
+#[test]
+fn ctrl_c_stops_qemu_and_still_writes_the_report() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+
+    let dir = tempfile::tempdir().unwrap();
+    let elf = common::silent_elf(dir.path());
+    let json = dir.path().join("report.json");
+    let file = scenario(
+        dir.path(),
+        "forever.yaml",
+        "version: 1\nboard: mps2-an385\nimage: {elf: silent.elf}\ntimeout: 60s\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY'}\n",
+    );
+    let mut child = common::lab()
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let needle = elf.to_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while qemu_processes_with(needle).is_empty() {
+        assert!(Instant::now() < deadline, "QEMU never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lab did not stop after Ctrl-C");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1));
+    let r = &report(&json)["results"][0];
+    assert_eq!(r["status"], "error", "{r}");
+    assert_eq!(r["error"], "interrupted (Ctrl-C)");
+    assert!(qemu_processes_with(needle).is_empty(), "QEMU left running");
 }

@@ -88,3 +88,23 @@ pub fn qemu_processes_with(needle: &str) -> Vec<u32> {
     }
     pids
 }
+
+/// Builds the silent test firmware (never prints, never exits) into `dir`.
+pub fn silent_elf(dir: &Path) -> PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/firmware");
+    let elf = dir.join("silent.elf");
+    let cc = Command::new("arm-none-eabi-gcc")
+        .args(["-mcpu=cortex-m3", "-mthumb", "-nostdlib", "-O1", "-T"])
+        .arg(fixtures.join("silent.ld"))
+        .arg(fixtures.join("silent.c"))
+        .arg("-o")
+        .arg(&elf)
+        .output()
+        .expect("arm-none-eabi-gcc runs");
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    elf
+}
