@@ -128,6 +128,26 @@ pub enum Step {
     SendSerial(String),
     /// `expect-exit:` wait for the target to exit, optionally with a code.
     ExpectExit(ExpectExit),
+    /// `attach-debugger:` connect the lab's debugger to the target (halts it).
+    AttachDebugger(AttachDebugger),
+    /// `break:` set a breakpoint.
+    Break(Break),
+    /// `continue:` resume until a breakpoint, a watchpoint or the guest's exit.
+    Continue(Continue),
+    /// `step:` execute single instructions.
+    Step(StepInstructions),
+    /// `read-register:` read a register by name.
+    ReadRegister(ReadRegister),
+    /// `read-memory:` read bytes from the target.
+    ReadMemory(ReadMemory),
+    /// `read-symbol:` read a global variable by name, typed by its debug info.
+    ReadSymbol(ReadSymbol),
+    /// `write-memory:` write bytes to the target.
+    WriteMemory(WriteMemory),
+    /// `write-symbol:` write a global variable by name.
+    WriteSymbol(WriteSymbol),
+    /// `detach:` disconnect the debugger; the target runs on.
+    Detach,
 }
 
 impl Step {
@@ -138,6 +158,16 @@ impl Step {
             Step::WaitSerial(_) => "wait-serial",
             Step::SendSerial(_) => "send-serial",
             Step::ExpectExit(_) => "expect-exit",
+            Step::AttachDebugger(_) => "attach-debugger",
+            Step::Break(_) => "break",
+            Step::Continue(_) => "continue",
+            Step::Step(_) => "step",
+            Step::ReadRegister(_) => "read-register",
+            Step::ReadMemory(_) => "read-memory",
+            Step::ReadSymbol(_) => "read-symbol",
+            Step::WriteMemory(_) => "write-memory",
+            Step::WriteSymbol(_) => "write-symbol",
+            Step::Detach => "detach",
         }
     }
 }
@@ -165,4 +195,112 @@ pub struct ExpectExit {
     pub code: Option<i32>,
     /// Per-step deadline.
     pub timeout: Option<Duration>,
+}
+
+/// A code location: `main`, `0x1a4` or `main.c:42`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeLocation {
+    /// A function or other symbol.
+    Symbol(String),
+    /// An address.
+    Address(u64),
+    /// A source line (the file is matched by its trailing path components).
+    Line {
+        /// The file name as written.
+        file: String,
+        /// The line number, from 1.
+        line: u32,
+    },
+}
+
+/// A data location: an address or a symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataLocation {
+    /// An address.
+    Address(u64),
+    /// A global variable or other symbol.
+    Symbol(String),
+}
+
+/// Options of `attach-debugger:`.
+#[derive(Debug, Clone, Default)]
+pub struct AttachDebugger {
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
+}
+
+/// Options of `break:` (`break: main` is short for `break: {at: main}`).
+#[derive(Debug, Clone)]
+pub struct Break {
+    /// Where to stop.
+    pub at: CodeLocation,
+    /// Use a hardware breakpoint instead of a software one.
+    pub hardware: bool,
+}
+
+/// Options of `continue:`.
+#[derive(Debug, Clone, Default)]
+pub struct Continue {
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
+    /// When given, the step fails unless the target stops here.
+    pub stop_at: Option<CodeLocation>,
+}
+
+/// Options of `step:`.
+#[derive(Debug, Clone)]
+pub struct StepInstructions {
+    /// How many instructions (at least 1).
+    pub count: u32,
+}
+
+/// Options of `read-register:`.
+#[derive(Debug, Clone)]
+pub struct ReadRegister {
+    /// The register's name as gdb knows it (`pc`, `r0`, `xpsr`, `msp`).
+    pub name: String,
+    /// Store the value as this metric.
+    pub metric: Option<String>,
+    /// Fail unless the value equals this.
+    pub expect: Option<u64>,
+}
+
+/// Options of `read-memory:`.
+#[derive(Debug, Clone)]
+pub struct ReadMemory {
+    /// Where to read.
+    pub address: DataLocation,
+    /// How many bytes (1 to 65536).
+    pub length: u32,
+    /// Fail unless the bytes equal these.
+    pub expect: Option<Vec<u8>>,
+}
+
+/// Options of `read-symbol:`.
+#[derive(Debug, Clone)]
+pub struct ReadSymbol {
+    /// The global's name.
+    pub name: String,
+    /// Store the value as this metric.
+    pub metric: Option<String>,
+    /// Fail unless the value equals this.
+    pub expect: Option<f64>,
+}
+
+/// Options of `write-memory:`.
+#[derive(Debug, Clone)]
+pub struct WriteMemory {
+    /// Where to write.
+    pub address: DataLocation,
+    /// The bytes to write.
+    pub bytes: Vec<u8>,
+}
+
+/// Options of `write-symbol:`.
+#[derive(Debug, Clone)]
+pub struct WriteSymbol {
+    /// The global's name.
+    pub name: String,
+    /// The value, converted to the global's type.
+    pub value: f64,
 }
