@@ -204,6 +204,10 @@ async fn run_step(
             },
             GuestExit::Crashed(reason) => Err(StepFailure::new(Status::Error, reason)),
         },
+        other => Err(StepFailure::new(
+            Status::Error,
+            format!("`{}` is not wired into the runner yet", other.key()),
+        )),
     }
 }
 
