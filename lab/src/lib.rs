@@ -7,6 +7,7 @@
 pub mod board;
 pub mod console;
 pub mod deps;
+pub mod gdb;
 pub mod error;
 pub mod image;
 pub mod qmp;
