@@ -7,8 +7,8 @@
 pub mod board;
 pub mod console;
 pub mod deps;
-pub mod gdb;
 pub mod error;
+pub mod gdb;
 pub mod image;
 pub mod qmp;
 pub mod report;

@@ -44,6 +44,7 @@ fn result(
             status,
             at_ms: 0.0,
             duration_ms: 3.1,
+            detail: None,
         }],
         error,
     }

@@ -73,6 +73,10 @@ pub struct StepResult {
     pub at_ms: f64,
     /// How long the step took, in ms.
     pub duration_ms: f64,
+    /// What the step found, for steps that observe something: a debugger
+    /// stop's reason and location, a value read. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// A verdict.

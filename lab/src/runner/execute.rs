@@ -152,6 +152,7 @@ async fn run_steps(
                 .map_or_else(|f| f.status, |_| Status::Passed),
             at_ms: ms(step_started - started),
             duration_ms: ms(step_started.elapsed()),
+            detail: None,
         });
         outcome?;
     }

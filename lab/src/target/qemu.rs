@@ -33,6 +33,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a killed QEMU to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(2);
+/// The file name of QEMU's gdbstub socket in the run's folder.
+const GDB_SOCKET: &str = "gdb.sock";
 /// QEMU's stderr kept for messages.
 const STDERR_CAPACITY: usize = 64 << 10;
 
@@ -62,6 +64,7 @@ impl QemuLaunch {
         push(&["-nodefaults", "-display", "none", "-monitor", "none"]);
         let serial = dir.join("serial.sock");
         let qmp = dir.join("qmp.sock");
+        let gdb = dir.join(GDB_SOCKET);
         push(&[
             "-chardev",
             &format!(
@@ -74,6 +77,15 @@ impl QemuLaunch {
             &format!("socket,id=qmp0,path={}", escape(&qmp.to_string_lossy())),
             "-mon",
             "chardev=qmp0,mode=control",
+            // QEMU's gdbstub, served on demand: a debugger connects when a
+            // session starts (QEMU pauses the guest on connect).
+            "-chardev",
+            &format!(
+                "socket,id=gdb0,path={},server=on,wait=off",
+                escape(&gdb.to_string_lossy())
+            ),
+            "-gdb",
+            "chardev:gdb0",
         ]);
         match &self.image {
             BootImage::Elf(elf) => {
@@ -460,7 +472,7 @@ mod tests {
     #[test]
     fn a_virtual_clock_halted_boot_with_arguments() {
         let argv = launch(Clock::Virtual, &["a,b", "c"]).command_line(Path::new("/run/x"));
-        insta::assert_snapshot!(joined(argv), @"-M mps2-an385 -cpu cortex-m3 -m 16M -nodefaults -display none -monitor none -chardev socket,id=serial0,path=/run/x/serial.sock -serial chardev:serial0 -chardev socket,id=qmp0,path=/run/x/qmp.sock -mon chardev=qmp0,mode=control -kernel /img/hello.elf -semihosting-config enable=on,target=native,arg=hello.elf,arg=a,,b,arg=c -icount shift=7,align=off,sleep=off -S");
+        insta::assert_snapshot!(joined(argv), @"-M mps2-an385 -cpu cortex-m3 -m 16M -nodefaults -display none -monitor none -chardev socket,id=serial0,path=/run/x/serial.sock -serial chardev:serial0 -chardev socket,id=qmp0,path=/run/x/qmp.sock -mon chardev=qmp0,mode=control -chardev socket,id=gdb0,path=/run/x/gdb.sock,server=on,wait=off -gdb chardev:gdb0 -kernel /img/hello.elf -semihosting-config enable=on,target=native,arg=hello.elf,arg=a,,b,arg=c -icount shift=7,align=off,sleep=off -S");
     }
 
     #[test]
