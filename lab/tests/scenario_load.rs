@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lab::scenario::{
-    self, At, Clock, ErrorKind, ImageRef, Loc, Scenario, ScenarioError, Step, TargetChoice,
+    self, At, Clock, CodeLocation, DataLocation, ErrorKind, ImageRef, Loc, Scenario, ScenarioError,
+    Step, TargetChoice,
 };
 
 const VALID: &str = "tests/fixtures/scenarios/valid";
@@ -234,10 +235,169 @@ fn load_str_names_the_scenario_and_resolves_paths_from_the_given_file() {
     );
 }
 
+fn symbol(name: &str) -> CodeLocation {
+    CodeLocation::Symbol(name.to_owned())
+}
+
+/// Debug output of a step: the model types have no `PartialEq` for all steps.
+fn debug(step: &Step) -> String {
+    format!("{step:?}")
+}
+
+#[test]
+fn loads_debugger_steps_in_every_form() {
+    let s = load_valid("debugger.yaml");
+    let keys: Vec<(&str, u32)> = s
+        .steps
+        .iter()
+        .map(|s| (s.value.key(), s.loc.line))
+        .collect();
+    assert_eq!(keys.len(), 27);
+    assert_eq!(keys[1], ("attach-debugger", 6));
+    assert_eq!(keys[26], ("detach", 34));
+    let step = |n: usize| &s.steps[n].value;
+
+    let attach: Vec<_> = [step(1), step(2)]
+        .into_iter()
+        .map(|step| match step {
+            Step::AttachDebugger(a) => a.timeout,
+            other => panic!("not attach-debugger: {other:?}"),
+        })
+        .collect();
+    assert_eq!(attach, [None, Some(Duration::from_secs(5))]);
+
+    let breaks: Vec<(CodeLocation, bool)> = (3..=7)
+        .map(|n| match step(n) {
+            Step::Break(b) => (b.at.clone(), b.hardware),
+            other => panic!("not break: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        breaks,
+        [
+            (symbol("main"), false),
+            (
+                CodeLocation::Line {
+                    file: "main.c".to_owned(),
+                    line: 42
+                },
+                true
+            ),
+            (CodeLocation::Address(0x1a4), false),
+            (CodeLocation::Address(0x0800_0400), false),
+            (CodeLocation::Address(420), false),
+        ]
+    );
+
+    let continues: Vec<_> = (8..=10)
+        .map(|n| match step(n) {
+            Step::Continue(c) => (c.timeout, c.stop_at.clone()),
+            other => panic!("not continue: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        continues,
+        [
+            (None, None),
+            (Some(Duration::from_secs(5)), Some(symbol("work"))),
+            (
+                None,
+                Some(CodeLocation::Line {
+                    file: "src/main.c".to_owned(),
+                    line: 7
+                })
+            ),
+        ]
+    );
+
+    let counts: Vec<u32> = (11..=12)
+        .map(|n| match step(n) {
+            Step::Step(s) => s.count,
+            other => panic!("not step: {other:?}"),
+        })
+        .collect();
+    assert_eq!(counts, [1, 10]);
+
+    let registers: Vec<_> = (13..=15)
+        .map(|n| match step(n) {
+            Step::ReadRegister(r) => (r.name.as_str(), r.metric.as_deref(), r.expect),
+            other => panic!("not read-register: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        registers,
+        [
+            ("pc", None, None),
+            ("r0", Some("r0_value"), Some(0x2a)),
+            ("xpsr", None, Some(0x0100_0000)),
+        ]
+    );
+
+    let reads: Vec<_> = (16..=18)
+        .map(|n| match step(n) {
+            Step::ReadMemory(r) => (r.address.clone(), r.length, r.expect.clone()),
+            other => panic!("not read-memory: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        reads,
+        [
+            (DataLocation::Address(0x2000_0000), 16, None),
+            (DataLocation::Address(0x2000_0010), 2, None),
+            (
+                DataLocation::Symbol("lab_counter".to_owned()),
+                4,
+                Some(vec![0x2a, 0, 0, 255])
+            ),
+        ]
+    );
+
+    let symbols: Vec<_> = (19..=21)
+        .map(|n| match step(n) {
+            Step::ReadSymbol(r) => (r.name.as_str(), r.metric.as_deref(), r.expect),
+            other => panic!("not read-symbol: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        symbols,
+        [
+            ("lab_exit_code", None, None),
+            ("lab_counter", Some("counter"), Some(42.0)),
+            ("lab.temp$1", None, Some(-1.5)),
+        ]
+    );
+
+    let writes: Vec<_> = (22..=23)
+        .map(|n| match step(n) {
+            Step::WriteMemory(w) => (w.address.clone(), w.bytes.clone()),
+            other => panic!("not write-memory: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        writes,
+        [
+            (DataLocation::Address(0x2000_0000), vec![1, 2, 3]),
+            (DataLocation::Symbol("lab_buffer".to_owned()), vec![255]),
+        ]
+    );
+
+    let symbol_writes: Vec<_> = (24..=25)
+        .map(|n| match step(n) {
+            Step::WriteSymbol(w) => (w.name.as_str(), w.value),
+            other => panic!("not write-symbol: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        symbol_writes,
+        [("lab_exit_code", 42.0), ("lab_ratio", 0.25)]
+    );
+    assert_eq!(debug(step(26)), "Detach");
+}
+
 #[test]
 fn every_valid_fixture_loads() {
     let files = scenario::discover(&[PathBuf::from(VALID)]).expect("discovers");
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
     for file in files {
         if let Err(error) = scenario::load(&file) {
             panic!("{error}");
@@ -257,6 +417,7 @@ fn discover_expands_folders_recursively_and_sorted() {
         files,
         [
             Path::new(INVALID).join("runs-zero.yaml"),
+            valid.join("debugger.yaml"),
             valid.join("elf.yaml"),
             valid.join("full.yaml"),
             valid.join("linux/pi.yml"),
@@ -368,6 +529,35 @@ invalid! {
     runs_negative => "runs-negative",
     billion_laughs => "billion-laughs",
     deep_nesting => "deep-nesting",
+    debugger_bare_step => "debugger-bare-step",
+    break_unknown_key => "break-unknown-key",
+    detach_unknown_key => "detach-unknown-key",
+    detach_not_a_map => "detach-not-a-map",
+    break_wrong_type_hardware => "break-wrong-type-hardware",
+    read_memory_unknown_key => "read-memory-unknown-key",
+    read_memory_wrong_type_length => "read-memory-wrong-type-length",
+    read_memory_wrong_type_expect => "read-memory-wrong-type-expect",
+    write_symbol_wrong_type_value => "write-symbol-wrong-type-value",
+    read_register_wrong_type => "read-register-wrong-type",
+    step_count_zero => "step-count-zero",
+    read_memory_length_zero => "read-memory-length-zero",
+    read_memory_length_too_large => "read-memory-length-too-large",
+    read_memory_expect_length => "read-memory-expect-length",
+    write_memory_byte_too_large => "write-memory-byte-too-large",
+    write_memory_empty_bytes => "write-memory-empty-bytes",
+    break_line_zero => "break-line-zero",
+    break_bad_location => "break-bad-location",
+    break_bad_hex => "break-bad-hex",
+    break_address_too_large => "break-address-too-large",
+    continue_negative_stop_at => "continue-negative-stop-at",
+    read_memory_bad_address => "read-memory-bad-address",
+    break_missing_at => "break-missing-at",
+    read_memory_missing_length => "read-memory-missing-length",
+    write_symbol_missing_name => "write-symbol-missing-name",
+    read_register_bad_name => "read-register-bad-name",
+    read_register_negative_expect => "read-register-negative-expect",
+    read_symbol_bad_metric => "read-symbol-bad-metric",
+    read_symbol_bad_name => "read-symbol-bad-name",
 }
 
 #[test]

@@ -217,6 +217,61 @@ pub enum ErrorKind {
     /// An `image:` map in none of the accepted forms.
     #[error("invalid image: {0}")]
     BadImage(&'static str),
+    /// A step without one of its required keys.
+    #[error("step `{step}` needs `{key}`")]
+    MissingStepKey {
+        /// The step's key (`break`, `read-memory`, ...).
+        step: &'static str,
+        /// The missing option.
+        key: &'static str,
+    },
+    /// A value that is not a code location (`break:`, `stop-at:`).
+    #[error("{found} is not a code location: {reason}")]
+    BadCodeLocation {
+        /// The value in words.
+        found: String,
+        /// Why it is not one.
+        reason: &'static str,
+    },
+    /// A value that is not a data location (`address:`).
+    #[error("{found} is not a data location: {reason}")]
+    BadDataLocation {
+        /// The value in words.
+        found: String,
+        /// Why it is not one.
+        reason: &'static str,
+    },
+    /// A register, symbol or metric name that cannot be one.
+    #[error("invalid {what} `{name}`")]
+    BadName {
+        /// `register name`, `symbol name` or `metric name`.
+        what: &'static str,
+        /// The name as written.
+        name: String,
+    },
+    /// An integer outside its range (`count`, `length`, a byte).
+    #[error("{what} must be from {min} to {max}, found {value}")]
+    OutOfRange {
+        /// What the value is, in words.
+        what: &'static str,
+        /// The value as written.
+        value: i64,
+        /// The smallest valid value.
+        min: i64,
+        /// The largest valid value.
+        max: i64,
+    },
+    /// `read-memory:` with `expect` bytes that do not match its `length`.
+    #[error("`expect` lists {found} bytes, but `length` is {length}")]
+    ExpectLengthMismatch {
+        /// The `length` given.
+        length: u32,
+        /// How many bytes `expect` lists.
+        found: usize,
+    },
+    /// `write-memory:` with no bytes to write.
+    #[error("`bytes` is empty")]
+    EmptyBytes,
     /// Any other problem the YAML deserializer reports.
     #[error("{0}")]
     Other(String),
@@ -228,6 +283,9 @@ impl ErrorKind {
         let hint = match self {
             Self::TooComplex(_) => {
                 "scenarios limit anchors, aliases and nesting so untrusted files load safely".into()
+            }
+            Self::UnknownKey { expected, .. } if expected.is_empty() => {
+                "this map takes no keys: write `{}`".into()
             }
             Self::UnknownKey { key, expected } => choices_hint(key, "valid keys here", expected),
             Self::UnknownValue { value, expected } => {
@@ -263,6 +321,25 @@ impl ErrorKind {
             Self::BadImage(_) => {
                 "write `image: NAME`, `image: {elf: PATH}` or `image: {kernel: PATH, dtb: PATH, initrd: PATH}`".into()
             }
+            Self::MissingStepKey { step, .. } => format!("write `- {step}: {}`", step_example(step)),
+            Self::BadCodeLocation { .. } => {
+                "write a symbol (`main`), an address (`0x08000400`) or FILE:LINE (`main.c:42`)"
+                    .into()
+            }
+            Self::BadDataLocation { .. } => {
+                "write a symbol (`lab_counter`) or an address (`0x20000000`)".into()
+            }
+            Self::BadName { what, .. } if what.starts_with("symbol") => {
+                "a symbol name is letters, digits, `_`, `.` and `$`, and does not start with a digit"
+                    .into()
+            }
+            Self::BadName { what, .. } => {
+                format!("a {what} is letters, digits and `_`, and does not start with a digit")
+            }
+            Self::ExpectLengthMismatch { length, .. } => {
+                format!("list exactly {length} bytes, one for each byte read")
+            }
+            Self::EmptyBytes => "list the bytes to write, like `bytes: [1, 2, 3]`".into(),
             Self::Read(_)
             | Self::NotFound
             | Self::TooLarge { .. }
@@ -272,6 +349,7 @@ impl ErrorKind {
             | Self::Expected(_)
             | Self::RunsOutOfRange { .. }
             | Self::EmptyVariantName
+            | Self::OutOfRange { .. }
             | Self::Other(_) => return None,
         };
         Some(hint)
@@ -353,6 +431,12 @@ fn step_example(name: &str) -> &'static str {
     match name {
         "wait-serial" => "{match: 'REGEX', timeout: 5s}",
         "send-serial" => "\"text\"",
+        "break" => "main",
+        "read-register" => "pc",
+        "read-memory" => "{address: 0x20000000, length: 4}",
+        "read-symbol" => "lab_counter",
+        "write-memory" => "{address: 0x20000000, bytes: [1, 2, 3]}",
+        "write-symbol" => "{name: lab_exit_code, value: 42}",
         _ => "{}",
     }
 }

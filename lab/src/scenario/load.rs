@@ -10,12 +10,16 @@ use serde_saphyr::Spanned;
 
 use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
-    At, Boot, Clock, ExpectExit, ImageRef, Loc, Scenario, Step, TargetChoice, Variant, WaitSerial,
+    At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, ExpectExit,
+    ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol, Scenario, Step, StepInstructions,
+    TargetChoice, Variant, WaitSerial, WriteMemory, WriteSymbol,
 };
 use super::raw::{
-    IMAGE_EXPECTED, RawClock, RawImage, RawScenario, RawStep, RawStepKind, RawTarget, STEP_KEYS,
+    IMAGE_EXPECTED, RawBreak, RawClock, RawImage, RawReadMemory, RawReadRegister, RawReadSymbol,
+    RawScalar, RawScenario, RawShort, RawStep, RawStepKind, RawTarget, RawWriteMemory,
+    RawWriteSymbol, STEP_KEYS,
 };
-use super::{duration, pattern};
+use super::{duration, location, pattern};
 
 /// Scenario files larger than this (1 MiB) are refused without being parsed.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -345,6 +349,38 @@ impl Validator<'_> {
                 code: exit.code,
                 timeout: self.optional_duration(exit.timeout.as_ref())?,
             }),
+            RawStep::Step(RawStepKind::AttachDebugger(attach)) => {
+                Step::AttachDebugger(AttachDebugger {
+                    timeout: self.optional_duration(attach.timeout.as_ref())?,
+                })
+            }
+            RawStep::Step(RawStepKind::Break(raw)) => Step::Break(self.break_step(*raw)?),
+            RawStep::Step(RawStepKind::Continue(cont)) => Step::Continue(Continue {
+                timeout: self.optional_duration(cont.timeout.as_ref())?,
+                stop_at: cont.stop_at.map(|at| self.code_location(&at)).transpose()?,
+            }),
+            RawStep::Step(RawStepKind::Step(step)) => Step::Step(StepInstructions {
+                count: match step.count {
+                    Some(count) => self.in_range("`count`", &count, 1, u32::MAX)?,
+                    None => 1,
+                },
+            }),
+            RawStep::Step(RawStepKind::ReadRegister(raw)) => {
+                Step::ReadRegister(self.read_register(*raw)?)
+            }
+            RawStep::Step(RawStepKind::ReadMemory(raw)) => {
+                Step::ReadMemory(self.read_memory(*raw)?)
+            }
+            RawStep::Step(RawStepKind::ReadSymbol(raw)) => {
+                Step::ReadSymbol(self.read_symbol(*raw)?)
+            }
+            RawStep::Step(RawStepKind::WriteMemory(raw)) => {
+                Step::WriteMemory(self.write_memory(*raw)?)
+            }
+            RawStep::Step(RawStepKind::WriteSymbol(raw)) => {
+                Step::WriteSymbol(self.write_symbol(*raw)?)
+            }
+            RawStep::Step(RawStepKind::Detach) => Step::Detach,
             RawStep::Bare(name) if STEP_KEYS.contains(&name.as_str()) => {
                 return Err(self.error(step_loc, ErrorKind::BareStep { name }));
             }
@@ -366,5 +402,248 @@ impl Validator<'_> {
             value: step,
             loc: step_loc,
         })
+    }
+
+    /// A required option of a step, or an error at the step's map.
+    fn required<T>(
+        &self,
+        value: Option<T>,
+        step: &'static str,
+        key: &'static str,
+        map: Loc,
+    ) -> Result<T, ScenarioError> {
+        value.ok_or_else(|| self.error(map, ErrorKind::MissingStepKey { step, key }))
+    }
+
+    /// A step's shorthand scalar as a name, or its map of options.
+    fn short_or_full<T>(
+        &self,
+        raw: Spanned<RawShort<T>>,
+        expected: &str,
+    ) -> Result<Result<Spanned<String>, T>, ScenarioError> {
+        match raw.value {
+            RawShort::Full(full) => Ok(Err(full)),
+            RawShort::Short(RawScalar::Text(name)) => Ok(Ok(Spanned {
+                value: name,
+                referenced: raw.referenced,
+                defined: raw.defined,
+            })),
+            RawShort::Short(other) => Err(self.error(
+                loc(&raw.referenced),
+                ErrorKind::Mismatch {
+                    expected: expected.to_owned(),
+                    found: other.describe(),
+                },
+            )),
+        }
+    }
+
+    fn break_step(&self, raw: Spanned<RawShort<RawBreak>>) -> Result<Break, ScenarioError> {
+        let map = loc(&raw.referenced);
+        match raw.value {
+            RawShort::Short(scalar) => Ok(Break {
+                at: self.code_location(&Spanned {
+                    value: scalar,
+                    referenced: raw.referenced,
+                    defined: raw.defined,
+                })?,
+                hardware: false,
+            }),
+            RawShort::Full(options) => Ok(Break {
+                at: self.code_location(&self.required(options.at, "break", "at", map)?)?,
+                hardware: options.hardware,
+            }),
+        }
+    }
+
+    fn read_register(
+        &self,
+        raw: Spanned<RawShort<RawReadRegister>>,
+    ) -> Result<ReadRegister, ScenarioError> {
+        const STEP: &str = "read-register";
+        let map = loc(&raw.referenced);
+        let options = match self.short_or_full(raw, "a register name or a map")? {
+            Ok(name) => RawReadRegister {
+                name: Some(name),
+                metric: None,
+                expect: None,
+            },
+            Err(options) => options,
+        };
+        let name = self.required(options.name, STEP, "name", map)?;
+        let expect = match options.expect {
+            Some(expect) => Some(location::unsigned(&expect.value).ok_or_else(|| {
+                self.error(
+                    loc(&expect.referenced),
+                    ErrorKind::Mismatch {
+                        expected: "an integer from 0, or `0x` and hex digits".to_owned(),
+                        found: expect.value.describe(),
+                    },
+                )
+            })?),
+            None => None,
+        };
+        Ok(ReadRegister {
+            name: self.name(name, "register name", location::is_identifier)?,
+            metric: self.metric(options.metric)?,
+            expect,
+        })
+    }
+
+    fn read_memory(&self, raw: Spanned<RawReadMemory>) -> Result<ReadMemory, ScenarioError> {
+        const STEP: &str = "read-memory";
+        let map = loc(&raw.referenced);
+        let options = raw.value;
+        let address =
+            self.data_location(&self.required(options.address, STEP, "address", map)?)?;
+        let length = self.required(options.length, STEP, "length", map)?;
+        let length = self.in_range("`length`", &length, 1, 65536)?;
+        let expect = match options.expect {
+            Some(expect) => {
+                let bytes = self.bytes(expect.value)?;
+                if bytes.len() != usize::try_from(length).unwrap_or(usize::MAX) {
+                    return Err(self.error(
+                        loc(&expect.referenced),
+                        ErrorKind::ExpectLengthMismatch {
+                            length,
+                            found: bytes.len(),
+                        },
+                    ));
+                }
+                Some(bytes)
+            }
+            None => None,
+        };
+        Ok(ReadMemory {
+            address,
+            length,
+            expect,
+        })
+    }
+
+    fn read_symbol(
+        &self,
+        raw: Spanned<RawShort<RawReadSymbol>>,
+    ) -> Result<ReadSymbol, ScenarioError> {
+        let map = loc(&raw.referenced);
+        let options = match self.short_or_full(raw, "a symbol name or a map")? {
+            Ok(name) => RawReadSymbol {
+                name: Some(name),
+                metric: None,
+                expect: None,
+            },
+            Err(options) => options,
+        };
+        let name = self.required(options.name, "read-symbol", "name", map)?;
+        Ok(ReadSymbol {
+            name: self.name(name, "symbol name", location::is_symbol)?,
+            metric: self.metric(options.metric)?,
+            expect: options.expect.map(|e| self.number(&e)).transpose()?,
+        })
+    }
+
+    fn write_memory(&self, raw: Spanned<RawWriteMemory>) -> Result<WriteMemory, ScenarioError> {
+        const STEP: &str = "write-memory";
+        let map = loc(&raw.referenced);
+        let options = raw.value;
+        let address =
+            self.data_location(&self.required(options.address, STEP, "address", map)?)?;
+        let bytes = self.required(options.bytes, STEP, "bytes", map)?;
+        if bytes.value.is_empty() {
+            return Err(self.error(loc(&bytes.referenced), ErrorKind::EmptyBytes));
+        }
+        Ok(WriteMemory {
+            address,
+            bytes: self.bytes(bytes.value)?,
+        })
+    }
+
+    fn write_symbol(&self, raw: Spanned<RawWriteSymbol>) -> Result<WriteSymbol, ScenarioError> {
+        const STEP: &str = "write-symbol";
+        let map = loc(&raw.referenced);
+        let options = raw.value;
+        let name = self.required(options.name, STEP, "name", map)?;
+        let value = self.required(options.value, STEP, "value", map)?;
+        Ok(WriteSymbol {
+            name: self.name(name, "symbol name", location::is_symbol)?,
+            value: self.number(&value)?,
+        })
+    }
+
+    fn code_location(&self, raw: &Spanned<RawScalar>) -> Result<CodeLocation, ScenarioError> {
+        location::code(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
+    }
+
+    fn data_location(&self, raw: &Spanned<RawScalar>) -> Result<DataLocation, ScenarioError> {
+        location::data(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
+    }
+
+    /// A name checked by `valid`; `what` names it in messages.
+    fn name(
+        &self,
+        raw: Spanned<String>,
+        what: &'static str,
+        valid: fn(&str) -> bool,
+    ) -> Result<String, ScenarioError> {
+        if valid(&raw.value) {
+            Ok(raw.value)
+        } else {
+            let name = raw.value;
+            Err(self.error(loc(&raw.referenced), ErrorKind::BadName { what, name }))
+        }
+    }
+
+    fn metric(&self, raw: Option<Spanned<String>>) -> Result<Option<String>, ScenarioError> {
+        raw.map(|m| self.name(m, "metric name", location::is_identifier))
+            .transpose()
+    }
+
+    /// A number for a symbol's value: any YAML integer or float.
+    fn number(&self, raw: &Spanned<RawScalar>) -> Result<f64, ScenarioError> {
+        // Integers beyond 2^53 round to the nearest float, as the symbol's type may well be one.
+        match raw.value {
+            RawScalar::Unsigned(v) => Ok(v as f64),
+            RawScalar::Negative(v) => Ok(v as f64),
+            RawScalar::Float(v) => Ok(v),
+            RawScalar::Text(_) | RawScalar::Wrong(_) => Err(self.error(
+                loc(&raw.referenced),
+                ErrorKind::Mismatch {
+                    expected: "a number".to_owned(),
+                    found: raw.value.describe(),
+                },
+            )),
+        }
+    }
+
+    /// A list of bytes, each from 0 to 255.
+    fn bytes(&self, raw: Vec<Spanned<i64>>) -> Result<Vec<u8>, ScenarioError> {
+        raw.iter()
+            .map(|byte| self.in_range("a byte", byte, 0, u8::MAX))
+            .collect()
+    }
+
+    /// An integer in `min..=max`, converted to its type.
+    fn in_range<T: TryFrom<i64> + Into<i64>>(
+        &self,
+        what: &'static str,
+        raw: &Spanned<i64>,
+        min: T,
+        max: T,
+    ) -> Result<T, ScenarioError> {
+        let (min, max) = (min.into(), max.into());
+        (min..=max)
+            .contains(&raw.value)
+            .then(|| T::try_from(raw.value).ok())
+            .flatten()
+            .ok_or_else(|| {
+                let value = raw.value;
+                let kind = ErrorKind::OutOfRange {
+                    what,
+                    value,
+                    min,
+                    max,
+                };
+                self.error(loc(&raw.referenced), kind)
+            })
     }
 }

@@ -4,6 +4,7 @@ mod discover;
 mod duration;
 mod error;
 mod load;
+mod location;
 mod model;
 mod pattern;
 mod raw;

@@ -7,10 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
+
+use super::error::found_in_words;
 
 /// A whole scenario file.
 #[derive(Debug, Deserialize)]
@@ -170,17 +173,42 @@ pub(crate) enum RawStep {
     },
 }
 
-/// The known steps and their options.
+/// The known steps and their options (the larger ones boxed).
 #[derive(Debug)]
 pub(crate) enum RawStepKind {
     Boot(RawBoot),
     WaitSerial(RawWaitSerial),
     SendSerial(String),
     ExpectExit(RawExpectExit),
+    AttachDebugger(RawAttachDebugger),
+    Break(Box<Spanned<RawShort<RawBreak>>>),
+    Continue(Box<RawContinue>),
+    Step(RawStepInstructions),
+    ReadRegister(Box<Spanned<RawShort<RawReadRegister>>>),
+    ReadMemory(Box<Spanned<RawReadMemory>>),
+    ReadSymbol(Box<Spanned<RawShort<RawReadSymbol>>>),
+    WriteMemory(Box<Spanned<RawWriteMemory>>),
+    WriteSymbol(Box<Spanned<RawWriteSymbol>>),
+    Detach,
 }
 
 /// The step keys, in the order they are listed in hints.
-pub(crate) const STEP_KEYS: &[&str] = &["boot", "wait-serial", "send-serial", "expect-exit"];
+pub(crate) const STEP_KEYS: &[&str] = &[
+    "boot",
+    "wait-serial",
+    "send-serial",
+    "expect-exit",
+    "attach-debugger",
+    "break",
+    "continue",
+    "step",
+    "read-register",
+    "read-memory",
+    "read-symbol",
+    "write-memory",
+    "write-symbol",
+    "detach",
+];
 
 /// Options of `boot:`.
 #[derive(Debug, Deserialize)]
@@ -207,6 +235,198 @@ pub(crate) struct RawExpectExit {
     pub timeout: Option<Spanned<String>>,
 }
 
+/// Options of `attach-debugger:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawAttachDebugger {
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `break:`; `at` is required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawBreak {
+    pub at: Option<Spanned<RawScalar>>,
+    #[serde(default)]
+    pub hardware: bool,
+}
+
+/// Options of `continue:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawContinue {
+    pub timeout: Option<Spanned<String>>,
+    pub stop_at: Option<Spanned<RawScalar>>,
+}
+
+/// Options of `step:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawStepInstructions {
+    pub count: Option<Spanned<i64>>,
+}
+
+/// Options of `read-register:`; `name` is required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawReadRegister {
+    pub name: Option<Spanned<String>>,
+    pub metric: Option<Spanned<String>>,
+    pub expect: Option<Spanned<RawScalar>>,
+}
+
+/// Options of `read-memory:`; `address` and `length` are required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawReadMemory {
+    pub address: Option<Spanned<RawScalar>>,
+    pub length: Option<Spanned<i64>>,
+    pub expect: Option<Spanned<Vec<Spanned<i64>>>>,
+}
+
+/// Options of `read-symbol:`; `name` is required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawReadSymbol {
+    pub name: Option<Spanned<String>>,
+    pub metric: Option<Spanned<String>>,
+    pub expect: Option<Spanned<RawScalar>>,
+}
+
+/// Options of `write-memory:`; both keys are required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawWriteMemory {
+    pub address: Option<Spanned<RawScalar>>,
+    pub bytes: Option<Spanned<Vec<Spanned<i64>>>>,
+}
+
+/// Options of `write-symbol:`; both keys are required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawWriteSymbol {
+    pub name: Option<Spanned<String>>,
+    pub value: Option<Spanned<RawScalar>>,
+}
+
+/// Options of `detach:`: none, but it must still be a map.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDetach {}
+
+/// A scalar whose meaning depends on where it is written (a location, an
+/// address, a number); other values are kept, described, so that the error
+/// points at them.
+#[derive(Debug)]
+pub(crate) enum RawScalar {
+    /// A YAML integer from 0.
+    Unsigned(u64),
+    /// A negative YAML integer.
+    Negative(i64),
+    /// A YAML float.
+    Float(f64),
+    /// A string.
+    Text(String),
+    /// Anything else, described as serde describes unexpected values.
+    Wrong(String),
+}
+
+impl RawScalar {
+    /// The value in words, for messages (`string "5"`, ``integer `-4` ``, `a list`).
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Self::Unsigned(v) => Unexpected::Unsigned(*v).to_string(),
+            Self::Negative(v) => Unexpected::Signed(*v).to_string(),
+            Self::Float(v) => Unexpected::Float(*v).to_string(),
+            Self::Text(text) => Unexpected::Str(text).to_string(),
+            Self::Wrong(found) => found_in_words(found).into_owned(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawScalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match RawShort::<IgnoredAny>::deserialize(deserializer)? {
+            RawShort::Short(scalar) => scalar,
+            RawShort::Full(_) => RawScalar::Wrong(Unexpected::Map.to_string()),
+        })
+    }
+}
+
+/// A step value in its shorthand form (a scalar, `break: main`) or in full
+/// (a map of options, `break: {at: main}`).
+#[derive(Debug)]
+pub(crate) enum RawShort<T> {
+    /// The shorthand.
+    Short(RawScalar),
+    /// The map of options.
+    Full(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for RawShort<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShortVisitor<T>(PhantomData<T>);
+
+        fn short<T>(scalar: RawScalar) -> RawShort<T> {
+            RawShort::Short(scalar)
+        }
+
+        fn unexpected<T>(found: Unexpected<'_>) -> RawShort<T> {
+            RawShort::Short(RawScalar::Wrong(found.to_string()))
+        }
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ShortVisitor<T> {
+            type Value = RawShort<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a value or a map")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<RawShort<T>, E> {
+                Ok(short(RawScalar::Text(text.to_owned())))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawShort<T>, E> {
+                Ok(unexpected(Unexpected::Bool(v)))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawShort<T>, E> {
+                Ok(short(match u64::try_from(v) {
+                    Ok(v) => RawScalar::Unsigned(v),
+                    Err(_) => RawScalar::Negative(v),
+                }))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawShort<T>, E> {
+                Ok(short(RawScalar::Unsigned(v)))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawShort<T>, E> {
+                Ok(short(RawScalar::Float(v)))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<RawShort<T>, E> {
+                Ok(unexpected(Unexpected::Unit))
+            }
+
+            fn visit_none<E: de::Error>(self) -> Result<RawShort<T>, E> {
+                Ok(unexpected(Unexpected::Unit))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawShort<T>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(unexpected(Unexpected::Seq))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawShort<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(RawShort::Full)
+            }
+        }
+
+        deserializer.deserialize_any(ShortVisitor(PhantomData))
+    }
+}
+
 impl<'de> Deserialize<'de> for RawStep {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct StepVisitor;
@@ -231,6 +451,21 @@ impl<'de> Deserialize<'de> for RawStep {
                     "wait-serial" => RawStep::Step(RawStepKind::WaitSerial(map.next_value()?)),
                     "send-serial" => RawStep::Step(RawStepKind::SendSerial(map.next_value()?)),
                     "expect-exit" => RawStep::Step(RawStepKind::ExpectExit(map.next_value()?)),
+                    "attach-debugger" => {
+                        RawStep::Step(RawStepKind::AttachDebugger(map.next_value()?))
+                    }
+                    "break" => RawStep::Step(RawStepKind::Break(map.next_value()?)),
+                    "continue" => RawStep::Step(RawStepKind::Continue(map.next_value()?)),
+                    "step" => RawStep::Step(RawStepKind::Step(map.next_value()?)),
+                    "read-register" => RawStep::Step(RawStepKind::ReadRegister(map.next_value()?)),
+                    "read-memory" => RawStep::Step(RawStepKind::ReadMemory(map.next_value()?)),
+                    "read-symbol" => RawStep::Step(RawStepKind::ReadSymbol(map.next_value()?)),
+                    "write-memory" => RawStep::Step(RawStepKind::WriteMemory(map.next_value()?)),
+                    "write-symbol" => RawStep::Step(RawStepKind::WriteSymbol(map.next_value()?)),
+                    "detach" => {
+                        map.next_value::<RawDetach>()?;
+                        RawStep::Step(RawStepKind::Detach)
+                    }
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                         RawStep::Unknown(key.clone())
