@@ -15,13 +15,19 @@ declare -A NEEDED=(
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
   [gdb-multiarch]=gdb-multiarch
 )
-NEWLIB_MARKER=/usr/lib/arm-none-eabi/newlib
+# file -> Debian package that provides it (for packages without a command)
+declare -A NEEDED_FILES=(
+  [/usr/lib/arm-none-eabi/newlib]=libnewlib-arm-none-eabi
+  [/usr/share/duktape/duktape.c]=duktape-dev
+)
 
 missing=()
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
-[ -d "$NEWLIB_MARKER" ] || missing+=(libnewlib-arm-none-eabi)
+for file in "${!NEEDED_FILES[@]}"; do
+  [ -e "$file" ] || missing+=("${NEEDED_FILES[$file]}")
+done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all system dependencies present"
