@@ -143,6 +143,29 @@ impl Console {
         self.lock().bytes.clone()
     }
 
+    /// Waits for output not yet consumed and consumes all of it; an empty
+    /// result means the stream has ended.
+    pub async fn read_new(&mut self) -> Vec<u8> {
+        loop {
+            {
+                let mut t = self.lock();
+                let start = t.consumed.saturating_sub(t.dropped).min(t.bytes.len());
+                if start < t.bytes.len() || t.closed {
+                    let fresh = t.bytes[start..].to_vec();
+                    t.consumed += fresh.len();
+                    return fresh;
+                }
+            }
+            if self.changed.changed().await.is_err() {
+                // The reader ended: whatever it left is read on the next pass.
+                let t = self.lock();
+                if t.consumed - t.dropped >= t.bytes.len() {
+                    return Vec::new();
+                }
+            }
+        }
+    }
+
     /// Waits until `pattern` matches output not yet consumed by an earlier
     /// wait, and consumes it up to the end of the match. With no `timeout`
     /// the wait ends only with a match or the end of the stream: the caller
@@ -355,6 +378,18 @@ mod tests {
         drop(guest);
         let err = console.wait_for(&re("READY"), None).await.unwrap_err();
         assert!(matches!(err, ConsoleError::Closed { .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn read_new_returns_each_byte_once_then_the_end() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"abc").await.unwrap();
+        assert_eq!(console.read_new().await, b"abc");
+        guest.write_all(b"d").await.unwrap();
+        drop(guest);
+        assert_eq!(console.read_new().await, b"d");
+        assert!(console.read_new().await.is_empty());
     }
 
     #[tokio::test]

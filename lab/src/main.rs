@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use lab::report::{self, Report};
-use lab::runner::{self, RunEvent};
+use lab::runner::{self, DebugEvent, RunEvent, ServeEnd};
 use lab::scenario::{self, Scenario, TargetChoice};
 use lab::workspace::Workspace;
 
@@ -36,6 +36,17 @@ enum Command {
     },
     /// List boards, images and scenarios known to the lab.
     List,
+    /// Boot a scenario's target halted and serve the GDB bridge until Ctrl-C.
+    Debug {
+        /// The scenario file.
+        path: PathBuf,
+        /// The bridge's port on 127.0.0.1 (default: a free port).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        gdb_port: u16,
+        /// The matrix variant to boot (default: the first).
+        #[arg(long)]
+        variant: Option<String>,
+    },
     /// Guest images.
     Images {
         #[command(subcommand)]
@@ -114,6 +125,11 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check { paths } => check(&paths),
         Command::List => list(),
+        Command::Debug {
+            path,
+            gdb_port,
+            variant,
+        } => debug(&path, gdb_port, variant.as_deref()),
         Command::Images {
             command: ImagesCommand::Build { names, board },
         } => build_images(&names, board.as_deref()),
@@ -244,6 +260,104 @@ fn write_reports(report: &Report, json: Option<&Path>, junit: Option<&Path>) -> 
         report::write_junit(report, path).map_err(lab::Error::from)?;
     }
     Ok(())
+}
+
+fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcome> {
+    let scenarios = match load_scenarios(&[path.to_owned()])? {
+        Ok(s) => s,
+        Err(_) => return Ok(Outcome::Usage),
+    };
+    let ws = workspace()?;
+    let jobs = match runner::plan(&scenarios, &ws, Some(TargetChoice::Auto)) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Usage);
+        }
+    };
+    let Some(job) = jobs
+        .into_iter()
+        .find(|j| variant.is_none_or(|v| j.variant.as_deref() == Some(v)))
+    else {
+        eprintln!("error: {} has no variant `{}`", path.display(), variant.unwrap_or_default());
+        return Ok(Outcome::Usage);
+    };
+    let images = runner::build_images(std::slice::from_ref(&job), &ws, &|e| {
+        if let RunEvent::ImageReady { outcome: Err(e), label } = e {
+            eprintln!("error: image {label}: {e}");
+        }
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let name = job.label();
+    let board = job.board.name.clone();
+    let end = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let on_ctrl_c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_ctrl_c.cancel();
+            }
+        });
+        runner::serve_debugger(&job, &images, port, cancel, |event| match event {
+            DebugEvent::Ready(endpoint) => print_endpoint(&name, &board, &endpoint),
+            DebugEvent::Serial(bytes) => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&bytes);
+                let _ = out.flush();
+            }
+        })
+        .await
+    });
+    match end {
+        Ok(ServeEnd::Stopped) => {
+            eprintln!("stopped; the target is shut down");
+            Ok(Outcome::Passed)
+        }
+        Ok(ServeEnd::Exited(exit)) => {
+            eprintln!("the target ended: {exit:?}");
+            Ok(Outcome::Passed)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+/// Tells the user how to attach: a gdb command line and a VS Code
+/// cortex-debug launch configuration.
+fn print_endpoint(name: &str, board: &str, endpoint: &runner::DebugEndpoint) {
+    let addr = endpoint.addr;
+    let elf = endpoint
+        .elf
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    println!("{name} on {board}: halted at reset; GDB bridge on {addr}");
+    println!();
+    println!("  gdb-multiarch {elf} -ex 'target remote {addr}'");
+    println!();
+    let launch = serde_json::json!({
+        "name": format!("lab: {name}"),
+        "type": "cortex-debug",
+        "request": "attach",
+        "servertype": "external",
+        "gdbTarget": addr.to_string(),
+        "gdbPath": "gdb-multiarch",
+        "executable": elf,
+        "cwd": "${workspaceFolder}",
+    });
+    println!("VS Code (cortex-debug), in .vscode/launch.json \"configurations\":");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&launch).unwrap_or_default()
+    );
+    println!();
+    println!("Serial output follows. Ctrl-C stops the target.");
 }
 
 fn list() -> anyhow::Result<Outcome> {

@@ -1,11 +1,13 @@
 //! Executes one job: boots its target and runs its steps under deadlines.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::debugger::{Debugger, Detail};
 use super::{BuiltImages, ImageSource, Job};
 use crate::console::ConsoleError;
 use crate::report::{RunResult, Status, StepResult};
@@ -17,13 +19,14 @@ const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a step did not pass.
 #[derive(Debug)]
-struct StepFailure {
-    status: Status,
-    message: String,
+pub(super) struct StepFailure {
+    pub(super) status: Status,
+    pub(super) message: String,
 }
 
 impl StepFailure {
-    fn new(status: Status, message: impl Into<String>) -> Self {
+    /// A failure with its verdict and one-line reason.
+    pub(super) fn new(status: Status, message: impl Into<String>) -> Self {
         StepFailure {
             status,
             message: message.into(),
@@ -65,22 +68,11 @@ pub(super) async fn execute(
         steps: Vec::new(),
         error: None,
     };
-    let outcome = match boot_image(job, images) {
-        Ok(image) => {
-            let launch = QemuLaunch {
-                board: job.board.clone(),
-                image,
-                clock: scenario.clock,
-                args: job.args.clone(),
-            };
-            match QemuTarget::new(launch) {
-                Ok(mut target) => {
-                    let outcome = run_steps(job, &mut target, &mut result, started, cancel).await;
-                    target.shutdown().await;
-                    outcome
-                }
-                Err(e) => Err(e.into()),
-            }
+    let outcome = match prepare_target(job, images) {
+        Ok((mut target, elf)) => {
+            let outcome = run_steps(job, &mut target, elf, &mut result, started, cancel).await;
+            target.shutdown().await;
+            outcome
         }
         Err(failure) => Err(failure),
     };
@@ -90,6 +82,25 @@ pub(super) async fn execute(
     }
     result.duration_ms = ms(started.elapsed());
     result
+}
+
+/// The job's target, not yet booted, and the ELF its symbols come from.
+pub(super) fn prepare_target(
+    job: &Job,
+    images: &BuiltImages,
+) -> Result<(QemuTarget, Option<PathBuf>), StepFailure> {
+    let image = boot_image(job, images)?;
+    let elf = match &image {
+        BootImage::Elf(path) => Some(path.clone()),
+        BootImage::Linux { .. } => None,
+    };
+    let launch = QemuLaunch {
+        board: job.board.clone(),
+        image,
+        clock: job.scenario.clock,
+        args: job.args.clone(),
+    };
+    Ok((QemuTarget::new(launch)?, elf))
 }
 
 /// The files to boot: a workspace image's build, or the scenario's own files.
@@ -120,19 +131,41 @@ fn boot_image(job: &Job, images: &BuiltImages) -> Result<BootImage, StepFailure>
     }
 }
 
+/// What steps of one run share.
+struct RunContext<'a> {
+    target: &'a mut dyn Target,
+    metrics: &'a mut BTreeMap<String, f64>,
+    /// The ELF that symbols come from, when the image is one.
+    elf: Option<PathBuf>,
+    /// The debugger, from the first `attach-debugger` on.
+    debugger: Option<Debugger>,
+    /// The scenario's deadline.
+    deadline: Instant,
+}
+
 async fn run_steps(
     job: &Job,
     target: &mut dyn Target,
+    elf: Option<PathBuf>,
     result: &mut RunResult,
     started: Instant,
     cancel: &CancellationToken,
 ) -> Result<(), StepFailure> {
     let timeout = job.scenario.timeout;
-    let deadline = started + timeout;
+    let mut ctx = RunContext {
+        target,
+        metrics: &mut result.metrics,
+        elf,
+        debugger: None,
+        deadline: started + timeout,
+    };
+    let mut steps = Vec::with_capacity(job.scenario.steps.len());
+    let mut outcome = Ok(());
     for (index, step) in job.scenario.steps.iter().enumerate() {
         let step_started = Instant::now();
-        let outcome = tokio::select! {
-            r = tokio::time::timeout_at(deadline, run_step(&step.value, target, &mut result.metrics)) => {
+        let deadline = ctx.deadline;
+        let step_outcome = tokio::select! {
+            r = tokio::time::timeout_at(deadline, run_step(&step.value, &mut ctx)) => {
                 r.unwrap_or_else(|_| Err(StepFailure::new(
                     Status::Timeout,
                     format!(
@@ -145,27 +178,32 @@ async fn run_steps(
             }
             _ = cancel.cancelled() => Err(StepFailure::new(Status::Error, "interrupted (Ctrl-C)")),
         };
-        result.steps.push(StepResult {
+        let (status, detail) = match &step_outcome {
+            Ok(detail) => (Status::Passed, detail.clone()),
+            Err(f) => (f.status, None),
+        };
+        steps.push(StepResult {
             step: step.value.key().to_owned(),
-            status: outcome
-                .as_ref()
-                .map_or_else(|f| f.status, |_| Status::Passed),
+            status,
             at_ms: ms(step_started - started),
             duration_ms: ms(step_started.elapsed()),
-            detail: None,
+            detail,
         });
-        outcome?;
+        if let Err(failure) = step_outcome {
+            outcome = Err(failure);
+            break;
+        }
     }
-    Ok(())
+    // The bridge goes before the target: its session must not outlive QEMU.
+    drop(ctx.debugger.take());
+    result.steps = steps;
+    outcome
 }
 
-async fn run_step(
-    step: &Step,
-    target: &mut dyn Target,
-    metrics: &mut BTreeMap<String, f64>,
-) -> Result<(), StepFailure> {
+async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail>, StepFailure> {
+    let target = &mut *ctx.target;
     match step {
-        Step::Boot(boot) => Ok(target.boot(boot.halted).await?),
+        Step::Boot(boot) => target.boot(boot.halted).await?,
         Step::WaitSerial(WaitSerial { pattern, timeout }) => {
             // Without a timeout of its own, the scenario's deadline bounds the wait.
             match target.console()?.wait_for(pattern, *timeout).await {
@@ -180,36 +218,79 @@ async fn run_step(
                                 ),
                             )
                         })?;
-                        metrics.insert(name, value);
+                        ctx.metrics.insert(name, value);
                     }
-                    Ok(())
                 }
-                Err(closed @ ConsoleError::Closed { .. }) => Err(ended_early(target, closed).await),
-                Err(other) => Err(TargetError::from(other).into()),
+                Err(closed @ ConsoleError::Closed { .. }) => {
+                    return Err(ended_early(target, closed).await);
+                }
+                Err(other) => return Err(TargetError::from(other).into()),
             }
         }
         Step::SendSerial(text) => {
-            let console = target.console()?;
-            match console.send(text.as_bytes()).await {
-                Ok(()) => Ok(()),
-                Err(e) => Err(ended_early(target, e).await),
+            if let Err(e) = target.console()?.send(text.as_bytes()).await {
+                return Err(ended_early(target, e).await);
             }
         }
         Step::ExpectExit(ExpectExit { code, timeout }) => match target.wait_exit(*timeout).await? {
-            GuestExit::Code(got) => match code {
-                Some(want) if *want != got => Err(StepFailure::new(
-                    Status::Failed,
-                    format!("the target exited with code {got}, expected {want}"),
-                )),
-                _ => Ok(()),
-            },
-            GuestExit::Crashed(reason) => Err(StepFailure::new(Status::Error, reason)),
+            GuestExit::Code(got) => {
+                if let Some(want) = code.filter(|want| *want != got) {
+                    return Err(StepFailure::new(
+                        Status::Failed,
+                        format!("the target exited with code {got}, expected {want}"),
+                    ));
+                }
+            }
+            GuestExit::Crashed(reason) => return Err(StepFailure::new(Status::Error, reason)),
         },
-        other => Err(StepFailure::new(
-            Status::Error,
-            format!("`{}` is not wired into the runner yet", other.key()),
-        )),
+        Step::AttachDebugger(attach) => {
+            if ctx.debugger.is_none() {
+                ctx.debugger = Some(Debugger::start(&*ctx.target, ctx.elf.clone())?);
+            }
+            let latency = debugger(ctx)?.attach(attach.timeout).await?;
+            ctx.metrics.insert("attach_ms".into(), latency);
+        }
+        Step::Break(b) => {
+            let started = Instant::now();
+            let detail = debugger(ctx)?.set_break(b).await?;
+            ctx.metrics.insert("breakpoint_ms".into(), ms(started.elapsed()));
+            return Ok(Some(detail));
+        }
+        Step::Continue(c) => {
+            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+            return Ok(Some(debugger(ctx)?.resume(c, remaining).await?));
+        }
+        Step::Step(s) => return Ok(Some(debugger(ctx)?.step(s.count).await?)),
+        Step::ReadRegister(r) => {
+            let (value, detail) = debugger(ctx)?.read_register(r).await?;
+            if let Some(metric) = &r.metric {
+                ctx.metrics.insert(metric.clone(), value as f64);
+            }
+            return Ok(Some(detail));
+        }
+        Step::ReadMemory(r) => return Ok(Some(debugger(ctx)?.read_memory(r).await?)),
+        Step::ReadSymbol(r) => {
+            let (value, detail) = debugger(ctx)?.read_symbol(r).await?;
+            if let Some(metric) = &r.metric {
+                ctx.metrics.insert(metric.clone(), value);
+            }
+            return Ok(Some(detail));
+        }
+        Step::WriteMemory(w) => debugger(ctx)?.write_memory(w).await?,
+        Step::WriteSymbol(w) => debugger(ctx)?.write_symbol(w).await?,
+        Step::Detach => debugger(ctx)?.detach().await?,
     }
+    Ok(None)
+}
+
+/// The run's debugger, or a failure that says how to get one.
+fn debugger<'c>(ctx: &'c mut RunContext<'_>) -> Result<&'c mut Debugger, StepFailure> {
+    ctx.debugger.as_mut().ok_or_else(|| {
+        StepFailure::new(
+            Status::Error,
+            "the debugger is not attached: add an `attach-debugger` step first",
+        )
+    })
 }
 
 /// The console failed: tell a crash from a clean exit from a broken pipe.

@@ -4,8 +4,10 @@
 //! Nothing here prints: progress goes out as [`RunEvent`]s and results come
 //! back as [`RunResult`]s.
 
+mod debugger;
 mod execute;
 mod plan;
+mod serve;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -15,6 +17,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use plan::{ImageSource, Job, PlanError, plan};
+pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};
 
 use crate::image::BuildOutcome;
 use crate::report::RunResult;

@@ -14,6 +14,7 @@ pub use qemu::{QemuLaunch, QemuTarget};
 
 use crate::console::{Console, ConsoleError};
 use crate::deps::MissingTool;
+use crate::gdb::bridge::BackendFactory;
 use crate::qmp::QmpError;
 
 /// Which kind of backend runs a scenario.
@@ -129,6 +130,10 @@ pub trait Target: Send {
 
     /// How the guest ended, if it has ended within `grace`; `None` while it runs.
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit>;
+
+    /// Opens debug connections to the booted target's core, one per
+    /// debugger session; the GDB bridge serves them.
+    fn debug_connector(&self) -> Result<BackendFactory, TargetError>;
 
     /// Stops the target and releases everything it holds. Idempotent.
     async fn shutdown(&mut self);

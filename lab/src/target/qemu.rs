@@ -24,6 +24,8 @@ use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, ExitMethod};
 use crate::console::Console;
 use crate::deps::HostTool;
+use crate::gdb::bridge::BackendFactory;
+use crate::gdb::{DebugBackend, GdbClient};
 use crate::qmp::{QmpClient, QmpError, QmpEvents};
 use crate::scenario::Clock;
 
@@ -33,6 +35,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long to wait for a killed QEMU to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a debug session may take to reach QEMU's gdbstub.
+const DEBUG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The file name of QEMU's gdbstub socket in the run's folder.
 const GDB_SOCKET: &str = "gdb.sock";
 /// QEMU's stderr kept for messages.
@@ -424,6 +428,17 @@ impl Target for QemuTarget {
         let exit = Self::classify(running, status).await;
         self.exit = Some(exit.clone());
         Some(exit)
+    }
+
+    fn debug_connector(&self) -> Result<BackendFactory, TargetError> {
+        if self.running.is_none() {
+            return Err(TargetError::NotBooted);
+        }
+        let socket = self.dir.path().join(GDB_SOCKET);
+        Ok(Box::new(move || {
+            let client = GdbClient::connect_unix(&socket, DEBUG_CONNECT_TIMEOUT)?;
+            Ok(Box::new(client) as Box<dyn DebugBackend>)
+        }))
     }
 
     async fn shutdown(&mut self) {

@@ -1,0 +1,444 @@
+//! Debugger steps: the lab's own GDB client, attached to the target through
+//! the target's GDB bridge, so scenario steps exercise exactly the endpoint a
+//! user's gdb gets.
+//!
+//! The client is synchronous; each step runs it on a blocking thread and the
+//! runner's deadline still bounds the step.
+
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::execute::StepFailure;
+use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
+use crate::gdb::bridge::BridgeServer;
+use crate::gdb::{BreakKind, GdbClient, GdbError, StopReason};
+use crate::report::Status;
+use crate::scenario::{
+    Break, CodeLocation, Continue, DataLocation, ReadMemory, ReadRegister, ReadSymbol,
+    WriteMemory, WriteSymbol,
+};
+use crate::target::Target;
+
+/// Default wait for a debugger request when the step gives no timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// GDB's signal number for a breakpoint or a finished step.
+const SIGTRAP: u8 = 5;
+
+/// What a step observed, for the step's `detail` in the report.
+pub(super) type Detail = BTreeMap<String, Value>;
+
+/// A debugger attached to one target for the rest of a run.
+pub(super) struct Debugger {
+    bridge: BridgeServer,
+    client: Option<GdbClient<TcpStream>>,
+    elf: Option<Arc<ElfInfo>>,
+    elf_path: Option<PathBuf>,
+}
+
+impl Debugger {
+    /// Starts the target's bridge on a free 127.0.0.1 port.
+    pub(super) fn start(target: &dyn Target, elf_path: Option<PathBuf>) -> Result<Self, StepFailure> {
+        let factory = target.debug_connector().map_err(StepFailure::from)?;
+        let bridge = BridgeServer::start(0, factory).map_err(|e| {
+            StepFailure::new(Status::Error, format!("cannot start the GDB bridge: {e}"))
+        })?;
+        Ok(Debugger {
+            bridge,
+            client: None,
+            elf: None,
+            elf_path,
+        })
+    }
+
+    /// Connects the lab's client through the bridge; returns the latency in ms.
+    pub(super) async fn attach(&mut self, timeout: Option<Duration>) -> Result<f64, StepFailure> {
+        if self.client.is_some() {
+            return Err(StepFailure::new(
+                Status::Error,
+                "the debugger is already attached: add a `detach` step first",
+            ));
+        }
+        let addr = self.bridge.local_addr();
+        let timeout = timeout.unwrap_or(REQUEST_TIMEOUT);
+        let started = Instant::now();
+        let client = blocking(move || {
+            let stream = TcpStream::connect_timeout(&addr, timeout)
+                .map_err(|e| GdbError::Gone(format!("cannot reach the bridge at {addr}: {e}")))?;
+            let mut client = GdbClient::new(stream)?;
+            client.set_timeout(timeout);
+            client.halt_reason()?;
+            Ok(client)
+        })
+        .await?;
+        self.client = Some(client);
+        Ok(started.elapsed().as_secs_f64() * 1e3)
+    }
+
+    /// Lets the target run on and disconnects the client.
+    pub(super) async fn detach(&mut self) -> Result<(), StepFailure> {
+        let mut client = self.take_client()?;
+        blocking(move || client.detach()).await
+    }
+
+    /// Inserts a breakpoint; returns what was resolved.
+    pub(super) async fn set_break(&mut self, step: &Break) -> Result<Detail, StepFailure> {
+        let elf = self.elf()?;
+        let address = resolve_code(&elf, &step.at)?;
+        let kind = if step.hardware {
+            BreakKind::Hardware
+        } else {
+            BreakKind::Software
+        };
+        let inserted = self
+            .with_client(move |c| c.insert_break(kind, address, 2))
+            .await?;
+        if !inserted {
+            return Err(StepFailure::new(
+                Status::Error,
+                format!("the target does not support {kind:?} breakpoints"),
+            ));
+        }
+        let mut detail = Detail::new();
+        detail.insert("address".into(), json!(address));
+        insert_location(&mut detail, elf.symbolize(address));
+        Ok(detail)
+    }
+
+    /// Resumes until the target stops or exits.
+    pub(super) async fn resume(
+        &mut self,
+        step: &Continue,
+        remaining: Duration,
+    ) -> Result<Detail, StepFailure> {
+        let elf = self.elf()?;
+        let wait = step.timeout.unwrap_or(remaining);
+        let (reason, pc) = self
+            .with_client(move |c| {
+                c.resume(false)?;
+                let reason = c.wait_stop(wait)?.ok_or_else(|| GdbError::Timeout {
+                    request: "continue".into(),
+                    after: wait,
+                })?;
+                let pc = match reason {
+                    StopReason::Signal { .. } => Some(c.read_register_by_name("pc")?),
+                    _ => None,
+                };
+                Ok((reason, pc))
+            })
+            .await?;
+        let detail = stop_detail(&elf, &reason, pc);
+        if let Some(want) = &step.stop_at {
+            let at = pc.map(|pc| (pc, elf.symbolize(pc)));
+            if !stopped_at(&elf, want, at.as_ref()) {
+                return Err(StepFailure::new(
+                    Status::Failed,
+                    format!("expected a stop at {}, but {}", describe(want), describe_stop(&detail)),
+                ));
+            }
+        }
+        Ok(detail)
+    }
+
+    /// Executes `count` single instructions.
+    pub(super) async fn step(&mut self, count: u32) -> Result<Detail, StepFailure> {
+        let elf = self.elf()?;
+        let (reason, pc) = self
+            .with_client(move |c| {
+                let mut reason = None;
+                for _ in 0..count {
+                    let r = c.step()?;
+                    let done = !matches!(r, StopReason::Signal { .. });
+                    reason = Some(r);
+                    if done {
+                        break;
+                    }
+                }
+                let reason = reason.unwrap_or(StopReason::Signal {
+                    signal: SIGTRAP,
+                    watch: None,
+                    breakpoint: None,
+                });
+                let pc = match reason {
+                    StopReason::Signal { .. } => Some(c.read_register_by_name("pc")?),
+                    _ => None,
+                };
+                Ok((reason, pc))
+            })
+            .await?;
+        Ok(stop_detail(&elf, &reason, pc))
+    }
+
+    /// Reads a register by name.
+    pub(super) async fn read_register(&mut self, step: &ReadRegister) -> Result<(u64, Detail), StepFailure> {
+        let name = step.name.clone();
+        let value = self
+            .with_client(move |c| c.read_register_by_name(&name))
+            .await?;
+        let mut detail = Detail::new();
+        detail.insert("register".into(), json!(step.name));
+        detail.insert("value".into(), json!(value));
+        if let Some(want) = step.expect {
+            if value != want {
+                return Err(StepFailure::new(
+                    Status::Failed,
+                    format!("register `{}` is {value:#x}, expected {want:#x}", step.name),
+                ));
+            }
+        }
+        Ok((value, detail))
+    }
+
+    /// Reads bytes.
+    pub(super) async fn read_memory(&mut self, step: &ReadMemory) -> Result<Detail, StepFailure> {
+        let address = resolve_data(&self.elf()?, &step.address)?;
+        let length = step.length as usize;
+        let bytes = self
+            .with_client(move |c| c.read_memory_vec(address, length))
+            .await?;
+        let mut detail = Detail::new();
+        detail.insert("address".into(), json!(address));
+        detail.insert("bytes".into(), json!(hex(&bytes)));
+        if let Some(want) = &step.expect {
+            if &bytes != want {
+                return Err(StepFailure::new(
+                    Status::Failed,
+                    format!(
+                        "memory at {address:#x} holds {}, expected {}",
+                        hex(&bytes),
+                        hex(want)
+                    ),
+                ));
+            }
+        }
+        Ok(detail)
+    }
+
+    /// Reads a global by name, typed by its debug information.
+    pub(super) async fn read_symbol(&mut self, step: &ReadSymbol) -> Result<(f64, Detail), StepFailure> {
+        let elf = self.elf()?;
+        let global = elf.global(&step.name).map_err(elf_failure)?;
+        let (address, size, ty) = (global.address, global.ty.size(), global.ty.clone());
+        let bytes = self
+            .with_client(move |c| c.read_memory_vec(address, size))
+            .await?;
+        let value = ty.decode(&bytes, elf.little_endian());
+        let mut detail = Detail::new();
+        detail.insert("symbol".into(), json!(step.name));
+        detail.insert("address".into(), json!(address));
+        detail.insert("value".into(), json!(value));
+        if let Some(want) = step.expect {
+            if value != want {
+                return Err(StepFailure::new(
+                    Status::Failed,
+                    format!("`{}` is {value}, expected {want}", step.name),
+                ));
+            }
+        }
+        Ok((value, detail))
+    }
+
+    /// Writes bytes.
+    pub(super) async fn write_memory(&mut self, step: &WriteMemory) -> Result<(), StepFailure> {
+        let address = resolve_data(&self.elf()?, &step.address)?;
+        let bytes = step.bytes.clone();
+        self.with_client(move |c| c.write_memory(address, &bytes)).await
+    }
+
+    /// Writes a global by name, converting the value to its type.
+    pub(super) async fn write_symbol(&mut self, step: &WriteSymbol) -> Result<(), StepFailure> {
+        let elf = self.elf()?;
+        let global = elf.global(&step.name).map_err(elf_failure)?;
+        let bytes = global
+            .ty
+            .encode(step.value, elf.little_endian())
+            .map_err(elf_failure)?;
+        let address = global.address;
+        self.with_client(move |c| c.write_memory(address, &bytes)).await
+    }
+
+    /// The address gdb connects to.
+    pub(super) fn bridge_addr(&self) -> std::net::SocketAddr {
+        self.bridge.local_addr()
+    }
+
+    fn elf(&mut self) -> Result<Arc<ElfInfo>, StepFailure> {
+        if let Some(elf) = &self.elf {
+            return Ok(Arc::clone(elf));
+        }
+        let path = self.elf_path.as_ref().ok_or_else(|| {
+            StepFailure::new(
+                Status::Error,
+                "symbols need an ELF image; this target boots a kernel without one",
+            )
+        })?;
+        let elf = Arc::new(ElfInfo::load(path).map_err(elf_failure)?);
+        self.elf = Some(Arc::clone(&elf));
+        Ok(elf)
+    }
+
+    fn take_client(&mut self) -> Result<GdbClient<TcpStream>, StepFailure> {
+        self.client.take().ok_or_else(|| {
+            StepFailure::new(
+                Status::Error,
+                "the debugger is not attached: add an `attach-debugger` step first",
+            )
+        })
+    }
+
+    /// Runs `f` with the client on a blocking thread.
+    async fn with_client<T: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut GdbClient<TcpStream>) -> Result<T, GdbError> + Send + 'static,
+    ) -> Result<T, StepFailure> {
+        let mut client = self.take_client()?;
+        let (client, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&mut client);
+            (client, result)
+        })
+        .await
+        .map_err(|e| StepFailure::new(Status::Error, format!("the debugger thread failed: {e}")))?;
+        self.client = Some(client);
+        result.map_err(gdb_failure)
+    }
+}
+
+/// Runs a blocking debugger operation off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, GdbError> + Send + 'static,
+) -> Result<T, StepFailure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| StepFailure::new(Status::Error, format!("the debugger thread failed: {e}")))?
+        .map_err(gdb_failure)
+}
+
+fn gdb_failure(e: GdbError) -> StepFailure {
+    let status = match e {
+        GdbError::Timeout { .. } => Status::Timeout,
+        _ => Status::Error,
+    };
+    StepFailure::new(status, e.to_string())
+}
+
+fn elf_failure(e: crate::elf::ElfError) -> StepFailure {
+    StepFailure::new(Status::Error, e.to_string())
+}
+
+/// The address of a code location.
+fn resolve_code(elf: &ElfInfo, at: &CodeLocation) -> Result<u64, StepFailure> {
+    match at {
+        CodeLocation::Address(a) => Ok(*a),
+        CodeLocation::Symbol(name) => elf
+            .symbol(name)
+            .map(|s| s.address)
+            .ok_or_else(|| elf_failure(crate::elf::ElfError::unknown_symbol(elf, name))),
+        CodeLocation::Line { file, line } => elf.line_address(file, *line).map_err(elf_failure),
+    }
+}
+
+/// The address of a data location.
+fn resolve_data(elf: &ElfInfo, at: &DataLocation) -> Result<u64, StepFailure> {
+    match at {
+        DataLocation::Address(a) => Ok(*a),
+        DataLocation::Symbol(name) => elf
+            .symbol(name)
+            .map(|s| s.address)
+            .ok_or_else(|| elf_failure(crate::elf::ElfError::unknown_symbol(elf, name))),
+    }
+}
+
+/// Whether a stop at `at` (pc and its symbolized location) matches `want`.
+fn stopped_at(elf: &ElfInfo, want: &CodeLocation, at: Option<&(u64, Option<ElfLocation>)>) -> bool {
+    let Some((pc, loc)) = at else { return false };
+    match want {
+        CodeLocation::Address(a) => pc == a,
+        CodeLocation::Symbol(name) => {
+            elf.symbol(name).is_some_and(|s| s.address == *pc)
+                || loc.as_ref().and_then(|l| l.function.as_deref()) == Some(name.as_str())
+        }
+        CodeLocation::Line { file, line } => loc.as_ref().is_some_and(|l| {
+            l.line == Some(*line) && l.file.as_deref().is_some_and(|f| path_ends_with(f, file))
+        }),
+    }
+}
+
+/// True when `path`'s trailing components are `suffix`'s.
+fn path_ends_with(path: &str, suffix: &str) -> bool {
+    std::path::Path::new(path).ends_with(suffix)
+}
+
+fn stop_detail(elf: &ElfInfo, reason: &StopReason, pc: Option<u64>) -> Detail {
+    let mut detail = Detail::new();
+    match reason {
+        StopReason::Signal {
+            signal,
+            watch,
+            breakpoint,
+        } => {
+            let why = match (watch, breakpoint, *signal) {
+                (Some((kind, addr)), _, _) => {
+                    detail.insert("watch_address".into(), json!(addr));
+                    format!("{kind:?} watchpoint").to_lowercase()
+                }
+                (None, Some(_), _) | (None, None, SIGTRAP) => "breakpoint".to_owned(),
+                (None, None, 2) => "interrupt".to_owned(),
+                (None, None, n) => format!("signal {n}"),
+            };
+            detail.insert("reason".into(), json!(why));
+        }
+        StopReason::Exited(code) => {
+            detail.insert("reason".into(), json!("exited"));
+            detail.insert("code".into(), json!(code));
+        }
+        StopReason::Terminated(signal) => {
+            detail.insert("reason".into(), json!("terminated"));
+            detail.insert("signal".into(), json!(signal));
+        }
+    }
+    if let Some(pc) = pc {
+        detail.insert("pc".into(), json!(pc));
+        insert_location(&mut detail, elf.symbolize(pc));
+    }
+    detail
+}
+
+fn insert_location(detail: &mut Detail, loc: Option<ElfLocation>) {
+    if let Some(loc) = loc {
+        detail.insert("location".into(), json!(loc.to_string()));
+        if let Some(f) = loc.function {
+            detail.insert("function".into(), json!(f));
+        }
+        if let (Some(file), Some(line)) = (loc.file, loc.line) {
+            detail.insert("file".into(), json!(file));
+            detail.insert("line".into(), json!(line));
+        }
+    }
+}
+
+fn describe(at: &CodeLocation) -> String {
+    match at {
+        CodeLocation::Symbol(s) => format!("`{s}`"),
+        CodeLocation::Address(a) => format!("{a:#x}"),
+        CodeLocation::Line { file, line } => format!("{file}:{line}"),
+    }
+}
+
+fn describe_stop(detail: &Detail) -> String {
+    let reason = detail.get("reason").and_then(Value::as_str).unwrap_or("stopped");
+    match detail.get("location").and_then(Value::as_str) {
+        Some(loc) => format!("it stopped ({reason}) at {loc}"),
+        None => match detail.get("code") {
+            Some(code) => format!("the target exited with code {code}"),
+            None => format!("it stopped ({reason})"),
+        },
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
