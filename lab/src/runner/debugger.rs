@@ -334,9 +334,9 @@ fn resolve_code(elf: &ElfInfo, at: &CodeLocation) -> Result<u64, StepFailure> {
     match at {
         CodeLocation::Address(a) => Ok(*a),
         CodeLocation::Symbol(name) => elf
-            .symbol(name)
+            .require_symbol(name)
             .map(|s| s.address)
-            .ok_or_else(|| elf_failure(crate::elf::ElfError::unknown_symbol(elf, name))),
+            .map_err(elf_failure),
         CodeLocation::Line { file, line } => elf.line_address(file, *line).map_err(elf_failure),
     }
 }
@@ -346,9 +346,9 @@ fn resolve_data(elf: &ElfInfo, at: &DataLocation) -> Result<u64, StepFailure> {
     match at {
         DataLocation::Address(a) => Ok(*a),
         DataLocation::Symbol(name) => elf
-            .symbol(name)
+            .require_symbol(name)
             .map(|s| s.address)
-            .ok_or_else(|| elf_failure(crate::elf::ElfError::unknown_symbol(elf, name))),
+            .map_err(elf_failure),
     }
 }
 
