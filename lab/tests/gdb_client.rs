@@ -249,8 +249,8 @@ fn interrupt_a_spinning_target_then_catch_a_watchpoint() {
 }
 
 #[test]
-fn fpu_registers_on_an500() {
-    let qemu = Qemu::start("mps2-an500", &[]);
+fn fpu_registers_on_an500_then_kill() {
+    let mut qemu = Qemu::start("mps2-an500", &[]);
     let mut gdb = qemu.connect();
     let map = gdb.register_map().unwrap();
     for name in ["d0", "d15", "fpscr", "xpsr", "msp", "psp", "control"] {
@@ -274,6 +274,11 @@ fn fpu_registers_on_an500() {
         gdb.read_register_by_name("control").unwrap() & 1,
         0,
         "privileged"
+    );
+    gdb.kill().unwrap();
+    assert!(
+        qemu.wait_exit(Duration::from_secs(2)).is_some(),
+        "k ends QEMU"
     );
 }
 
