@@ -279,11 +279,19 @@ fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcom
         .into_iter()
         .find(|j| variant.is_none_or(|v| j.variant.as_deref() == Some(v)))
     else {
-        eprintln!("error: {} has no variant `{}`", path.display(), variant.unwrap_or_default());
+        eprintln!(
+            "error: {} has no variant `{}`",
+            path.display(),
+            variant.unwrap_or_default()
+        );
         return Ok(Outcome::Usage);
     };
     let images = runner::build_images(std::slice::from_ref(&job), &ws, &|e| {
-        if let RunEvent::ImageReady { outcome: Err(e), label } = e {
+        if let RunEvent::ImageReady {
+            outcome: Err(e),
+            label,
+        } = e
+        {
             eprintln!("error: image {label}: {e}");
         }
     });

@@ -303,8 +303,8 @@ fn json_uses_the_field_names_of_the_design() {
         .keys()
         .map(String::as_str)
         .collect();
-    // serde_json's maps are sorted; the snapshot pins the written order.
-    assert_eq!(top, ["lab_version", "results", "started_at", "summaries"]);
+    // Parsed back in written order: DESIGN.md's order.
+    assert_eq!(top, ["lab_version", "started_at", "results", "summaries"]);
     assert_eq!(value["lab_version"], "0.1.0");
     assert_eq!(value["started_at"], "2026-11-27T14:00:00Z");
 
@@ -318,17 +318,17 @@ fn json_uses_the_field_names_of_the_design() {
     assert_eq!(
         keys,
         [
-            "board",
-            "duration_ms",
-            "error",
-            "file",
-            "metrics",
-            "run",
             "scenario",
-            "status",
-            "steps",
-            "target",
+            "file",
             "variant",
+            "board",
+            "target",
+            "run",
+            "status",
+            "duration_ms",
+            "metrics",
+            "steps",
+            "error",
         ]
     );
     assert_eq!(first["scenario"], "hello-cortex-m");
@@ -348,7 +348,7 @@ fn json_uses_the_field_names_of_the_design() {
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(step_keys, ["at_ms", "duration_ms", "status", "step"]);
+    assert_eq!(step_keys, ["step", "status", "at_ms", "duration_ms"]);
     assert_eq!(step["step"], "boot");
     assert_eq!(step["duration_ms"], 3.1);
 

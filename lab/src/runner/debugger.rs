@@ -19,8 +19,8 @@ use crate::gdb::bridge::BridgeServer;
 use crate::gdb::{BreakKind, GdbClient, GdbError, StopReason};
 use crate::report::Status;
 use crate::scenario::{
-    Break, CodeLocation, Continue, DataLocation, ReadMemory, ReadRegister, ReadSymbol,
-    WriteMemory, WriteSymbol,
+    Break, CodeLocation, Continue, DataLocation, ReadMemory, ReadRegister, ReadSymbol, WriteMemory,
+    WriteSymbol,
 };
 use crate::target::Target;
 
@@ -36,13 +36,18 @@ pub(super) type Detail = BTreeMap<String, Value>;
 pub(super) struct Debugger {
     bridge: BridgeServer,
     client: Option<GdbClient<TcpStream>>,
+    /// Breakpoints this debugger inserted, to step over when resuming.
+    breakpoints: Arc<Vec<(BreakKind, u64)>>,
     elf: Option<Arc<ElfInfo>>,
     elf_path: Option<PathBuf>,
 }
 
 impl Debugger {
     /// Starts the target's bridge on a free 127.0.0.1 port.
-    pub(super) fn start(target: &dyn Target, elf_path: Option<PathBuf>) -> Result<Self, StepFailure> {
+    pub(super) fn start(
+        target: &dyn Target,
+        elf_path: Option<PathBuf>,
+    ) -> Result<Self, StepFailure> {
         let factory = target.debug_connector().map_err(StepFailure::from)?;
         let bridge = BridgeServer::start(0, factory).map_err(|e| {
             StepFailure::new(Status::Error, format!("cannot start the GDB bridge: {e}"))
@@ -50,6 +55,7 @@ impl Debugger {
         Ok(Debugger {
             bridge,
             client: None,
+            breakpoints: Arc::new(Vec::new()),
             elf: None,
             elf_path,
         })
@@ -85,8 +91,9 @@ impl Debugger {
         blocking(move || client.detach()).await
     }
 
-    /// Inserts a breakpoint; returns what was resolved.
-    pub(super) async fn set_break(&mut self, step: &Break) -> Result<Detail, StepFailure> {
+    /// Inserts a breakpoint; returns what was resolved and the insertion's
+    /// round trip through the bridge in ms.
+    pub(super) async fn set_break(&mut self, step: &Break) -> Result<(Detail, f64), StepFailure> {
         let elf = self.elf()?;
         let address = resolve_code(&elf, &step.at)?;
         let kind = if step.hardware {
@@ -94,19 +101,22 @@ impl Debugger {
         } else {
             BreakKind::Software
         };
+        let started = Instant::now();
         let inserted = self
             .with_client(move |c| c.insert_break(kind, address, 2))
             .await?;
+        let round_trip = started.elapsed().as_secs_f64() * 1e3;
         if !inserted {
             return Err(StepFailure::new(
                 Status::Error,
                 format!("the target does not support {kind:?} breakpoints"),
             ));
         }
+        Arc::make_mut(&mut self.breakpoints).push((kind, address));
         let mut detail = Detail::new();
         detail.insert("address".into(), json!(address));
         insert_location(&mut detail, elf.symbolize(address));
-        Ok(detail)
+        Ok((detail, round_trip))
     }
 
     /// Resumes until the target stops or exits.
@@ -117,8 +127,14 @@ impl Debugger {
     ) -> Result<Detail, StepFailure> {
         let elf = self.elf()?;
         let wait = step.timeout.unwrap_or(remaining);
+        let breakpoints = Arc::clone(&self.breakpoints);
         let (reason, pc) = self
             .with_client(move |c| {
+                if let Some(ended @ (StopReason::Exited(_) | StopReason::Terminated(_))) =
+                    step_over_breakpoint(c, &breakpoints)?
+                {
+                    return Ok((ended, None));
+                }
                 c.resume(false)?;
                 let reason = c.wait_stop(wait)?.ok_or_else(|| GdbError::Timeout {
                     request: "continue".into(),
@@ -137,7 +153,11 @@ impl Debugger {
             if !stopped_at(&elf, want, at.as_ref()) {
                 return Err(StepFailure::new(
                     Status::Failed,
-                    format!("expected a stop at {}, but {}", describe(want), describe_stop(&detail)),
+                    format!(
+                        "expected a stop at {}, but {}",
+                        describe(want),
+                        describe_stop(&detail)
+                    ),
                 ));
             }
         }
@@ -147,11 +167,15 @@ impl Debugger {
     /// Executes `count` single instructions.
     pub(super) async fn step(&mut self, count: u32) -> Result<Detail, StepFailure> {
         let elf = self.elf()?;
+        let breakpoints = Arc::clone(&self.breakpoints);
         let (reason, pc) = self
             .with_client(move |c| {
                 let mut reason = None;
                 for _ in 0..count {
-                    let r = c.step()?;
+                    let r = match step_over_breakpoint(c, &breakpoints)? {
+                        Some(exit) => exit,
+                        None => c.step()?,
+                    };
                     let done = !matches!(r, StopReason::Signal { .. });
                     reason = Some(r);
                     if done {
@@ -174,7 +198,10 @@ impl Debugger {
     }
 
     /// Reads a register by name.
-    pub(super) async fn read_register(&mut self, step: &ReadRegister) -> Result<(u64, Detail), StepFailure> {
+    pub(super) async fn read_register(
+        &mut self,
+        step: &ReadRegister,
+    ) -> Result<(u64, Detail), StepFailure> {
         let name = step.name.clone();
         let value = self
             .with_client(move |c| c.read_register_by_name(&name))
@@ -182,20 +209,21 @@ impl Debugger {
         let mut detail = Detail::new();
         detail.insert("register".into(), json!(step.name));
         detail.insert("value".into(), json!(value));
-        if let Some(want) = step.expect {
-            if value != want {
-                return Err(StepFailure::new(
-                    Status::Failed,
-                    format!("register `{}` is {value:#x}, expected {want:#x}", step.name),
-                ));
-            }
+        if let Some(want) = step.expect
+            && value != want
+        {
+            return Err(StepFailure::new(
+                Status::Failed,
+                format!("register `{}` is {value:#x}, expected {want:#x}", step.name),
+            ));
         }
         Ok((value, detail))
     }
 
     /// Reads bytes.
     pub(super) async fn read_memory(&mut self, step: &ReadMemory) -> Result<Detail, StepFailure> {
-        let address = resolve_data(&self.elf()?, &step.address)?;
+        let elf = self.elf()?;
+        let address = resolve_data(&elf, &step.address)?;
         let length = step.length as usize;
         let bytes = self
             .with_client(move |c| c.read_memory_vec(address, length))
@@ -203,26 +231,29 @@ impl Debugger {
         let mut detail = Detail::new();
         detail.insert("address".into(), json!(address));
         detail.insert("bytes".into(), json!(hex(&bytes)));
-        if let Some(want) = &step.expect {
-            if &bytes != want {
-                return Err(StepFailure::new(
-                    Status::Failed,
-                    format!(
-                        "memory at {address:#x} holds {}, expected {}",
-                        hex(&bytes),
-                        hex(want)
-                    ),
-                ));
-            }
+        if let Some(want) = &step.expect
+            && &bytes != want
+        {
+            return Err(StepFailure::new(
+                Status::Failed,
+                format!(
+                    "memory at {address:#x} holds {}, expected {}",
+                    hex(&bytes),
+                    hex(want)
+                ),
+            ));
         }
         Ok(detail)
     }
 
     /// Reads a global by name, typed by its debug information.
-    pub(super) async fn read_symbol(&mut self, step: &ReadSymbol) -> Result<(f64, Detail), StepFailure> {
+    pub(super) async fn read_symbol(
+        &mut self,
+        step: &ReadSymbol,
+    ) -> Result<(f64, Detail), StepFailure> {
         let elf = self.elf()?;
         let global = elf.global(&step.name).map_err(elf_failure)?;
-        let (address, size, ty) = (global.address, global.ty.size(), global.ty.clone());
+        let (address, size, ty) = (global.address, global.ty.size(), global.ty);
         let bytes = self
             .with_client(move |c| c.read_memory_vec(address, size))
             .await?;
@@ -231,22 +262,24 @@ impl Debugger {
         detail.insert("symbol".into(), json!(step.name));
         detail.insert("address".into(), json!(address));
         detail.insert("value".into(), json!(value));
-        if let Some(want) = step.expect {
-            if value != want {
-                return Err(StepFailure::new(
-                    Status::Failed,
-                    format!("`{}` is {value}, expected {want}", step.name),
-                ));
-            }
+        if let Some(want) = step.expect
+            && value != want
+        {
+            return Err(StepFailure::new(
+                Status::Failed,
+                format!("`{}` is {value}, expected {want}", step.name),
+            ));
         }
         Ok((value, detail))
     }
 
     /// Writes bytes.
     pub(super) async fn write_memory(&mut self, step: &WriteMemory) -> Result<(), StepFailure> {
-        let address = resolve_data(&self.elf()?, &step.address)?;
+        let elf = self.elf()?;
+        let address = resolve_data(&elf, &step.address)?;
         let bytes = step.bytes.clone();
-        self.with_client(move |c| c.write_memory(address, &bytes)).await
+        self.with_client(move |c| c.write_memory(address, &bytes))
+            .await
     }
 
     /// Writes a global by name, converting the value to its type.
@@ -258,12 +291,8 @@ impl Debugger {
             .encode(step.value, elf.little_endian())
             .map_err(elf_failure)?;
         let address = global.address;
-        self.with_client(move |c| c.write_memory(address, &bytes)).await
-    }
-
-    /// The address gdb connects to.
-    pub(super) fn bridge_addr(&self) -> std::net::SocketAddr {
-        self.bridge.local_addr()
+        self.with_client(move |c| c.write_memory(address, &bytes))
+            .await
     }
 
     fn elf(&mut self) -> Result<Arc<ElfInfo>, StepFailure> {
@@ -305,6 +334,34 @@ impl Debugger {
         self.client = Some(client);
         result.map_err(gdb_failure)
     }
+}
+
+/// When the target sits on one of our breakpoints, steps one instruction
+/// with that breakpoint lifted, as gdb does: QEMU would otherwise report the
+/// same breakpoint again at once. Returns the step's stop, or `None` when
+/// the target is not on a breakpoint and nothing ran.
+fn step_over_breakpoint(
+    c: &mut GdbClient<TcpStream>,
+    breakpoints: &[(BreakKind, u64)],
+) -> Result<Option<StopReason>, GdbError> {
+    let pc = c.read_register_by_name("pc")?;
+    let here: Vec<_> = breakpoints
+        .iter()
+        .filter(|(kind, addr)| {
+            *addr == pc && matches!(kind, BreakKind::Software | BreakKind::Hardware)
+        })
+        .collect();
+    if here.is_empty() {
+        return Ok(None);
+    }
+    for (kind, addr) in &here {
+        c.remove_break(*kind, *addr, 2)?;
+    }
+    let stop = c.step()?;
+    for (kind, addr) in &here {
+        c.insert_break(*kind, *addr, 2)?;
+    }
+    Ok(Some(stop))
 }
 
 /// Runs a blocking debugger operation off the async runtime.
@@ -429,7 +486,10 @@ fn describe(at: &CodeLocation) -> String {
 }
 
 fn describe_stop(detail: &Detail) -> String {
-    let reason = detail.get("reason").and_then(Value::as_str).unwrap_or("stopped");
+    let reason = detail
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or("stopped");
     match detail.get("location").and_then(Value::as_str) {
         Some(loc) => format!("it stopped ({reason}) at {loc}"),
         None => match detail.get("code") {

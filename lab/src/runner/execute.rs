@@ -251,9 +251,8 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             ctx.metrics.insert("attach_ms".into(), latency);
         }
         Step::Break(b) => {
-            let started = Instant::now();
-            let detail = debugger(ctx)?.set_break(b).await?;
-            ctx.metrics.insert("breakpoint_ms".into(), ms(started.elapsed()));
+            let (detail, round_trip) = debugger(ctx)?.set_break(b).await?;
+            ctx.metrics.insert("breakpoint_ms".into(), round_trip);
             return Ok(Some(detail));
         }
         Step::Continue(c) => {

@@ -47,6 +47,7 @@ pub fn built_image(image: &str, board: &str) -> PathBuf {
         "cortex-m/hello" => "hello.elf",
         "cortex-m/echo" => "echo.elf",
         "cortex-m/fault" => "fault.elf",
+        "cortex-m/debuggee" => "debuggee.elf",
         other => panic!("no known output for {other}"),
     };
     repo()
