@@ -9,6 +9,7 @@ pub mod console;
 pub mod deps;
 pub mod elf;
 pub mod error;
+pub mod fault;
 pub mod gdb;
 pub mod image;
 pub mod qmp;

@@ -233,10 +233,10 @@ fn a_lockup_is_an_error_that_names_it() {
 }
 
 #[test]
-fn faults_report_their_status_registers() {
+fn faults_are_caught_decoded_and_placed_in_the_source() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let faults = common::repo().join("scenarios/faults.yaml");
+    let faults = common::repo().join("scenarios/faults");
     let out = run(&[
         "run",
         faults.to_str().unwrap(),
@@ -245,13 +245,56 @@ fn faults_report_their_status_registers() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let results = report(&json)["results"].as_array().unwrap().clone();
-    let cfsr = |variant: &str| {
-        results.iter().find(|r| r["variant"] == variant).unwrap()["metrics"]["cfsr"]
-            .as_f64()
-            .unwrap() as u64
+    let caught = |scenario: &str| {
+        let r = results.iter().find(|r| r["scenario"] == scenario).unwrap();
+        r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "expect-fault")
+            .unwrap()["detail"]
+            .clone()
     };
-    assert_ne!(cfsr("undef") & 0x0001_0000, 0, "UNDEFINSTR");
-    assert_ne!(cfsr("bus") & 0x0000_0200, 0, "PRECISERR");
+    let undef = caught("fault-undefined-instruction");
+    assert_eq!(undef["source"], "uart");
+    assert_eq!(undef["causes"], serde_json::json!(["UNDEFINSTR", "FORCED"]));
+    assert_eq!(undef["function"], "fault_undef");
+    let bus = caught("fault-bus");
+    assert_eq!(bus["source"], "debugger");
+    assert_eq!(bus["function"], "fault_bus");
+    assert_eq!(bus["fault_address"], 0xF000_0000u32);
+    let lockup = caught("fault-lockup");
+    assert_eq!(lockup["kind"], "lockup");
+    assert!(lockup["reason"].as_str().unwrap().contains("Lockup"));
+}
+
+#[test]
+fn a_fault_with_another_cause_fails_and_names_what_happened() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let elf = built_image("cortex-m/fault", "mps2-an385");
+    let file = scenario(
+        dir.path(),
+        "wrong-cause.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [undef]\nsteps:\n  - boot: {{}}\n  \
+             - expect-fault: {{kind: hardfault, cause: PRECISERR, timeout: 5s}}\n",
+            elf.display()
+        ),
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = &report(&json)["results"][0];
+    assert_eq!(r["status"], "failed");
+    assert_eq!(
+        r["error"],
+        "the fault's causes are UNDEFINSTR, FORCED, not PRECISERR"
+    );
 }
 
 #[test]

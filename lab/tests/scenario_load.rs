@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lab::scenario::{
-    self, At, Clock, CodeLocation, DataLocation, ErrorKind, ImageRef, Loc, Scenario, ScenarioError,
-    Step, TargetChoice,
+    self, At, Clock, CodeLocation, DataLocation, ErrorKind, FaultKind, ImageRef, Loc, Scenario,
+    ScenarioError, Step, TargetChoice,
 };
 
 const VALID: &str = "tests/fixtures/scenarios/valid";
@@ -245,6 +245,23 @@ fn debug(step: &Step) -> String {
 }
 
 #[test]
+fn loads_expect_fault() {
+    let s = load_valid("faults.yaml");
+    let Step::ExpectFault(first) = &s.steps[1].value else {
+        panic!("expect-fault")
+    };
+    assert_eq!(first.kind, FaultKind::HardFault);
+    assert_eq!(first.cause.as_deref(), Some("UNDEFINSTR"));
+    assert_eq!(first.function.as_deref(), Some("fault_undef"));
+    assert_eq!(first.timeout, Some(Duration::from_secs(5)));
+    let Step::ExpectFault(second) = &s.steps[2].value else {
+        panic!("expect-fault")
+    };
+    assert_eq!(second.kind, FaultKind::Lockup);
+    assert_eq!((second.cause.as_ref(), second.timeout), (None, None));
+}
+
+#[test]
 fn loads_debugger_steps_in_every_form() {
     let s = load_valid("debugger.yaml");
     let keys: Vec<(&str, u32)> = s
@@ -397,7 +414,7 @@ fn loads_debugger_steps_in_every_form() {
 #[test]
 fn every_valid_fixture_loads() {
     let files = scenario::discover(&[PathBuf::from(VALID)]).expect("discovers");
-    assert_eq!(files.len(), 6);
+    assert_eq!(files.len(), 7);
     for file in files {
         if let Err(error) = scenario::load(&file) {
             panic!("{error}");
@@ -419,6 +436,7 @@ fn discover_expands_folders_recursively_and_sorted() {
             Path::new(INVALID).join("runs-zero.yaml"),
             valid.join("debugger.yaml"),
             valid.join("elf.yaml"),
+            valid.join("faults.yaml"),
             valid.join("full.yaml"),
             valid.join("linux/pi.yml"),
             valid.join("matrix-only.yaml"),
@@ -558,6 +576,9 @@ invalid! {
     read_register_negative_expect => "read-register-negative-expect",
     read_symbol_bad_metric => "read-symbol-bad-metric",
     read_symbol_bad_name => "read-symbol-bad-name",
+    expect_fault_unknown_cause => "expect-fault-unknown-cause",
+    expect_fault_unknown_kind => "expect-fault-unknown-kind",
+    expect_fault_missing_kind => "expect-fault-missing-kind",
 }
 
 #[test]

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::execute::StepFailure;
 use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
+use crate::fault::{self, FaultStatus};
 use crate::gdb::bridge::BridgeServer;
 use crate::gdb::{BreakKind, GdbClient, GdbError, StopReason};
 use crate::report::Status;
@@ -26,6 +27,8 @@ use crate::target::Target;
 
 /// Default wait for a debugger request when the step gives no timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The runtime's HardFault handler, where `expect-fault` catches faults.
+const HARDFAULT_HANDLER: &str = "HardFault_Handler";
 /// GDB's signal number for a breakpoint or a finished step.
 const SIGTRAP: u8 = 5;
 
@@ -295,7 +298,57 @@ impl Debugger {
             .await
     }
 
-    fn elf(&mut self) -> Result<Arc<ElfInfo>, StepFailure> {
+    /// Runs until the HardFault handler is entered and reads the fault:
+    /// the status registers and the PC stacked by the exception entry.
+    pub(super) async fn catch_hardfault(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<(FaultStatus, u64)>, StepFailure> {
+        let elf = self.elf()?;
+        let handler = elf
+            .require_symbol(HARDFAULT_HANDLER)
+            .map_err(elf_failure)?
+            .address;
+        let mut breakpoints = (*self.breakpoints).clone();
+        breakpoints.push((BreakKind::Software, handler));
+        self.with_client(move |c| {
+            if !c.insert_break(BreakKind::Software, handler, 2)? {
+                return Err(GdbError::Unsupported("Z0".into()));
+            }
+            let stop = match step_over_breakpoint(c, &breakpoints)? {
+                Some(ended @ (StopReason::Exited(_) | StopReason::Terminated(_))) => ended,
+                _ => {
+                    c.resume(false)?;
+                    c.wait_stop(wait)?.ok_or_else(|| GdbError::Timeout {
+                        request: "continue".into(),
+                        after: wait,
+                    })?
+                }
+            };
+            c.remove_break(BreakKind::Software, handler, 2)?;
+            if !matches!(stop, StopReason::Signal { .. })
+                || c.read_register_by_name("pc")? != handler
+            {
+                return Ok(None);
+            }
+            // On entry LR holds EXC_RETURN; its bit 2 says which stack the
+            // frame (r0-r3, r12, lr, pc, xpsr) went to.
+            let exc_return = c.read_register_by_name("lr")?;
+            let sp = c.read_register_by_name(if exc_return & 4 != 0 { "psp" } else { "msp" })?;
+            let pc = u64::from(c.read_u32(sp + 24)?);
+            let status = FaultStatus {
+                cfsr: c.read_u32(fault::CFSR)?,
+                hfsr: c.read_u32(fault::HFSR)?,
+                bfar: c.read_u32(fault::BFAR)?,
+                mmfar: c.read_u32(fault::MMFAR)?,
+            };
+            Ok(Some((status, pc)))
+        })
+        .await
+    }
+
+    /// The image's symbols.
+    pub(super) fn elf(&mut self) -> Result<Arc<ElfInfo>, StepFailure> {
         if let Some(elf) = &self.elf {
             return Ok(Arc::clone(elf));
         }
@@ -382,7 +435,8 @@ fn gdb_failure(e: GdbError) -> StepFailure {
     StepFailure::new(status, e.to_string())
 }
 
-fn elf_failure(e: crate::elf::ElfError) -> StepFailure {
+/// An ELF error as a step failure.
+pub(super) fn elf_failure(e: crate::elf::ElfError) -> StepFailure {
     StepFailure::new(Status::Error, e.to_string())
 }
 
@@ -464,7 +518,8 @@ fn stop_detail(elf: &ElfInfo, reason: &StopReason, pc: Option<u64>) -> Detail {
     detail
 }
 
-fn insert_location(detail: &mut Detail, loc: Option<ElfLocation>) {
+/// Adds a symbolized location's function, file and line to `detail`.
+pub(super) fn insert_location(detail: &mut Detail, loc: Option<ElfLocation>) {
     if let Some(loc) = loc {
         detail.insert("location".into(), json!(loc.to_string()));
         if let Some(f) = loc.function {

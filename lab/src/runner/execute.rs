@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::debugger::{Debugger, Detail};
+use super::faults;
 use super::{BuiltImages, ImageSource, Job};
 use crate::console::ConsoleError;
 use crate::report::{RunResult, Status, StepResult};
@@ -278,6 +279,18 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
         Step::WriteMemory(w) => debugger(ctx)?.write_memory(w).await?,
         Step::WriteSymbol(w) => debugger(ctx)?.write_symbol(w).await?,
         Step::Detach => debugger(ctx)?.detach().await?,
+        Step::ExpectFault(f) => {
+            let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+            let detail = faults::expect_fault(
+                f,
+                &mut *ctx.target,
+                ctx.debugger.as_mut(),
+                ctx.elf.as_deref(),
+                remaining,
+            )
+            .await?;
+            return Ok(Some(detail));
+        }
     }
     Ok(None)
 }

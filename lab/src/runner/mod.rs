@@ -6,6 +6,7 @@
 
 mod debugger;
 mod execute;
+mod faults;
 mod plan;
 mod serve;
 

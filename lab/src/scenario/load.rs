@@ -11,13 +11,13 @@ use serde_saphyr::Spanned;
 use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
     At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, ExpectExit,
-    ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol, Scenario, Step, StepInstructions,
-    TargetChoice, Variant, WaitSerial, WriteMemory, WriteSymbol,
+    ExpectFault, FaultKind, ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol, Scenario, Step,
+    StepInstructions, TargetChoice, Variant, WaitSerial, WriteMemory, WriteSymbol,
 };
 use super::raw::{
-    IMAGE_EXPECTED, RawBreak, RawClock, RawImage, RawReadMemory, RawReadRegister, RawReadSymbol,
-    RawScalar, RawScenario, RawShort, RawStep, RawStepKind, RawTarget, RawWriteMemory,
-    RawWriteSymbol, STEP_KEYS,
+    IMAGE_EXPECTED, RawBreak, RawClock, RawExpectFault, RawImage, RawReadMemory, RawReadRegister,
+    RawReadSymbol, RawScalar, RawScenario, RawShort, RawStep, RawStepKind, RawTarget,
+    RawWriteMemory, RawWriteSymbol, STEP_KEYS,
 };
 use super::{duration, location, pattern};
 
@@ -381,6 +381,9 @@ impl Validator<'_> {
                 Step::WriteSymbol(self.write_symbol(*raw)?)
             }
             RawStep::Step(RawStepKind::Detach) => Step::Detach,
+            RawStep::Step(RawStepKind::ExpectFault(raw)) => {
+                Step::ExpectFault(self.expect_fault(*raw)?)
+            }
             RawStep::Bare(name) if STEP_KEYS.contains(&name.as_str()) => {
                 return Err(self.error(step_loc, ErrorKind::BareStep { name }));
             }
@@ -401,6 +404,41 @@ impl Validator<'_> {
         Ok(At {
             value: step,
             loc: step_loc,
+        })
+    }
+
+    /// `expect-fault:` with its kind and cause checked against the known names.
+    fn expect_fault(&self, raw: RawExpectFault) -> Result<ExpectFault, ScenarioError> {
+        let kind = match raw.kind.value.as_str() {
+            "hardfault" => FaultKind::HardFault,
+            "lockup" => FaultKind::Lockup,
+            other => {
+                return Err(self.error(
+                    loc(&raw.kind.referenced),
+                    ErrorKind::UnknownValue {
+                        value: other.to_owned(),
+                        expected: vec!["hardfault", "lockup"],
+                    },
+                ));
+            }
+        };
+        let cause = match raw.cause {
+            Some(cause) if !crate::fault::cause_names().any(|n| n == cause.value) => {
+                return Err(self.error(
+                    loc(&cause.referenced),
+                    ErrorKind::UnknownValue {
+                        value: cause.value,
+                        expected: crate::fault::cause_names().collect(),
+                    },
+                ));
+            }
+            cause => cause.map(|c| c.value),
+        };
+        Ok(ExpectFault {
+            kind,
+            cause,
+            function: raw.function,
+            timeout: self.optional_duration(raw.timeout.as_ref())?,
         })
     }
 

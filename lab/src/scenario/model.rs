@@ -148,6 +148,8 @@ pub enum Step {
     WriteSymbol(WriteSymbol),
     /// `detach:` disconnect the debugger; the target runs on.
     Detach,
+    /// `expect-fault:` wait for a CPU fault and check its kind, cause and place.
+    ExpectFault(ExpectFault),
 }
 
 impl Step {
@@ -168,6 +170,7 @@ impl Step {
             Step::WriteMemory(_) => "write-memory",
             Step::WriteSymbol(_) => "write-symbol",
             Step::Detach => "detach",
+            Step::ExpectFault(_) => "expect-fault",
         }
     }
 }
@@ -303,4 +306,26 @@ pub struct WriteSymbol {
     pub name: String,
     /// The value, converted to the global's type.
     pub value: f64,
+}
+
+/// The kind of fault `expect-fault:` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The HardFault handler ran (any configurable fault escalates to it).
+    HardFault,
+    /// The core locked up (a fault inside the fault handler); QEMU aborts.
+    Lockup,
+}
+
+/// Options of `expect-fault:`.
+#[derive(Debug, Clone)]
+pub struct ExpectFault {
+    /// The expected kind.
+    pub kind: FaultKind,
+    /// A CFSR or HFSR bit that must be set (`UNDEFINSTR`, `PRECISERR`, `FORCED`).
+    pub cause: Option<String>,
+    /// The function the stacked PC must lie in.
+    pub function: Option<String>,
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
 }

@@ -190,6 +190,7 @@ pub(crate) enum RawStepKind {
     WriteMemory(Box<Spanned<RawWriteMemory>>),
     WriteSymbol(Box<Spanned<RawWriteSymbol>>),
     Detach,
+    ExpectFault(Box<RawExpectFault>),
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -208,6 +209,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "write-memory",
     "write-symbol",
     "detach",
+    "expect-fault",
 ];
 
 /// Options of `boot:`.
@@ -232,6 +234,17 @@ pub(crate) struct RawWaitSerial {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawExpectExit {
     pub code: Option<i32>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `expect-fault:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawExpectFault {
+    pub kind: Spanned<String>,
+    pub cause: Option<Spanned<String>>,
+    #[serde(rename = "in")]
+    pub function: Option<String>,
     pub timeout: Option<Spanned<String>>,
 }
 
@@ -466,6 +479,7 @@ impl<'de> Deserialize<'de> for RawStep {
                         map.next_value::<RawDetach>()?;
                         RawStep::Step(RawStepKind::Detach)
                     }
+                    "expect-fault" => RawStep::Step(RawStepKind::ExpectFault(map.next_value()?)),
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                         RawStep::Unknown(key.clone())

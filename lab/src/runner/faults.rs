@@ -1,0 +1,185 @@
+//! `expect-fault:` catches a Cortex-M fault, through the debugger when one
+//! is attached (a breakpoint on the HardFault handler, then the stacked
+//! frame and the fault registers) and otherwise through the runtime's UART
+//! report; decodes CFSR and HFSR; and places the faulting PC in the source.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use regex::bytes::Regex;
+use serde_json::json;
+
+use super::debugger::{Debugger, Detail, elf_failure, insert_location};
+use super::execute::StepFailure;
+use crate::console::ConsoleError;
+use crate::elf::ElfInfo;
+use crate::fault::FaultStatus;
+use crate::report::Status;
+use crate::scenario::{ExpectFault, FaultKind};
+use crate::target::{GuestExit, Target, TargetError};
+
+/// The line the lab's Cortex-M runtime prints from its HardFault handler
+/// (see images/cortex-m/README.md).
+static UART_REPORT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"HARDFAULT pc=0x(?P<pc>[0-9a-f]+) lr=0x[0-9a-f]+ xpsr=0x[0-9a-f]+ cfsr=0x(?P<cfsr>[0-9a-f]+) hfsr=0x(?P<hfsr>[0-9a-f]+) bfar=0x(?P<bfar>[0-9a-f]+) mmfar=0x(?P<mmfar>[0-9a-f]+)",
+    )
+    .expect("the report pattern is valid")
+});
+
+/// Runs `expect-fault`; the detail says what was caught and where.
+pub(super) async fn expect_fault(
+    step: &ExpectFault,
+    target: &mut dyn Target,
+    debugger: Option<&mut Debugger>,
+    elf_path: Option<&std::path::Path>,
+    remaining: Duration,
+) -> Result<Detail, StepFailure> {
+    let wait = step.timeout.unwrap_or(remaining);
+    let mut detail = Detail::new();
+    match step.kind {
+        FaultKind::Lockup => {
+            let reason = match target.wait_exit(Some(wait)).await? {
+                GuestExit::Crashed(reason) if reason.contains("Lockup") => reason,
+                GuestExit::Crashed(reason) => {
+                    return Err(StepFailure::new(
+                        Status::Failed,
+                        format!("expected a lockup, but {reason}"),
+                    ));
+                }
+                GuestExit::Code(code) => {
+                    return Err(StepFailure::new(
+                        Status::Failed,
+                        format!("expected a lockup, but the target exited with code {code}"),
+                    ));
+                }
+            };
+            detail.insert("kind".into(), json!("lockup"));
+            detail.insert("reason".into(), json!(reason));
+            // The handler may have reported the first fault before locking up.
+            if let Some((status, pc)) = uart_report(target, Duration::ZERO).await? {
+                let elf = load_elf(elf_path)?;
+                return check(step, &elf, status, pc, "uart", detail);
+            }
+            if step.cause.is_some() || step.function.is_some() {
+                return Err(StepFailure::new(
+                    Status::Failed,
+                    "the lockup left no fault report to check `cause` or `in` against",
+                ));
+            }
+            Ok(detail)
+        }
+        FaultKind::HardFault => {
+            detail.insert("kind".into(), json!("hardfault"));
+            let (caught, source, elf) = match debugger {
+                Some(debugger) => {
+                    let caught = debugger.catch_hardfault(wait).await?;
+                    (caught, "debugger", debugger.elf()?)
+                }
+                None => (
+                    uart_report(target, wait).await?,
+                    "uart",
+                    load_elf(elf_path)?.into(),
+                ),
+            };
+            let Some((status, pc)) = caught else {
+                let how = match target.exited(Duration::from_millis(200)).await {
+                    Some(GuestExit::Code(code)) => format!("the target exited with code {code}"),
+                    Some(GuestExit::Crashed(reason)) => reason,
+                    None => "the target stopped elsewhere".to_owned(),
+                };
+                return Err(StepFailure::new(
+                    Status::Failed,
+                    format!("expected a HardFault, but {how}"),
+                ));
+            };
+            check(step, &elf, status, pc, source, detail)
+        }
+    }
+}
+
+/// Compares what was caught with the step's expectations.
+fn check(
+    step: &ExpectFault,
+    elf: &ElfInfo,
+    status: FaultStatus,
+    pc: u64,
+    source: &str,
+    mut detail: Detail,
+) -> Result<Detail, StepFailure> {
+    let causes = status.causes();
+    detail.insert("source".into(), json!(source));
+    detail.insert("pc".into(), json!(pc));
+    detail.insert("causes".into(), json!(causes));
+    detail.insert("cfsr".into(), json!(status.cfsr));
+    detail.insert("hfsr".into(), json!(status.hfsr));
+    if let Some(address) = status.fault_address() {
+        detail.insert("fault_address".into(), json!(address));
+    }
+    let location = elf.symbolize(pc);
+    let function = location.as_ref().and_then(|l| l.function.clone());
+    insert_location(&mut detail, location);
+    if let Some(cause) = &step.cause
+        && !causes.contains(&cause.as_str())
+    {
+        return Err(StepFailure::new(
+            Status::Failed,
+            format!("the fault's causes are {}, not {cause}", list(&causes)),
+        ));
+    }
+    if let Some(want) = &step.function
+        && function.as_deref() != Some(want.as_str())
+    {
+        let at = function.map_or_else(|| format!("{pc:#x}"), |f| format!("`{f}`"));
+        return Err(StepFailure::new(
+            Status::Failed,
+            format!("the fault happened in {at}, not in `{want}`"),
+        ));
+    }
+    Ok(detail)
+}
+
+/// Waits for the runtime's fault report on the serial console.
+async fn uart_report(
+    target: &mut dyn Target,
+    wait: Duration,
+) -> Result<Option<(FaultStatus, u64)>, StepFailure> {
+    let found = match target.console()?.wait_for(&UART_REPORT, Some(wait)).await {
+        Ok(found) => found,
+        Err(ConsoleError::Closed { .. } | ConsoleError::Timeout { .. }) => return Ok(None),
+        Err(e) => return Err(TargetError::from(e).into()),
+    };
+    let field = |name: &str| {
+        found
+            .captures
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| u32::from_str_radix(v, 16).ok())
+            .unwrap_or_default()
+    };
+    let status = FaultStatus {
+        cfsr: field("cfsr"),
+        hfsr: field("hfsr"),
+        bfar: field("bfar"),
+        mmfar: field("mmfar"),
+    };
+    Ok(Some((status, u64::from(field("pc")))))
+}
+
+fn load_elf(path: Option<&std::path::Path>) -> Result<ElfInfo, StepFailure> {
+    let path = path.ok_or_else(|| {
+        StepFailure::new(
+            Status::Error,
+            "`expect-fault` needs an ELF image to place the fault",
+        )
+    })?;
+    ElfInfo::load(path).map_err(elf_failure)
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
