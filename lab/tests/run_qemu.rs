@@ -402,3 +402,48 @@ fn ctrl_c_stops_qemu_and_still_writes_the_report() {
     assert_eq!(r["error"], "interrupted (Ctrl-C)");
     assert!(qemu_processes_with(needle).is_empty(), "QEMU left running");
 }
+
+#[test]
+fn footprint_matches_the_toolchain_size_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let elf = built_image("cortex-m/hello", "mps2-an385");
+    let file = scenario(
+        dir.path(),
+        "footprint.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - footprint: {{}}\n",
+            elf.display()
+        ),
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let metrics = report(&json)["results"][0]["metrics"].clone();
+    let size = std::process::Command::new("arm-none-eabi-size")
+        .arg("-A")
+        .arg(&elf)
+        .output()
+        .unwrap();
+    let size = String::from_utf8(size.stdout).unwrap();
+    let section = |name: &str| -> f64 {
+        size.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .map_or(0.0, |n| n.parse().unwrap())
+    };
+    assert_eq!(metrics["text"], section(".text"));
+    assert_eq!(metrics["bss"], section(".bss"));
+    assert_eq!(metrics["data"], section(".data"));
+    assert!(metrics["text"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        metrics["flash"].as_f64().unwrap(),
+        metrics["text"].as_f64().unwrap()
+            + metrics["rodata"].as_f64().unwrap()
+            + metrics["data"].as_f64().unwrap()
+    );
+}

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::debugger::{Debugger, Detail};
 use super::faults;
+use super::footprint::Footprint;
 use super::{BuiltImages, ImageSource, Job};
 use crate::console::ConsoleError;
 use crate::report::{RunResult, Status, StepResult};
@@ -279,6 +280,16 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
         Step::WriteMemory(w) => debugger(ctx)?.write_memory(w).await?,
         Step::WriteSymbol(w) => debugger(ctx)?.write_symbol(w).await?,
         Step::Detach => debugger(ctx)?.detach().await?,
+        Step::Footprint => {
+            let path = ctx
+                .elf
+                .as_deref()
+                .ok_or_else(|| StepFailure::new(Status::Error, "`footprint` needs an ELF image"))?;
+            let elf = crate::elf::ElfInfo::load(path).map_err(super::debugger::elf_failure)?;
+            let footprint = Footprint::of(&elf);
+            ctx.metrics.extend(footprint.metrics());
+            return Ok(Some(footprint.detail(&elf)));
+        }
         Step::ExpectFault(f) => {
             let remaining = ctx.deadline.saturating_duration_since(Instant::now());
             let detail = faults::expect_fault(

@@ -7,6 +7,7 @@
 mod debugger;
 mod execute;
 mod faults;
+mod footprint;
 mod plan;
 mod serve;
 

@@ -225,7 +225,7 @@ fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
                     "remove the second `boot` step",
                 ));
             }
-            (other, false) => {
+            (other, false) if other.needs_target() => {
                 return Err(err(
                     format!("`{}` before the target is booted", other.key()),
                     "add a `boot: {}` step before it",

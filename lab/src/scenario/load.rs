@@ -381,6 +381,7 @@ impl Validator<'_> {
                 Step::WriteSymbol(self.write_symbol(*raw)?)
             }
             RawStep::Step(RawStepKind::Detach) => Step::Detach,
+            RawStep::Step(RawStepKind::Footprint) => Step::Footprint,
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }

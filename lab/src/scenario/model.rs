@@ -150,9 +150,16 @@ pub enum Step {
     Detach,
     /// `expect-fault:` wait for a CPU fault and check its kind, cause and place.
     ExpectFault(ExpectFault),
+    /// `footprint:` record the image's flash and static RAM use from its ELF.
+    Footprint,
 }
 
 impl Step {
+    /// Whether the step talks to a booted target (`footprint` reads the ELF only).
+    pub fn needs_target(&self) -> bool {
+        !matches!(self, Step::Boot(_) | Step::Footprint)
+    }
+
     /// The step's key as written in YAML (`boot`, `wait-serial`, ...).
     pub fn key(&self) -> &'static str {
         match self {
@@ -171,6 +178,7 @@ impl Step {
             Step::WriteSymbol(_) => "write-symbol",
             Step::Detach => "detach",
             Step::ExpectFault(_) => "expect-fault",
+            Step::Footprint => "footprint",
         }
     }
 }

@@ -191,6 +191,7 @@ pub(crate) enum RawStepKind {
     WriteSymbol(Box<Spanned<RawWriteSymbol>>),
     Detach,
     ExpectFault(Box<RawExpectFault>),
+    Footprint,
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -210,6 +211,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "write-symbol",
     "detach",
     "expect-fault",
+    "footprint",
 ];
 
 /// Options of `boot:`.
@@ -322,10 +324,10 @@ pub(crate) struct RawWriteSymbol {
     pub value: Option<Spanned<RawScalar>>,
 }
 
-/// Options of `detach:`: none, but it must still be a map.
+/// Options of `detach:` and `footprint:`: none, but it must still be a map.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawDetach {}
+pub(crate) struct RawNoOptions {}
 
 /// A scalar whose meaning depends on where it is written (a location, an
 /// address, a number); other values are kept, described, so that the error
@@ -476,10 +478,14 @@ impl<'de> Deserialize<'de> for RawStep {
                     "write-memory" => RawStep::Step(RawStepKind::WriteMemory(map.next_value()?)),
                     "write-symbol" => RawStep::Step(RawStepKind::WriteSymbol(map.next_value()?)),
                     "detach" => {
-                        map.next_value::<RawDetach>()?;
+                        map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::Detach)
                     }
                     "expect-fault" => RawStep::Step(RawStepKind::ExpectFault(map.next_value()?)),
+                    "footprint" => {
+                        map.next_value::<RawNoOptions>()?;
+                        RawStep::Step(RawStepKind::Footprint)
+                    }
                     _ => {
                         map.next_value::<IgnoredAny>()?;
                         RawStep::Unknown(key.clone())
