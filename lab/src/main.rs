@@ -240,6 +240,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         results,
         summaries,
     };
+    print!("{}", report::render_comparison(&report));
     print!(
         "{}",
         report::render_table(&report, progress::terminal_width())

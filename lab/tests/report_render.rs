@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use lab::report::{
-    Report, ReportError, RunResult, Stats, Status, StepResult, render_table, stats, summarize,
-    to_json_string, to_junit_string, write_json, write_junit,
+    Report, ReportError, RunResult, Stats, Status, StepResult, render_comparison, render_table,
+    stats, summarize, to_json_string, to_junit_string, write_json, write_junit,
 };
 
 fn result(
@@ -481,4 +481,46 @@ fn writing_into_a_missing_folder_names_the_path() {
         assert!(message.contains("No such file or directory"), "{message}");
     }
     assert!(!path.exists());
+}
+
+// --- comparison -------------------------------------------------------------
+
+#[test]
+fn comparison_puts_variants_side_by_side_with_medians() {
+    let text = render_comparison(&multi_runs());
+    insta::assert_snapshot!(text);
+    // go's boot_ms runs were 400, 420.5 and 410: the median is in the cell.
+    assert!(text.contains("410"), "{text}");
+}
+
+#[test]
+fn comparison_splits_per_board_when_each_board_has_several_variants() {
+    let mut results = multi_runs().results;
+    let on_m7: Vec<RunResult> = results
+        .iter()
+        .filter(|r| r.variant.is_some())
+        .cloned()
+        .map(|mut r| {
+            r.board = "mps2-an500".to_owned();
+            r.variant = r.variant.map(|v| format!("{v}-m7"));
+            r
+        })
+        .collect();
+    results.extend(on_m7);
+    let text = render_comparison(&report(results));
+    assert!(text.contains("cold-start on raspi3b\n"), "{text}");
+    assert!(text.contains("cold-start on mps2-an500\n"), "{text}");
+}
+
+#[test]
+fn comparison_is_empty_without_a_matrix() {
+    let only = report(vec![result(
+        "solo",
+        None,
+        1,
+        Status::Passed,
+        1.0,
+        &[("x", 1.0)],
+    )]);
+    assert_eq!(render_comparison(&only), "");
 }

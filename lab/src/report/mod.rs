@@ -3,6 +3,7 @@
 //! Every renderer is pure or writes only the file it is given; none of them
 //! looks at or prints to the terminal. The CLI prints what they return.
 
+mod compare;
 mod error;
 mod json;
 mod junit;
@@ -11,6 +12,7 @@ mod stats;
 mod table;
 mod write;
 
+pub use compare::render_comparison;
 pub use error::ReportError;
 pub use json::{to_json_string, write_json};
 pub use junit::{to_junit_string, write_junit};

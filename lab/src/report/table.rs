@@ -202,7 +202,7 @@ fn format_duration(ms: f64) -> String {
 /// Integers without decimals, other numbers with at most three decimals, or
 /// three significant digits when smaller than one: `12`, `61.2`, `3.142`,
 /// `0.000123`.
-fn format_number(value: f64) -> String {
+pub(crate) fn format_number(value: f64) -> String {
     if !value.is_finite() {
         return value.to_string();
     }
