@@ -447,3 +447,44 @@ fn footprint_matches_the_toolchain_size_report() {
             + metrics["data"].as_f64().unwrap()
     );
 }
+
+#[test]
+fn memory_layout_places_the_heap_in_each_boards_psram() {
+    let dir = tempfile::tempdir().unwrap();
+    for (board, psram) in [("mps2-an385", 0x2100_0000u64), ("mps2-an500", 0x6000_0000)] {
+        let json = dir.path().join(format!("{board}.json"));
+        let elf = built_image("cortex-m/hello", board);
+        let file = scenario(
+            dir.path(),
+            &format!("{board}.yaml"),
+            &format!(
+                "version: 1\nboard: {board}\nimage: {{elf: {}}}\nsteps:\n  - boot: {{halted: true}}\n  - memory-layout: {{}}\n",
+                elf.display()
+            ),
+        );
+        let out = run(&[
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let r = &report(&json)["results"][0];
+        let detail = &r["steps"][1]["detail"];
+        assert_eq!(detail["areas"]["heap"]["start"], psram, "{detail}");
+        assert_eq!(detail["areas"]["heap"]["region"], "psram");
+        assert_eq!(detail["areas"]["stack"]["region"], "sram");
+        let text_section = detail["sections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == ".text")
+            .unwrap();
+        assert_eq!(text_section["region"], "code");
+        assert!(
+            detail["mtree"].as_str().unwrap().contains("mps.ssram"),
+            "QEMU's own map is beside it"
+        );
+        assert_eq!(r["metrics"]["stack_size"], 16384.0);
+    }
+}

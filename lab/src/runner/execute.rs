@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 use super::debugger::{Debugger, Detail};
 use super::faults;
 use super::footprint::Footprint;
+use super::layout;
 use super::{BuiltImages, ImageSource, Job};
+use crate::board::BoardProfile;
 use crate::console::ConsoleError;
 use crate::report::{RunResult, Status, StepResult};
 use crate::scenario::{ExpectExit, ImageRef, Step, WaitSerial};
@@ -136,6 +138,7 @@ fn boot_image(job: &Job, images: &BuiltImages) -> Result<BootImage, StepFailure>
 /// What steps of one run share.
 struct RunContext<'a> {
     target: &'a mut dyn Target,
+    board: &'a BoardProfile,
     metrics: &'a mut BTreeMap<String, f64>,
     /// The ELF that symbols come from, when the image is one.
     elf: Option<PathBuf>,
@@ -156,6 +159,7 @@ async fn run_steps(
     let timeout = job.scenario.timeout;
     let mut ctx = RunContext {
         target,
+        board: &job.board,
         metrics: &mut result.metrics,
         elf,
         debugger: None,
@@ -289,6 +293,16 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             let footprint = Footprint::of(&elf);
             ctx.metrics.extend(footprint.metrics());
             return Ok(Some(footprint.detail(&elf)));
+        }
+        Step::MemoryLayout => {
+            let path = ctx.elf.as_deref().ok_or_else(|| {
+                StepFailure::new(Status::Error, "`memory-layout` needs an ELF image")
+            })?;
+            let elf = crate::elf::ElfInfo::load(path).map_err(super::debugger::elf_failure)?;
+            let mtree = target.monitor("info mtree -f").await?;
+            let (detail, metrics) = layout::layout(ctx.board, &elf, mtree);
+            ctx.metrics.extend(metrics);
+            return Ok(Some(detail));
         }
         Step::ExpectFault(f) => {
             let remaining = ctx.deadline.saturating_duration_since(Instant::now());

@@ -8,6 +8,7 @@ mod debugger;
 mod execute;
 mod faults;
 mod footprint;
+mod layout;
 mod plan;
 mod serve;
 

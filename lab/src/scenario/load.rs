@@ -382,6 +382,7 @@ impl Validator<'_> {
             }
             RawStep::Step(RawStepKind::Detach) => Step::Detach,
             RawStep::Step(RawStepKind::Footprint) => Step::Footprint,
+            RawStep::Step(RawStepKind::MemoryLayout) => Step::MemoryLayout,
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }

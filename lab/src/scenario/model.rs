@@ -152,6 +152,9 @@ pub enum Step {
     ExpectFault(ExpectFault),
     /// `footprint:` record the image's flash and static RAM use from its ELF.
     Footprint,
+    /// `memory-layout:` place the ELF's sections, heap and stack on the
+    /// board's memory map, beside QEMU's `info mtree`.
+    MemoryLayout,
 }
 
 impl Step {
@@ -179,6 +182,7 @@ impl Step {
             Step::Detach => "detach",
             Step::ExpectFault(_) => "expect-fault",
             Step::Footprint => "footprint",
+            Step::MemoryLayout => "memory-layout",
         }
     }
 }

@@ -192,6 +192,7 @@ pub(crate) enum RawStepKind {
     Detach,
     ExpectFault(Box<RawExpectFault>),
     Footprint,
+    MemoryLayout,
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -212,6 +213,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "detach",
     "expect-fault",
     "footprint",
+    "memory-layout",
 ];
 
 /// Options of `boot:`.
@@ -324,7 +326,8 @@ pub(crate) struct RawWriteSymbol {
     pub value: Option<Spanned<RawScalar>>,
 }
 
-/// Options of `detach:` and `footprint:`: none, but it must still be a map.
+/// Options of `detach:`, `footprint:` and `memory-layout:`: none, but it
+/// must still be a map.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNoOptions {}
@@ -485,6 +488,10 @@ impl<'de> Deserialize<'de> for RawStep {
                     "footprint" => {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::Footprint)
+                    }
+                    "memory-layout" => {
+                        map.next_value::<RawNoOptions>()?;
+                        RawStep::Step(RawStepKind::MemoryLayout)
                     }
                     _ => {
                         map.next_value::<IgnoredAny>()?;

@@ -131,6 +131,9 @@ pub trait Target: Send {
     /// How the guest ended, if it has ended within `grace`; `None` while it runs.
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit>;
 
+    /// Runs a monitor (HMP) command, like `info mtree`, and returns its text.
+    async fn monitor(&mut self, command: &str) -> Result<String, TargetError>;
+
     /// Opens debug connections to the booted target's core, one per
     /// debugger session; the GDB bridge serves them.
     fn debug_connector(&self) -> Result<BackendFactory, TargetError>;

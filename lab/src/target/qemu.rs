@@ -430,6 +430,10 @@ impl Target for QemuTarget {
         Some(exit)
     }
 
+    async fn monitor(&mut self, command: &str) -> Result<String, TargetError> {
+        Ok(self.qmp()?.hmp(command, QMP_TIMEOUT).await?)
+    }
+
     fn debug_connector(&self) -> Result<BackendFactory, TargetError> {
         if self.running.is_none() {
             return Err(TargetError::NotBooted);
