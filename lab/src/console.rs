@@ -175,16 +175,35 @@ impl Console {
         pattern: &Regex,
         timeout: Option<Duration>,
     ) -> Result<SerialMatch, ConsoleError> {
+        self.wait_for_any(&[pattern], timeout)
+            .await
+            .map(|(_, found)| found)
+    }
+
+    /// Like [`Self::wait_for`] with several patterns: the match that starts
+    /// first wins (the earlier pattern on a tie); returns its index.
+    pub async fn wait_for_any(
+        &mut self,
+        patterns: &[&Regex],
+        timeout: Option<Duration>,
+    ) -> Result<(usize, SerialMatch), ConsoleError> {
         let started = Instant::now();
         let deadline = timeout.and_then(|t| started.checked_add(t));
+        let describe = || {
+            patterns
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join("` or `")
+        };
         loop {
-            let (found, quiet_at, closed, tail) = self.search(pattern);
+            let (found, quiet_at, closed, tail) = self.search(patterns);
             if let Some(m) = found {
                 return Ok(m);
             }
             if closed {
                 return Err(ConsoleError::Closed {
-                    pattern: pattern.to_string(),
+                    pattern: describe(),
                     tail,
                 });
             }
@@ -197,7 +216,7 @@ impl Console {
                 _ = sleep_until(recheck) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(ConsoleError::Timeout {
-                            pattern: pattern.to_string(),
+                            pattern: describe(),
                             after: started.elapsed(),
                             tail,
                         });
@@ -207,10 +226,14 @@ impl Console {
         }
     }
 
-    /// One search of the unconsumed output. Returns the match, when a quiet
-    /// partial line should be searched again, whether the stream ended, and
-    /// the unconsumed tail for messages.
-    fn search(&self, pattern: &Regex) -> (Option<SerialMatch>, Option<Instant>, bool, String) {
+    /// One search of the unconsumed output. Returns the earliest match and
+    /// its pattern's index, when a quiet partial line should be searched
+    /// again, whether the stream ended, and the unconsumed tail for messages.
+    #[allow(clippy::type_complexity)]
+    fn search(
+        &self,
+        patterns: &[&Regex],
+    ) -> (Option<(usize, SerialMatch)>, Option<Instant>, bool, String) {
         let mut t = self.lock();
         let start = t.consumed.saturating_sub(t.dropped).min(t.bytes.len());
         let window = &t.bytes[start..];
@@ -224,7 +247,12 @@ impl Console {
         } else {
             complete
         };
-        if let Some(caps) = pattern.captures(&window[..searchable]) {
+        let first = patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.captures(&window[..searchable]).map(|c| (i, p, c)))
+            .min_by_key(|(i, _, caps)| (caps.get(0).map_or(usize::MAX, |m| m.start()), *i));
+        if let Some((index, pattern, caps)) = first {
             let whole = caps.get(0).expect("group 0 always takes part");
             let text = String::from_utf8_lossy(whole.as_bytes()).into_owned();
             let captures = pattern
@@ -239,11 +267,13 @@ impl Console {
                     })
                 })
                 .collect();
-            t.consumed += whole.end();
+            let end = whole.end();
+            let closed = t.closed;
+            t.consumed += end;
             return (
-                Some(SerialMatch { text, captures }),
+                Some((index, SerialMatch { text, captures })),
                 None,
-                t.closed,
+                closed,
                 String::new(),
             );
         }
@@ -390,6 +420,26 @@ mod tests {
         drop(guest);
         assert_eq!(console.read_new().await, b"d");
         assert!(console.read_new().await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_earliest_of_several_patterns_wins() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"S 1\nS 2\nDONE\nS 3\n").await.unwrap();
+        let (sample, done) = (re(r"S (?P<v>\d)"), re("DONE"));
+        let mut seen = Vec::new();
+        loop {
+            let (i, m) = console
+                .wait_for_any(&[&sample, &done], Some(Duration::from_secs(5)))
+                .await
+                .unwrap();
+            if i == 1 {
+                break;
+            }
+            seen.push(m.captures[0].1.clone());
+        }
+        assert_eq!(seen, ["1", "2"]);
     }
 
     #[tokio::test]

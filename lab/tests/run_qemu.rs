@@ -488,3 +488,68 @@ fn memory_layout_places_the_heap_in_each_boards_psram() {
         assert_eq!(r["metrics"]["stack_size"], 16384.0);
     }
 }
+
+#[test]
+fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let elf = built_image("cortex-m/echo", "mps2-an385");
+    std::fs::copy(&elf, dir.path().join("echo.elf")).unwrap();
+    // The echo firmware sends back each line: a rising and a flat series.
+    let rising: String = (1..=8)
+        .map(|i| format!("S x={i} y={}\\n", 100 * i))
+        .collect();
+    let flat: String = (1..=8)
+        .map(|i| format!("S x={i} y={}\\n", 500 + (i % 2) * 10))
+        .collect();
+    let file = scenario(
+        dir.path(),
+        "trend.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: echo.elf}}\ntimeout: 10s\n\
+             matrix:\n  - {{name: leak, args: [leak]}}\n  - {{name: clean, args: [clean]}}\n\
+             steps:\n  - boot: {{}}\n  - wait-serial: {{match: READY, timeout: 5s}}\n  \
+             - send-serial: \"{rising}DONE\\n\"\n  \
+             - trend: {{match: 'S x=(?P<x>\\d+) y=(?P<y>\\d+)', until: DONE, metric: growth, expect: {{leak: rising, clean: flat}}}}\n"
+        ),
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    // The same rising series in both variants: `leak` passes, `clean` fails.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let results = report(&json)["results"].as_array().unwrap().clone();
+    let leak = results.iter().find(|r| r["variant"] == "leak").unwrap();
+    let clean = results.iter().find(|r| r["variant"] == "clean").unwrap();
+    assert_eq!(leak["status"], "passed", "{leak}");
+    assert_eq!(leak["metrics"]["growth"], 100.0);
+    assert_eq!(leak["metrics"]["growth_samples"], 8.0);
+    assert_eq!(clean["status"], "failed");
+    assert!(
+        clean["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("the series is rising"),
+        "{clean}"
+    );
+    // And a flat series is flat.
+    let file = scenario(
+        dir.path(),
+        "flat.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: echo.elf}}\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  \
+             - wait-serial: {{match: READY, timeout: 5s}}\n  - send-serial: \"{flat}DONE\\n\"\n  \
+             - trend: {{match: 'S x=(?P<x>\\d+) y=(?P<y>\\d+)', until: DONE, expect: flat}}\n"
+        ),
+    );
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

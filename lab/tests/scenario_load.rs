@@ -579,6 +579,8 @@ invalid! {
     expect_fault_unknown_cause => "expect-fault-unknown-cause",
     expect_fault_unknown_kind => "expect-fault-unknown-kind",
     expect_fault_missing_kind => "expect-fault-missing-kind",
+    trend_without_groups => "trend-without-groups",
+    trend_bad_direction => "trend-bad-direction",
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::debugger::{Debugger, Detail};
 use super::faults;
 use super::footprint::Footprint;
 use super::layout;
+use super::trend;
 use super::{BuiltImages, ImageSource, Job};
 use crate::board::BoardProfile;
 use crate::console::ConsoleError;
@@ -139,6 +140,7 @@ fn boot_image(job: &Job, images: &BuiltImages) -> Result<BootImage, StepFailure>
 struct RunContext<'a> {
     target: &'a mut dyn Target,
     board: &'a BoardProfile,
+    variant: Option<&'a str>,
     metrics: &'a mut BTreeMap<String, f64>,
     /// The ELF that symbols come from, when the image is one.
     elf: Option<PathBuf>,
@@ -160,6 +162,7 @@ async fn run_steps(
     let mut ctx = RunContext {
         target,
         board: &job.board,
+        variant: job.variant.as_deref(),
         metrics: &mut result.metrics,
         elf,
         debugger: None,
@@ -293,6 +296,10 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             let footprint = Footprint::of(&elf);
             ctx.metrics.extend(footprint.metrics());
             return Ok(Some(footprint.detail(&elf)));
+        }
+        Step::Trend(t) => {
+            let detail = trend::sample(t, target.console()?, ctx.variant, ctx.metrics).await?;
+            return Ok(Some(detail));
         }
         Step::MemoryLayout => {
             let path = ctx.elf.as_deref().ok_or_else(|| {

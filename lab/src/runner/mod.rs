@@ -11,6 +11,7 @@ mod footprint;
 mod layout;
 mod plan;
 mod serve;
+mod trend;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

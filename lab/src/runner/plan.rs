@@ -225,6 +225,26 @@ fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
                     "remove the second `boot` step",
                 ));
             }
+            (Step::Trend(trend), _)
+                if trend
+                    .expect
+                    .keys()
+                    .flatten()
+                    .any(|v| !scenario.matrix.iter().any(|m| &m.name == v)) =>
+            {
+                let unknown = trend
+                    .expect
+                    .keys()
+                    .flatten()
+                    .find(|v| !scenario.matrix.iter().any(|m| &m.name == *v));
+                return Err(err(
+                    format!(
+                        "`expect` names variant `{}`, which the matrix does not have",
+                        unknown.map_or("", |v| v.as_str())
+                    ),
+                    "name the variants of `matrix:`, or give one direction for all",
+                ));
+            }
             (other, false) if other.needs_target() => {
                 return Err(err(
                     format!("`{}` before the target is booted", other.key()),

@@ -1,6 +1,6 @@
 //! Loading: read a scenario file, deserialize it safely, validate it into the model.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -10,14 +10,15 @@ use serde_saphyr::Spanned;
 
 use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
-    At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, ExpectExit,
-    ExpectFault, FaultKind, ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol, Scenario, Step,
-    StepInstructions, TargetChoice, Variant, WaitSerial, WriteMemory, WriteSymbol,
+    At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, Direction,
+    ExpectExit, ExpectFault, FaultKind, ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol,
+    Scenario, Step, StepInstructions, TargetChoice, Trend, Variant, WaitSerial, WriteMemory,
+    WriteSymbol,
 };
 use super::raw::{
     IMAGE_EXPECTED, RawBreak, RawClock, RawExpectFault, RawImage, RawReadMemory, RawReadRegister,
-    RawReadSymbol, RawScalar, RawScenario, RawShort, RawStep, RawStepKind, RawTarget,
-    RawWriteMemory, RawWriteSymbol, STEP_KEYS,
+    RawReadSymbol, RawScalar, RawScenario, RawShort, RawStep, RawStepKind, RawTarget, RawTrend,
+    RawTrendExpect, RawWriteMemory, RawWriteSymbol, STEP_KEYS,
 };
 use super::{duration, location, pattern};
 
@@ -383,6 +384,7 @@ impl Validator<'_> {
             RawStep::Step(RawStepKind::Detach) => Step::Detach,
             RawStep::Step(RawStepKind::Footprint) => Step::Footprint,
             RawStep::Step(RawStepKind::MemoryLayout) => Step::MemoryLayout,
+            RawStep::Step(RawStepKind::Trend(raw)) => Step::Trend(self.trend(*raw)?),
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }
@@ -406,6 +408,60 @@ impl Validator<'_> {
         Ok(At {
             value: step,
             loc: step_loc,
+        })
+    }
+
+    /// `trend:` with a pattern that has groups `x` and `y`.
+    fn trend(&self, raw: RawTrend) -> Result<Trend, ScenarioError> {
+        let compile = |text: &Spanned<String>| {
+            pattern::compile(&text.value).map_err(|kind| self.error(loc(&text.referenced), kind))
+        };
+        let sample = compile(&raw.pattern)?;
+        for group in ["x", "y"] {
+            if !sample.capture_names().flatten().any(|n| n == group) {
+                return Err(self.error(
+                    loc(&raw.pattern.referenced),
+                    ErrorKind::Other(format!(
+                        "the trend pattern has no named group `{group}`: write `(?P<x>\\d+)` for \
+                         the time and `(?P<y>\\d+)` for the value"
+                    )),
+                ));
+            }
+        }
+        let direction = |value: &str, at: Loc| match value {
+            "rising" => Ok(Direction::Rising),
+            "flat" => Ok(Direction::Flat),
+            "falling" => Ok(Direction::Falling),
+            other => Err(self.error(
+                at,
+                ErrorKind::UnknownValue {
+                    value: other.to_owned(),
+                    expected: vec!["rising", "flat", "falling"],
+                },
+            )),
+        };
+        let mut expect = BTreeMap::new();
+        if let Some(e) = &raw.expect {
+            let at = loc(&e.referenced);
+            match &e.value {
+                RawTrendExpect::All(d) => {
+                    expect.insert(None, direction(d, at)?);
+                }
+                RawTrendExpect::PerVariant(map) => {
+                    for (variant, d) in map {
+                        expect.insert(Some(variant.clone()), direction(d, at)?);
+                    }
+                }
+            }
+        }
+        Ok(Trend {
+            pattern: sample,
+            until: raw.until.as_ref().map(compile).transpose()?,
+            timeout: self.optional_duration(raw.timeout.as_ref())?,
+            metric: self
+                .metric(raw.metric)?
+                .unwrap_or_else(|| "slope".to_owned()),
+            expect,
         })
     }
 

@@ -155,6 +155,8 @@ pub enum Step {
     /// `memory-layout:` place the ELF's sections, heap and stack on the
     /// board's memory map, beside QEMU's `info mtree`.
     MemoryLayout,
+    /// `trend:` sample a series from the serial console and fit its slope.
+    Trend(Trend),
 }
 
 impl Step {
@@ -183,6 +185,7 @@ impl Step {
             Step::ExpectFault(_) => "expect-fault",
             Step::Footprint => "footprint",
             Step::MemoryLayout => "memory-layout",
+            Step::Trend(_) => "trend",
         }
     }
 }
@@ -340,4 +343,41 @@ pub struct ExpectFault {
     pub function: Option<String>,
     /// Per-step deadline.
     pub timeout: Option<Duration>,
+}
+
+/// The direction of a series, as `trend:` classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Grows steadily over the window.
+    Rising,
+    /// Neither grows nor shrinks steadily.
+    Flat,
+    /// Shrinks steadily over the window.
+    Falling,
+}
+
+impl Direction {
+    /// The name used in scenarios and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Rising => "rising",
+            Direction::Flat => "flat",
+            Direction::Falling => "falling",
+        }
+    }
+}
+
+/// Options of `trend:`.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    /// A pattern with named groups `x` and `y`; each match is one sample.
+    pub pattern: regex::bytes::Regex,
+    /// Sampling ends when this matches (or the console closes).
+    pub until: Option<regex::bytes::Regex>,
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
+    /// The slope's metric name (also `<metric>_r2` and `<metric>_samples`).
+    pub metric: String,
+    /// The expected direction, for every variant or per variant name.
+    pub expect: BTreeMap<Option<String>, Direction>,
 }

@@ -193,6 +193,7 @@ pub(crate) enum RawStepKind {
     ExpectFault(Box<RawExpectFault>),
     Footprint,
     MemoryLayout,
+    Trend(Box<RawTrend>),
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -214,6 +215,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "expect-fault",
     "footprint",
     "memory-layout",
+    "trend",
 ];
 
 /// Options of `boot:`.
@@ -239,6 +241,28 @@ pub(crate) struct RawWaitSerial {
 pub(crate) struct RawExpectExit {
     pub code: Option<i32>,
     pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `trend:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawTrend {
+    #[serde(rename = "match")]
+    pub pattern: Spanned<String>,
+    pub until: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub metric: Option<Spanned<String>>,
+    pub expect: Option<Spanned<RawTrendExpect>>,
+}
+
+/// `expect:` of `trend:`: one direction, or one per variant name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawTrendExpect {
+    /// The same direction for every variant.
+    All(String),
+    /// A direction per variant name.
+    PerVariant(std::collections::BTreeMap<String, String>),
 }
 
 /// Options of `expect-fault:`.
@@ -489,6 +513,7 @@ impl<'de> Deserialize<'de> for RawStep {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::Footprint)
                     }
+                    "trend" => RawStep::Step(RawStepKind::Trend(map.next_value()?)),
                     "memory-layout" => {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::MemoryLayout)

@@ -1,0 +1,204 @@
+//! `trend:` samples a series from the serial console and classifies it by
+//! a least-squares line: a steady rise over the window is a leak.
+
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::debugger::Detail;
+use super::execute::StepFailure;
+use crate::console::{Console, ConsoleError};
+use crate::report::Status;
+use crate::scenario::{Direction, Trend};
+use crate::target::TargetError;
+
+/// Fewer samples than this cannot show a trend.
+const MIN_SAMPLES: usize = 3;
+/// A line explains the series well enough from this R² on.
+const MIN_R2: f64 = 0.6;
+/// The fitted change over the window must be at least this share of the
+/// mean value to count as rising or falling.
+const MIN_CHANGE: f64 = 0.1;
+
+/// A least-squares line through the samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Fit {
+    /// Change of y per unit of x.
+    pub slope: f64,
+    /// Coefficient of determination, 0..=1.
+    pub r2: f64,
+    /// The fitted change over the window as a share of the mean of y.
+    pub change: f64,
+}
+
+impl Fit {
+    /// Fits `samples`; `None` for fewer than two distinct x.
+    pub(super) fn of(samples: &[(f64, f64)]) -> Option<Fit> {
+        let n = samples.len() as f64;
+        let mean_x = samples.iter().map(|s| s.0).sum::<f64>() / n;
+        let mean_y = samples.iter().map(|s| s.1).sum::<f64>() / n;
+        let sxx: f64 = samples.iter().map(|s| (s.0 - mean_x).powi(2)).sum();
+        let sxy: f64 = samples
+            .iter()
+            .map(|s| (s.0 - mean_x) * (s.1 - mean_y))
+            .sum();
+        let syy: f64 = samples.iter().map(|s| (s.1 - mean_y).powi(2)).sum();
+        if sxx == 0.0 {
+            return None;
+        }
+        let slope = sxy / sxx;
+        let r2 = if syy == 0.0 {
+            1.0
+        } else {
+            (sxy * sxy) / (sxx * syy)
+        };
+        let (min_x, max_x) = samples.iter().fold((f64::MAX, f64::MIN), |(lo, hi), s| {
+            (lo.min(s.0), hi.max(s.0))
+        });
+        let change = if mean_y == 0.0 {
+            0.0
+        } else {
+            slope * (max_x - min_x) / mean_y.abs()
+        };
+        Some(Fit { slope, r2, change })
+    }
+
+    /// Rising or falling when the line explains the series and moves it by
+    /// more than [`MIN_CHANGE`] over the window; flat otherwise.
+    pub(super) fn direction(&self) -> Direction {
+        if self.r2 < MIN_R2 || self.change.abs() < MIN_CHANGE {
+            Direction::Flat
+        } else if self.change > 0.0 {
+            Direction::Rising
+        } else {
+            Direction::Falling
+        }
+    }
+}
+
+/// Collects samples until `until` matches, the console closes or the step's
+/// timeout passes, fits them and checks the expected direction.
+pub(super) async fn sample(
+    step: &Trend,
+    console: &mut Console,
+    variant: Option<&str>,
+    metrics: &mut std::collections::BTreeMap<String, f64>,
+) -> Result<Detail, StepFailure> {
+    let deadline = step.timeout.map(|t| Instant::now() + t);
+    let mut patterns = vec![&step.pattern];
+    patterns.extend(step.until.as_ref());
+    let mut samples = Vec::new();
+    loop {
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        match console.wait_for_any(&patterns, left).await {
+            Ok((0, found)) => {
+                let value = |group: &str| {
+                    found
+                        .captures
+                        .iter()
+                        .find(|(n, _)| n == group)
+                        .and_then(|(_, v)| v.trim().parse::<f64>().ok())
+                };
+                match (value("x"), value("y")) {
+                    (Some(x), Some(y)) => samples.push((x, y)),
+                    _ => {
+                        return Err(StepFailure::new(
+                            Status::Failed,
+                            format!("sample {:?} has no numeric `x` and `y`", found.text),
+                        ));
+                    }
+                }
+            }
+            Ok(_) => break,
+            Err(ConsoleError::Closed { .. }) if step.until.is_none() => break,
+            Err(ConsoleError::Timeout { .. }) if step.until.is_none() && step.timeout.is_some() => {
+                break;
+            }
+            Err(e) => return Err(TargetError::from(e).into()),
+        }
+    }
+    if samples.len() < MIN_SAMPLES {
+        return Err(StepFailure::new(
+            Status::Failed,
+            format!(
+                "{} samples are too few for a trend (at least {MIN_SAMPLES})",
+                samples.len()
+            ),
+        ));
+    }
+    let fit = Fit::of(&samples).ok_or_else(|| {
+        StepFailure::new(Status::Failed, "every sample has the same `x`: no trend")
+    })?;
+    let direction = fit.direction();
+    metrics.insert(step.metric.clone(), fit.slope);
+    metrics.insert(format!("{}_r2", step.metric), fit.r2);
+    metrics.insert(format!("{}_samples", step.metric), samples.len() as f64);
+    let mut detail = Detail::new();
+    detail.insert("direction".into(), json!(direction.as_str()));
+    detail.insert("slope".into(), json!(fit.slope));
+    detail.insert("r2".into(), json!(fit.r2));
+    detail.insert("change".into(), json!(fit.change));
+    detail.insert("samples".into(), json!(samples.len()));
+    let expected = step
+        .expect
+        .get(&variant.map(str::to_owned))
+        .or_else(|| step.expect.get(&None));
+    if let Some(want) = expected
+        && *want != direction
+    {
+        return Err(StepFailure::new(
+            Status::Failed,
+            format!(
+                "the series is {} (slope {:.4}, R² {:.2}, change {:+.0}% over the window), expected {}",
+                direction.as_str(),
+                fit.slope,
+                fit.r2,
+                fit.change * 100.0,
+                want.as_str()
+            ),
+        ));
+    }
+    Ok(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(f: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        (0..20)
+            .map(|i| (f64::from(i) * 100.0, f(f64::from(i))))
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_rise_is_rising() {
+        let fit = Fit::of(&series(|i| 1000.0 + 50.0 * i)).unwrap();
+        assert_eq!(fit.direction(), Direction::Rising);
+        assert!((fit.slope - 0.5).abs() < 1e-9);
+        assert!((fit.r2 - 1.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_sawtooth_around_a_level_is_flat() {
+        // Allocation and collection: up for five samples, back down.
+        let fit = Fit::of(&series(|i| 1000.0 + 100.0 * (i % 5.0))).unwrap();
+        assert_eq!(fit.direction(), Direction::Flat, "{fit:?}");
+    }
+
+    #[test]
+    fn a_small_steady_drift_is_flat() {
+        let fit = Fit::of(&series(|i| 10_000.0 + i)).unwrap();
+        assert_eq!(fit.direction(), Direction::Flat, "{fit:?}");
+    }
+
+    #[test]
+    fn a_steady_fall_is_falling() {
+        let fit = Fit::of(&series(|i| 5000.0 - 200.0 * i)).unwrap();
+        assert_eq!(fit.direction(), Direction::Falling);
+    }
+
+    #[test]
+    fn one_x_has_no_line() {
+        assert_eq!(Fit::of(&[(1.0, 1.0), (1.0, 2.0), (1.0, 3.0)]), None);
+    }
+}
