@@ -144,9 +144,6 @@ fn a_debugger_step_without_attach_says_what_to_add() {
 
 #[test]
 fn lab_debug_serves_gdb_multiarch_and_stops_cleanly_on_ctrl_c() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-
     // A private copy of the ELF, so that no other test's QEMU shares its path.
     let dir = tempfile::tempdir().unwrap();
     let elf = dir.path().join("debuggee.elf");
@@ -216,16 +213,9 @@ fn lab_debug_serves_gdb_multiarch_and_stops_cleanly_on_ctrl_c() {
     assert!(out.contains("$1 = 0") && out.contains("$2 = 5"), "{out}");
     // After the detach the guest runs on and exits with the value gdb set;
     // `lab debug` notices and ends by itself.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = lab.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            kill(Pid::from_raw(lab.id() as i32), Signal::SIGINT).unwrap();
-            break lab.wait().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    let Some(status) = common::wait_timeout(&mut lab, Duration::from_secs(10)) else {
+        common::ctrl_c(&lab);
+        panic!("lab debug did not end when the guest exited");
     };
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
@@ -236,9 +226,6 @@ fn lab_debug_serves_gdb_multiarch_and_stops_cleanly_on_ctrl_c() {
 
 #[test]
 fn lab_debug_ends_on_ctrl_c_and_leaves_no_qemu() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-
     let dir = tempfile::tempdir().unwrap();
     let elf = built_image("cortex-m/debuggee", "mps2-an385");
     let mine = dir.path().join("debuggee.elf");
@@ -259,12 +246,11 @@ fn lab_debug_ends_on_ctrl_c_and_leaves_no_qemu() {
     stdout.read_line(&mut line).unwrap();
     assert!(line.contains("GDB bridge on 127.0.0.1:"), "{line}");
     assert_eq!(qemu_processes_with(mine.to_str().unwrap()).len(), 1);
-    kill(Pid::from_raw(lab.id() as i32), Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while lab.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "lab debug ignored Ctrl-C");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::ctrl_c(&lab);
+    assert!(
+        common::wait_timeout(&mut lab, Duration::from_secs(10)).is_some(),
+        "lab debug ignored Ctrl-C"
+    );
     assert!(
         qemu_processes_with(mine.to_str().unwrap()).is_empty(),
         "QEMU left running"

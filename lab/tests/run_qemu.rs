@@ -357,9 +357,6 @@ fn a_missing_qemu_names_the_package_to_install() {
 
 #[test]
 fn ctrl_c_stops_qemu_and_still_writes_the_report() {
-    use nix::sys::signal::{Signal, kill};
-    use nix::unistd::Pid;
-
     let dir = tempfile::tempdir().unwrap();
     let elf = common::silent_elf(dir.path());
     let json = dir.path().join("report.json");
@@ -384,17 +381,10 @@ fn ctrl_c_stops_qemu_and_still_writes_the_report() {
         assert!(Instant::now() < deadline, "QEMU never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("lab did not stop after Ctrl-C");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    common::ctrl_c(&child);
+    let Some(status) = common::wait_timeout(&mut child, Duration::from_secs(10)) else {
+        let _ = child.kill();
+        panic!("lab did not stop after Ctrl-C");
     };
     assert_eq!(status.code(), Some(1));
     let r = &report(&json)["results"][0];

@@ -27,21 +27,11 @@ __attribute__((noinline)) int work(int n)
   return sum;
 }
 
-/* Compares two NUL-terminated strings for equality. */
-static int same(const char *a, const char *b)
-{
-  while (*a && *a == *b) {
-    a++;
-    b++;
-  }
-  return *a == *b;
-}
-
 /* Spins or works as argv[1] says, then exits with lab_exit_code. */
 int main(int argc, char **argv)
 {
   rt_puts("READY\n");
-  if (argc > 1 && same(argv[1], "spin")) {
+  if (argc > 1 && rt_str_eq(argv[1], "spin")) {
     while (lab_spin)
       lab_counter++;
   } else {

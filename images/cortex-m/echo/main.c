@@ -20,16 +20,6 @@ static void read_line(char *buf, size_t size)
   buf[n] = '\0';
 }
 
-/* Returns non-zero when the NUL-terminated strings a and b are equal. */
-static int str_eq(const char *a, const char *b)
-{
-  while (*a != '\0' && *a == *b) {
-    a++;
-    b++;
-  }
-  return *a == *b;
-}
-
 /* Echoes lines until "exit". */
 int main(int argc, char **argv)
 {
@@ -40,7 +30,7 @@ int main(int argc, char **argv)
   rt_puts("READY\n");
   for (;;) {
     read_line(line, sizeof line);
-    if (str_eq(line, "exit"))
+    if (rt_str_eq(line, "exit"))
       return 0;
     rt_puts(line);
     rt_putc('\n');

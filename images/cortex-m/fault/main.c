@@ -23,29 +23,19 @@ __attribute__((noinline, noclone)) uint32_t fault_bus(void)
   return *(volatile uint32_t *)UNMAPPED_ADDR;
 }
 
-/* Compares two NUL-terminated strings for equality. */
-static int str_eq(const char *a, const char *b)
-{
-  while (*a != '\0' && *a == *b) {
-    a++;
-    b++;
-  }
-  return *a == *b;
-}
-
 /* Dispatches on argv[1]; returns 1 after printing usage if it is unknown.
  * The faults do not return: the fault report ends the firmware. */
 int main(int argc, char **argv)
 {
   const char *mode = argc > 1 ? argv[1] : "";
 
-  if (str_eq(mode, "undef")) {
+  if (rt_str_eq(mode, "undef")) {
     rt_puts("READY\n");
     fault_undef();
-  } else if (str_eq(mode, "bus")) {
+  } else if (rt_str_eq(mode, "bus")) {
     rt_puts("READY\n");
     (void)fault_bus();
-  } else if (str_eq(mode, "lockup")) {
+  } else if (rt_str_eq(mode, "lockup")) {
     rt_puts("READY\n");
     rt_fault_in_handler = 1;
     fault_undef();

@@ -58,6 +58,9 @@ int rt_vprintf(const char *fmt, va_list ap);
 
 /* Ends the emulation with `code` as QEMU's exit status (SYS_EXIT_EXTENDED). */
 __attribute__((noreturn)) void rt_exit(int code);
+/* Returns non-zero when the NUL-terminated strings a and b are equal (for
+ * matching arguments). */
+int rt_str_eq(const char *a, const char *b);
 /* Reads the command line (SYS_GET_CMDLINE) into buf, NUL-terminated.
  * Returns its length, or -1 if it is unavailable or does not fit. */
 int rt_get_cmdline(char *buf, size_t size);

@@ -43,3 +43,13 @@ int rt_get_cmdline(char *buf, size_t size)
   buf[block.len < size ? block.len : size - 1] = '\0';
   return (int)block.len;
 }
+
+/* Returns non-zero when the NUL-terminated strings a and b are equal. */
+int rt_str_eq(const char *a, const char *b)
+{
+  while (*a != '\0' && *a == *b) {
+    a++;
+    b++;
+  }
+  return *a == *b;
+}

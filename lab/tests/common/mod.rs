@@ -109,3 +109,27 @@ pub fn silent_elf(dir: &Path) -> PathBuf {
     );
     elf
 }
+
+/// Waits up to `timeout` for `child` to end; `None` if it still runs.
+pub fn wait_timeout(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to `child`.
+pub fn ctrl_c(child: &std::process::Child) {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT is delivered");
+}
