@@ -348,3 +348,78 @@ fn a_nack_resends_and_a_dropped_connection_fails_in_time() {
     );
     fake.join().unwrap();
 }
+
+/// Parses `m<addr>,<len>`.
+fn parse_m(body: &[u8]) -> (usize, usize) {
+    let text = std::str::from_utf8(&body[1..]).unwrap();
+    let (addr, len) = text.split_once(',').unwrap();
+    (
+        usize::from_str_radix(addr, 16).unwrap(),
+        usize::from_str_radix(len, 16).unwrap(),
+    )
+}
+
+#[test]
+fn pipelined_reads_survive_a_nack_and_stop_at_a_refusal() {
+    let (client_side, mut stub) = UnixStream::pair().unwrap();
+    let fake = std::thread::spawn(move || {
+        assert!(read_packet(&mut stub).starts_with(b"qSupported"));
+        stub.write_all(b"+").unwrap();
+        stub.write_all(&frame("PacketSize=40")).unwrap();
+        // Chunks of 32 bytes; the third is nacked once, the sixth refused.
+        let mut nacked = false;
+        let mut served = Vec::new();
+        loop {
+            let body = read_packet(&mut stub);
+            if body == b"p0" {
+                stub.write_all(b"+").unwrap();
+                stub.write_all(&frame("2a000000")).unwrap();
+                return served;
+            }
+            let (addr, len) = parse_m(&body);
+            if addr == 64 && !nacked {
+                nacked = true;
+                stub.write_all(b"-").unwrap();
+                continue;
+            }
+            served.push(addr);
+            stub.write_all(b"+").unwrap();
+            if addr == 160 {
+                stub.write_all(&frame("E14")).unwrap();
+            } else {
+                let hex: String = (addr..addr + len)
+                    .map(|a| format!("{:02x}", a as u8))
+                    .collect();
+                stub.write_all(&frame(&hex)).unwrap();
+            }
+        }
+    });
+    let mut gdb = GdbClient::new(client_side).unwrap();
+    gdb.set_read_window(4);
+    let mut buf = vec![0xee; 256];
+    assert_eq!(gdb.read_memory(0, &mut buf).unwrap(), 160);
+    assert!(buf[..160].iter().enumerate().all(|(i, &b)| b == i as u8));
+    // The replies in flight were drained: the next request gets its own.
+    assert_eq!(gdb.read_register(0).unwrap(), Some(vec![42, 0, 0, 0]));
+    let served = fake.join().unwrap();
+    // Nothing was asked past the window after the refusal.
+    assert!(served.iter().all(|&a| a < 160 + 4 * 32), "{served:?}");
+}
+
+#[test]
+fn a_frame_larger_than_the_receive_buffer_is_received() {
+    let (client_side, mut stub) = UnixStream::pair().unwrap();
+    let fake = std::thread::spawn(move || {
+        assert!(read_packet(&mut stub).starts_with(b"qSupported"));
+        stub.write_all(b"+").unwrap();
+        stub.write_all(&frame("PacketSize=1000")).unwrap();
+        assert_eq!(read_packet(&mut stub), b"p0");
+        stub.write_all(b"+").unwrap();
+        stub.write_all(&frame(&"5a".repeat(200_000))).unwrap();
+    });
+    let mut gdb = GdbClient::new(client_side).unwrap();
+    let value = gdb.read_register(0).unwrap().unwrap();
+    assert_eq!(value.len(), 200_000);
+    assert!(value.iter().all(|&b| b == 0x5a));
+    fake.join().unwrap();
+}

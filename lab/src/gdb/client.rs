@@ -1,12 +1,12 @@
 //! A synchronous GDB remote client, used against QEMU's gdbstub and against
 //! the lab's own bridge.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::conn::{ConnError, Connection, Transport};
+use super::conn::{AckEvent, ConnError, Connection, Transport};
 use super::protocol::packet::{self, INTERRUPT};
 use super::protocol::query::{self, Features};
 use super::protocol::resume::{self, Async};
@@ -20,6 +20,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const FALLBACK_PACKET_SIZE: usize = 400;
 /// How much of a request an error message quotes.
 const QUOTE: usize = 48;
+/// How many `m` requests a large read keeps in flight by default.
+pub const DEFAULT_READ_WINDOW: usize = 8;
 
 /// Errors of the GDB client.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,23 @@ pub struct GdbClient<S = UnixStream> {
     xml: HashMap<String, Vec<u8>>,
     registers: Option<RegisterMap>,
     console: Vec<u8>,
+    /// How many `m` requests a large read keeps in flight (1: one at a time).
+    read_window: usize,
+    /// Replies still owed for requests abandoned on a timeout; skipped before
+    /// the next request so that replies stay matched to requests.
+    stale: usize,
+    /// Acks taken from the connection during a pipelined read.
+    acks: Vec<AckEvent>,
+}
+
+/// One `m` request of a pipelined read.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    /// Offset in the caller's buffer.
+    offset: usize,
+    len: usize,
+    /// Whether the stub acked it (always, without acks).
+    acked: bool,
 }
 
 impl GdbClient<UnixStream> {
@@ -151,10 +170,14 @@ impl<S: Transport> GdbClient<S> {
             xml: HashMap::new(),
             registers: None,
             console: Vec::new(),
+            read_window: DEFAULT_READ_WINDOW,
+            stale: 0,
+            acks: Vec::new(),
         };
         client.request(|r| r.extend_from_slice(query::SUPPORTED_REQUEST))?;
         client.features = query::parse_supported(client.conn.reply());
         client.packet_size = client.features.packet_size.unwrap_or(FALLBACK_PACKET_SIZE);
+        client.conn.reserve_frame(client.packet_size);
         if client.features.no_ack_mode {
             client.request(|r| r.extend_from_slice(b"QStartNoAckMode"))?;
             if client.conn.reply() == b"OK" {
@@ -180,6 +203,15 @@ impl<S: Transport> GdbClient<S> {
         self.packet_size
     }
 
+    /// How many `m` requests a large [`Self::read_memory`] keeps in flight
+    /// (at least 1; 1 sends one and waits for its reply before the next).
+    /// Pipelining needs a stub that parses its input in order without
+    /// waiting for our acks, as QEMU's system-mode gdbstub and gdbstub-based
+    /// bridges do; QEMU's user-mode gdbstub waits for acks, so use 1 there.
+    pub fn set_read_window(&mut self, window: usize) {
+        self.read_window = window.max(1);
+    }
+
     /// Console output (`O` packets) received while the target ran, taken out.
     pub fn take_console(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.console)
@@ -187,12 +219,35 @@ impl<S: Transport> GdbClient<S> {
 
     /// Sends the request that `build` writes and waits for its reply.
     fn request(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> Result<(), GdbError> {
+        self.ready()?;
+        self.build(build)?;
+        self.conn.send(&self.req)?;
+        self.await_reply()
+    }
+
+    /// Checks that the target is stopped and skips replies owed to
+    /// requests that timed out, so that a request may go out.
+    fn ready(&mut self) -> Result<(), GdbError> {
         match &self.state {
             State::Stopped => {}
             State::Running => return Err(GdbError::Running),
             State::Exited(reason) => return Err(GdbError::Gone(format!("{reason:?}"))),
             State::Detached => return Err(GdbError::Gone("detached".into())),
         }
+        while self.stale > 0 {
+            if !self.conn.receive(Instant::now() + self.timeout)? {
+                return Err(GdbError::Timeout {
+                    request: format!("(late replies to {} earlier requests)", self.stale),
+                    after: self.timeout,
+                });
+            }
+            self.stale -= 1;
+        }
+        Ok(())
+    }
+
+    /// Builds a request into `self.req`, checking it against the packet size.
+    fn build(&mut self, build: impl FnOnce(&mut Vec<u8>)) -> Result<(), GdbError> {
         self.req.clear();
         build(&mut self.req);
         if self.req.len() + 4 > self.packet_size {
@@ -201,7 +256,11 @@ impl<S: Transport> GdbClient<S> {
                 max: self.packet_size,
             });
         }
-        self.conn.send(&self.req)?;
+        Ok(())
+    }
+
+    /// Waits for the reply to the request just sent.
+    fn await_reply(&mut self) -> Result<(), GdbError> {
         if self.conn.receive(Instant::now() + self.timeout)? {
             Ok(())
         } else {
@@ -343,8 +402,13 @@ impl<S: Transport> GdbClient<S> {
     /// Reads memory into `buf` in chunks that fit the packet size; returns
     /// how many bytes were read (fewer when the target stops answering
     /// part-way; an error when not even the first chunk could be read).
+    /// Keeps up to the read window of `m` requests in flight
+    /// ([`Self::set_read_window`]).
     pub fn read_memory(&mut self, addr: u64, buf: &mut [u8]) -> Result<usize, GdbError> {
         let chunk = memory::read_chunk(self.packet_size);
+        if self.read_window > 1 && buf.len() > chunk {
+            return self.read_memory_pipelined(addr, buf, chunk);
+        }
         let mut done = 0;
         while done < buf.len() {
             let len = chunk.min(buf.len() - done);
@@ -366,6 +430,116 @@ impl<S: Transport> GdbClient<S> {
             }
         }
         Ok(done)
+    }
+
+    /// [`Self::read_memory`] with several `m` requests in flight. The stub
+    /// answers in order, each reply after its request's ack; a nacked
+    /// request is sent again and its reply comes later. On a refused or
+    /// short chunk nothing more is sent and the replies in flight are
+    /// drained, so that the connection stays in step.
+    fn read_memory_pipelined(
+        &mut self,
+        addr: u64,
+        buf: &mut [u8],
+        chunk: usize,
+    ) -> Result<usize, GdbError> {
+        self.ready()?;
+        let no_ack = self.conn.no_ack();
+        self.conn.track_acks(!no_ack);
+        self.acks.clear();
+        let mut flight: VecDeque<Chunk> = VecDeque::with_capacity(self.read_window);
+        let mut next = 0;
+        // Where the readable prefix ends, and the error of its end if that
+        // is the very first byte.
+        let mut limit = buf.len();
+        let mut first_error = None;
+        let mut resend = Vec::new();
+        let result = 'pipe: loop {
+            while next < limit && flight.len() < self.read_window {
+                let len = chunk.min(limit - next);
+                if let Err(e) = self.send_read(addr, next, len) {
+                    break 'pipe Err(e);
+                }
+                flight.push_back(Chunk {
+                    offset: next,
+                    len,
+                    acked: no_ack,
+                });
+                next += len;
+            }
+            if flight.is_empty() {
+                break Ok(());
+            }
+            match self.conn.receive(Instant::now() + self.timeout) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let front = flight[0];
+                    self.stale = flight.len();
+                    // Only for the message; it fit when it was sent.
+                    let _ = self.build(|r| memory::read(r, addr + front.offset as u64, front.len));
+                    break Err(GdbError::Timeout {
+                        request: self.quote_request(),
+                        after: self.timeout,
+                    });
+                }
+                Err(e) => break Err(GdbError::from(e)),
+            }
+            // Acks arrive in the order of our requests, each before its reply.
+            // A nacked request goes to the back of the line and is sent again.
+            self.conn.take_acks(&mut self.acks);
+            for ack in self.acks.drain(..) {
+                let Some(i) = flight.iter().position(|c| !c.acked) else {
+                    continue;
+                };
+                match ack {
+                    AckEvent::Ack => flight[i].acked = true,
+                    AckEvent::Nack => {
+                        let c = flight.remove(i).expect("in flight");
+                        flight.push_back(c);
+                        resend.push(c);
+                    }
+                }
+            }
+            // The reply answers the oldest acked request (the oldest one at
+            // all from a stub that does not ack).
+            let i = flight.iter().position(|c| c.acked).unwrap_or(0);
+            let c = flight.remove(i).expect("in flight");
+            for again in resend.drain(..) {
+                if let Err(e) = self.send_read(addr, again.offset, again.len) {
+                    break 'pipe Err(e);
+                }
+            }
+            if c.offset >= limit {
+                // Past a failure already found: only drained.
+                continue;
+            }
+            let reply = self.conn.reply();
+            let got = (reply.len() / 2).min(c.len);
+            let ok = packet::error_code(reply).is_none()
+                && packet::decode_hex_to_slice(reply, &mut buf[c.offset..c.offset + got]).is_some();
+            if !ok || got < c.len {
+                let end = if ok { c.offset + got } else { c.offset };
+                if end < limit {
+                    limit = end;
+                    if end == 0 {
+                        let _ = self.build(|r| memory::read(r, addr, c.len));
+                        first_error = Some(self.bad_reply());
+                    }
+                }
+            }
+        };
+        self.conn.track_acks(false);
+        result?;
+        match first_error {
+            Some(e) if limit == 0 => Err(e),
+            _ => Ok(limit),
+        }
+    }
+
+    fn send_read(&mut self, addr: u64, offset: usize, len: usize) -> Result<(), GdbError> {
+        self.build(|r| memory::read(r, addr + offset as u64, len))?;
+        self.conn.send(&self.req)?;
+        Ok(())
     }
 
     /// Reads `len` bytes of memory; an error unless all could be read.

@@ -10,6 +10,6 @@ mod regs;
 
 pub use backend::{BackendError, BreakKind, DebugBackend, StopReason};
 pub use bridge::{BackendFactory, BridgeServer, ShutdownHandle};
-pub use client::{DEFAULT_TIMEOUT, GdbClient, GdbError};
+pub use client::{DEFAULT_READ_WINDOW, DEFAULT_TIMEOUT, GdbClient, GdbError};
 pub use conn::{ConnError, Connection, Transport};
 pub use regs::{DescriptionError, Register, RegisterMap};

@@ -28,7 +28,8 @@ impl GdbConnection {
             rbuf: vec![0; READ_BUF].into_boxed_slice(),
             rpos: 0,
             rlen: 0,
-            wbuf: Vec::with_capacity(READ_BUF),
+            // A whole `m` reply at the advertised packet size, without regrowth.
+            wbuf: Vec::with_capacity(super::PACKET_SIZE + 16),
             nonblocking: false,
         }
     }

@@ -31,11 +31,11 @@ use crate::gdb::{BackendError, DebugBackend};
 /// Makes a freshly connected backend for each gdb session.
 pub type BackendFactory = Box<dyn FnMut() -> Result<Box<dyn DebugBackend>, BackendError> + Send>;
 
-/// The packet size advertised to gdb, 8x QEMU's. gdb sizes its `m` requests
-/// to half of it, so 64 KiB of memory travel in 4 packets instead of 32 (the
-/// backend splits each into reads its own stub accepts). Larger saves little
-/// more and would overflow clients with a 64 KiB receive buffer.
-const PACKET_SIZE: usize = 0x8000;
+/// The packet size advertised to gdb, 32x QEMU's. gdb sizes its `m`
+/// requests to about half of it, so 64 KiB of memory travel in one or two
+/// packets instead of 32; the backend splits each into reads its own stub
+/// accepts and keeps several of them in flight.
+const PACKET_SIZE: usize = 0x20000;
 /// How long a new client waits for a session that is ending (gdb attaching
 /// right after another one detached) before it is refused.
 const HANDOVER_GRACE: Duration = Duration::from_millis(500);

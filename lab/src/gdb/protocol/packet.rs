@@ -179,15 +179,34 @@ pub fn decode_hex_into(hex: &[u8], out: &mut Vec<u8>) -> Option<()> {
     Some(())
 }
 
-/// Decodes exactly `dst.len()` bytes of hex from the start of `hex`.
+/// Hex digit values by byte; 0xff for anything else.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[HEX[i] as usize] = i as u8;
+        table[b"0123456789ABCDEF"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes exactly `dst.len()` bytes of hex from the start of `hex` (the
+/// hot path of memory reads: a table lookup per digit, one check per slice).
 pub fn decode_hex_to_slice(hex: &[u8], dst: &mut [u8]) -> Option<()> {
     if hex.len() < dst.len() * 2 {
         return None;
     }
+    let mut bad = 0;
     for (d, pair) in dst.iter_mut().zip(hex.chunks_exact(2)) {
-        *d = hex_byte(pair[0], pair[1])?;
+        let (hi, lo) = (
+            HEX_VALUE[usize::from(pair[0])],
+            HEX_VALUE[usize::from(pair[1])],
+        );
+        bad |= hi | lo;
+        *d = hi << 4 | lo;
     }
-    Some(())
+    (bad & 0xf0 == 0).then_some(())
 }
 
 /// Parses a hex number (at most 16 digits).
@@ -263,5 +282,10 @@ mod tests {
         assert_eq!(parse_hex_u64(b"2000000c"), Some(0x2000_000c));
         assert_eq!(error_code(b"E14"), Some(0x14));
         assert_eq!(error_code(b"OK"), None);
+        let mut dst = [0; 3];
+        assert_eq!(decode_hex_to_slice(b"00fF7a", &mut dst), Some(()));
+        assert_eq!(dst, [0, 255, 0x7a]);
+        assert_eq!(decode_hex_to_slice(b"00g07a", &mut dst), None);
+        assert_eq!(decode_hex_to_slice(b"00ff", &mut dst), None);
     }
 }
