@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include "rt.h"
 
@@ -21,6 +22,7 @@ int _isatty(int fd);
 int _lseek(int fd, int offset, int whence);
 int _kill(int pid, int sig);
 int _getpid(void);
+int _gettimeofday(struct timeval *tv, void *tz);
 __attribute__((noreturn)) void _exit(int code);
 
 /* Grows the heap by incr bytes; fails with ENOMEM beyond __heap_end__. */
@@ -112,4 +114,17 @@ int _getpid(void)
 void _exit(int code)
 {
   rt_exit(code);
+}
+
+/* gettimeofday() and time(): the clock starts at 0 at reset (there is no
+ * calendar), counted by rt_micros, so it is deterministic under icount. */
+int _gettimeofday(struct timeval *tv, void *tz)
+{
+  (void)tz;
+  if (tv != NULL) {
+    uint64_t us = rt_micros();
+    tv->tv_sec = (time_t)(us / 1000000u);
+    tv->tv_usec = (suseconds_t)(us % 1000000u);
+  }
+  return 0;
 }

@@ -1,0 +1,192 @@
+/*
+ * duktape - runs one embedded JS workload (argv[1]) on Duktape 2.7.
+ *
+ * Usage (semihosting args): duktape WORKLOAD [heap=N] [sample_us=N]
+ *   heap=N       cap on the bytes Duktape may hold (default: no cap, i.e.
+ *                the board's PSRAM through newlib's malloc and _sbrk)
+ *   sample_us=N  interval of the HEAP samples in the timer loop (10000)
+ *
+ * Globals for the scripts: print(...), setTimeout(fn, ms), clearTimeout(id),
+ * gc(), poke(addr, value), peek(addr). Report lines: see ../jscommon/bench.h.
+ * Every mark-and-sweep run (voluntary, emergency or from gc()) is timed by
+ * the wrapper that ../jscommon/patch_source.py puts around
+ * duk_heap_mark_and_sweep in the build's copy of duktape.c.
+ */
+#include <string.h>
+
+#include "bench.h"
+#include "duktape.h"
+
+static void *dk_alloc(void *udata, duk_size_t size)
+{
+  (void)udata;
+  return lab_malloc(size);
+}
+
+static void *dk_realloc(void *udata, void *ptr, duk_size_t size)
+{
+  (void)udata;
+  return lab_realloc(ptr, size);
+}
+
+static void dk_free(void *udata, void *ptr)
+{
+  (void)udata;
+  lab_free(ptr);
+}
+
+/* Unrecoverable engine errors (an error outside any protected call). */
+static void dk_fatal(void *udata, const char *msg)
+{
+  (void)udata;
+  rt_printf("FATAL %s\n", msg != NULL ? msg : "(no message)");
+  lab_footprint(lab_heap_peak);
+  rt_exit(LAB_EXIT_FATAL);
+}
+
+/* print(...): the arguments as strings, separated by spaces. */
+static duk_ret_t dk_print(duk_context *ctx)
+{
+  duk_idx_t n = duk_get_top(ctx);
+
+  for (duk_idx_t i = 0; i < n; i++) {
+    if (i > 0)
+      rt_putc(' ');
+    rt_puts(duk_safe_to_string(ctx, i));
+  }
+  rt_putc('\n');
+  lab_after_print();
+  return 0;
+}
+
+/* setTimeout(fn, ms): the callback waits in the global stash under its id. */
+static duk_ret_t dk_set_timeout(duk_context *ctx)
+{
+  int id;
+
+  duk_require_function(ctx, 0);
+  id = lab_timer_add((uint32_t)duk_to_uint32(ctx, 1));
+  if (id < 0)
+    return duk_error(ctx, DUK_ERR_RANGE_ERROR, "too many timers");
+  duk_push_global_stash(ctx);
+  duk_dup(ctx, 0);
+  duk_put_prop_index(ctx, -2, (duk_uarridx_t)id);
+  duk_push_int(ctx, id);
+  return 1;
+}
+
+static duk_ret_t dk_clear_timeout(duk_context *ctx)
+{
+  int id = duk_to_int(ctx, 0);
+
+  if (id >= 0 && id < LAB_TIMERS) {
+    lab_timer_cancel(id);
+    duk_push_global_stash(ctx);
+    duk_del_prop_index(ctx, -1, (duk_uarridx_t)id);
+  }
+  return 0;
+}
+
+static duk_ret_t dk_gc(duk_context *ctx)
+{
+  duk_gc(ctx, 0);
+  return 0;
+}
+
+static duk_ret_t dk_poke(duk_context *ctx)
+{
+  lab_poke(duk_to_uint32(ctx, 0), duk_to_uint32(ctx, 1));
+  return 0;
+}
+
+static duk_ret_t dk_peek(duk_context *ctx)
+{
+  duk_push_uint(ctx, lab_peek(duk_to_uint32(ctx, 0)));
+  return 1;
+}
+
+static const duk_function_list_entry dk_globals[] = {
+    {"print", dk_print, DUK_VARARGS},
+    {"setTimeout", dk_set_timeout, 2},
+    {"clearTimeout", dk_clear_timeout, 1},
+    {"gc", dk_gc, 0},
+    {"poke", dk_poke, 2},
+    {"peek", dk_peek, 1},
+    {NULL, NULL, 0},
+};
+
+static duk_context *dk_ctx;
+
+/* HEAP sampler: a full collection first, so the figure is the live heap. */
+static void dk_sample(void)
+{
+  duk_gc(dk_ctx, 0);
+  lab_heap_sample(lab_heap_used);
+}
+
+/* Reports the error on top of the stack; returns the exit status. */
+static int dk_error(duk_context *ctx)
+{
+  return lab_report_error(duk_safe_to_string(ctx, -1), "alloc failed");
+}
+
+static int dk_finish(int status)
+{
+  lab_footprint(lab_heap_peak);
+  return status;
+}
+
+int main(int argc, char **argv)
+{
+  static const char *const keys[] = {"heap", "sample_us", NULL};
+  const lab_script *script;
+  duk_context *ctx;
+  uint64_t run_start, run_us;
+  int id;
+
+  lab_phase("reset_to_main");
+  if (argc < 2 || (script = lab_find_script(argv[1])) == NULL) {
+    lab_usage("duktape");
+    return LAB_EXIT_USAGE;
+  }
+  lab_heap_limit = lab_opt(argc, argv, "heap", (unsigned long)-1, keys);
+  lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
+
+  ctx = duk_create_heap(dk_alloc, dk_realloc, dk_free, NULL, dk_fatal);
+  if (ctx == NULL) {
+    rt_printf("FATAL duk_create_heap failed\n");
+    return dk_finish(LAB_EXIT_FATAL);
+  }
+  dk_ctx = ctx;
+  duk_push_global_object(ctx);
+  duk_put_function_list(ctx, -1, dk_globals);
+  duk_pop(ctx);
+  lab_phase("engine_created");
+
+  duk_push_string(ctx, script->name);
+  if (duk_pcompile_lstring_filename(ctx, 0, script->src, script->len) != 0)
+    return dk_finish(dk_error(ctx));
+  lab_phase("script_parsed");
+  run_start = rt_micros();
+  if (duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS)
+    return dk_finish(dk_error(ctx));
+  duk_pop(ctx);
+
+  /* Timer loop: callbacks in due order until none is left. */
+  while ((id = lab_timer_next(dk_sample)) >= 0) {
+    duk_push_global_stash(ctx);
+    duk_get_prop_index(ctx, -1, (duk_uarridx_t)id);
+    duk_del_prop_index(ctx, -2, (duk_uarridx_t)id);
+    if (duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS)
+      return dk_finish(dk_error(ctx));
+    duk_pop_2(ctx);
+  }
+  run_us = rt_micros() - run_start;
+  rt_printf("READY us=%llu\n", (unsigned long long)rt_micros());
+  lab_gc_report(run_us);
+  if (strcmp(script->name, "poke") == 0)
+    rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
+              (unsigned long long)run_us);
+  duk_destroy_heap(ctx);
+  return dk_finish(LAB_EXIT_OK);
+}

@@ -1,0 +1,237 @@
+/*
+ * native - the JS workloads of ../js/ written in C, for comparison with the
+ * engines. Same command line (native WORKLOAD [heap=N] [sample_us=N]), same
+ * report lines (../jscommon/bench.h) and exit statuses. Allocations go
+ * through the same accounting wrapper over newlib-nano's malloc as
+ * Duktape's. There is no collector: the GC line reports count=0, and the
+ * "parse" phases are empty (engine_created and script_parsed follow
+ * reset_to_main directly).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "bench.h"
+
+/* The script's print(): one line, then the first_line bookkeeping. */
+static void say(const char *line)
+{
+  rt_puts(line);
+  rt_putc('\n');
+  lab_after_print();
+}
+
+/* gc.js: objects with a name, three tags and a self-reference; a derived
+ * string; a rolling window of 16 live objects. */
+typedef struct item {
+  int id;
+  char *name;
+  int *tags;
+  struct item *self;
+} item;
+
+static void item_free(item *o)
+{
+  if (o != NULL) {
+    lab_free(o->name);
+    lab_free(o->tags);
+    lab_free(o);
+  }
+}
+
+static int run_gc(void)
+{
+  enum { N = 5000, KEEP = 16 };
+  item *keep[KEEP] = {0};
+  unsigned long sum = 0;
+  char line[64];
+
+  for (int i = 0; i < N; i++) {
+    item *o = lab_malloc(sizeof *o);
+    char *s;
+    if (o == NULL)
+      return -1;
+    o->id = i;
+    o->name = lab_malloc(16);
+    o->tags = lab_malloc(3 * sizeof(int));
+    if (o->name == NULL || o->tags == NULL)
+      return -1;
+    snprintf(o->name, 16, "item%d", i);
+    o->tags[0] = i;
+    o->tags[1] = i * 2;
+    o->tags[2] = i * 3;
+    o->self = o;
+    s = lab_malloc(64);
+    if (s == NULL)
+      return -1;
+    snprintf(s, 64, "%s:%d,%d,%d", o->name, o->tags[0], o->tags[1], o->tags[2]);
+    sum += strlen(s);
+    lab_free(s);
+    item_free(keep[i % KEEP]);
+    keep[i % KEEP] = o;
+  }
+  snprintf(line, sizeof line, "gc n=%d sum=%lu", N, sum);
+  say(line);
+  for (int k = 0; k < KEEP; k++)
+    item_free(keep[k]);
+  return 0;
+}
+
+/* leak.js / clean.js: a 1 ms timer that runs TICKS times; each run builds
+ * ten strings and a "closure" holding them, kept forever (leak) or in a
+ * ring of 8 (clean). */
+typedef struct handler {
+  struct handler *next;
+  char *data[10];
+} handler;
+
+enum { TICKS = 200, RING = 8 };
+static handler *handlers;     /* leak: every handler */
+static handler *ring[RING];   /* clean: the last 8 */
+static int ticks, handler_count;
+
+static void handler_free(handler *h)
+{
+  if (h != NULL) {
+    for (int j = 0; j < 10; j++)
+      lab_free(h->data[j]);
+    lab_free(h);
+  }
+}
+
+static int tick(int leak)
+{
+  handler *h = lab_malloc(sizeof *h);
+
+  if (h == NULL)
+    return -1;
+  for (int j = 0; j < 10; j++) {
+    h->data[j] = lab_malloc(16);
+    if (h->data[j] == NULL)
+      return -1;
+    snprintf(h->data[j], 16, "tick%d_%d", ticks, j);
+  }
+  if (leak) {
+    h->next = handlers;
+    handlers = h;
+    handler_count++;
+  } else {
+    handler_free(ring[ticks % RING]);
+    ring[ticks % RING] = h;
+    handler_count = ticks + 1 < RING ? ticks + 1 : RING;
+  }
+  ticks++;
+  if (ticks < TICKS) {
+    lab_timer_add(1);
+  } else {
+    char line[64];
+    snprintf(line, sizeof line, "%s ticks=%d handlers=%d",
+             leak ? "leak" : "clean", ticks, handler_count);
+    say(line);
+  }
+  return 0;
+}
+
+static void sample(void)
+{
+  lab_heap_sample(lab_heap_used);
+}
+
+static int run_timers(int leak)
+{
+  lab_timer_add(1);
+  while (lab_timer_next(sample) >= 0)
+    if (tick(leak) != 0)
+      return -1;
+  return 0;
+}
+
+/* oom.js: 1.3 KB strings kept until allocation fails. */
+static int run_oom(void)
+{
+  static char base[1281];
+  unsigned long n = 0;
+  char **hog = NULL;
+  size_t cap = 0;
+
+  memset(base, 0, sizeof base);
+  strcpy(base, "0123456789");
+  for (int k = 0; k < 7; k++)
+    memcpy(base + strlen(base), base, strlen(base));
+  for (;; n++) {
+    char *s;
+    if (n == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      char **nh = lab_realloc(hog, ncap * sizeof *hog);
+      if (nh == NULL)
+        break;
+      hog = nh;
+      cap = ncap;
+    }
+    s = lab_malloc(1280 + 12);
+    if (s == NULL)
+      break;
+    snprintf(s, 1280 + 12, "%s%lu", base, n);
+    hog[n] = s;
+  }
+  rt_printf("OOM out of memory after %lu strings\n", n);
+  return LAB_EXIT_OOM;
+}
+
+int main(int argc, char **argv)
+{
+  static const char *const keys[] = {"heap", "sample_us", NULL};
+  const char *w;
+  uint64_t run_start, run_us;
+  int status = 0;
+
+  lab_phase("reset_to_main");
+  if (argc < 2) {
+    lab_usage("native");
+    return LAB_EXIT_USAGE;
+  }
+  w = argv[1];
+  lab_heap_limit = lab_opt(argc, argv, "heap", (unsigned long)-1, keys);
+  lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
+  lab_phase("engine_created");
+  lab_phase("script_parsed");
+  run_start = rt_micros();
+
+  if (strcmp(w, "hello") == 0) {
+    say("hello from c");
+  } else if (strcmp(w, "gc") == 0) {
+    status = run_gc();
+  } else if (strcmp(w, "leak") == 0 || strcmp(w, "clean") == 0) {
+    status = run_timers(strcmp(w, "leak") == 0);
+  } else if (strcmp(w, "throw") == 0) {
+    say("throwing");
+    rt_printf("UNCAUGHT Error: boom\n");
+    lab_footprint(lab_heap_peak);
+    return LAB_EXIT_UNCAUGHT;
+  } else if (strcmp(w, "oom") == 0) {
+    status = run_oom();
+    lab_footprint(lab_heap_peak);
+    return status;
+  } else if (strcmp(w, "poke") == 0) {
+    char line[32];
+    for (uint32_t i = 0; i < 10000; i++)
+      lab_poke(0x40028000u, i & 3u);
+    snprintf(line, sizeof line, "poke led=%u", (unsigned)lab_peek(0x40028000u));
+    say(line);
+  } else {
+    lab_usage("native");
+    return LAB_EXIT_USAGE;
+  }
+  if (status != 0) {
+    rt_printf("OOM out of memory\n");
+    lab_footprint(lab_heap_peak);
+    return LAB_EXIT_OOM;
+  }
+  run_us = rt_micros() - run_start;
+  rt_printf("READY us=%llu\n", (unsigned long long)rt_micros());
+  lab_gc_report(run_us);
+  if (strcmp(w, "poke") == 0)
+    rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
+              (unsigned long long)run_us);
+  lab_footprint(lab_heap_peak);
+  return LAB_EXIT_OK;
+}
