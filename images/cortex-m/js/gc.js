@@ -2,14 +2,17 @@
 // array and a self-reference (a cycle, so reference counting alone cannot
 // free it), derives a second string from it and drops it, except for a
 // rolling window of 16 that stays alive.
-var N = 5000;
-var keep = [];
-var sum = 0;
-for (var i = 0; i < N; i++) {
-  var o = { id: i, name: "item" + i, tags: [i, i * 2, i * 3] };
-  o.self = o;
-  var s = o.name + ":" + o.tags.join(",");
-  sum += s.length;
-  keep[i % 16] = o;
+function run(n) {
+  var keep = [];
+  var sum = 0;
+  for (var i = 0; i < n; i++) {
+    var o = { id: i, name: "item" + i, tags: [i, i * 2, i * 3] };
+    o.self = o;
+    var s = o.name + ":" + o.tags.join(",");
+    sum += s.length;
+    keep[i % 16] = o;
+  }
+  return sum;
 }
-print("gc n=" + N + " sum=" + sum);
+var N = 5000;
+print("gc n=" + N + " sum=" + run(N));
