@@ -53,14 +53,15 @@ def log(msg):
 def locate():
     base = ["cargo", "metadata", "--format-version", "1", "--locked",
             "--manifest-path", LOCATOR]
-    for extra in (["--offline"], []):
-        r = subprocess.run(base + extra, stdout=subprocess.PIPE,
+    r = subprocess.run(base + ["--offline"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        log(f"{CRATE} is not in the local cargo registry: fetching it")
+        r = subprocess.run(base, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
-        if r.returncode == 0:
-            break
-        log(f"{' '.join(base + extra)} failed:\n{r.stderr.strip()}")
-    else:
-        raise SystemExit(1)
+        if r.returncode != 0:
+            log(f"{' '.join(base)} failed:\n{r.stderr.strip()}")
+            raise SystemExit(1)
     for pkg in json.loads(r.stdout)["packages"]:
         if pkg["name"] == CRATE:
             src = os.path.join(os.path.dirname(pkg["manifest_path"]),
