@@ -1,45 +1,59 @@
-//! Host tools the lab needs, and the Debian package that provides each.
+//! Host tools and files the lab needs, and the Debian package that provides each.
 
 use std::path::PathBuf;
 
-/// A host command that is missing.
+/// A host requirement that is not met.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "`{command}` is not installed (not found on PATH): install the Debian package `{package}` \
-     (`make deps` installs every system dependency)"
+    "{what}: install the Debian package `{package}` (`make deps` installs every system dependency)"
 )]
 pub struct MissingTool {
-    /// The command looked for.
-    pub command: String,
+    /// What is missing, as a phrase.
+    pub what: String,
     /// The package that provides it.
     pub package: String,
 }
 
-/// A host command and the package that provides it.
+/// A host command (looked up on PATH) or file, and the package that provides it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostTool {
-    /// The command name, looked up on PATH.
-    pub command: String,
+    /// A command name, looked up on PATH.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// A file that must exist (for packages that install no command).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
     /// The Debian package to install when it is missing.
     pub package: String,
 }
 
 impl HostTool {
-    /// A tool from its command and package names.
+    /// A command and the package that provides it.
     pub fn new(command: &str, package: &str) -> Self {
         HostTool {
-            command: command.to_owned(),
+            command: Some(command.to_owned()),
+            file: None,
             package: package.to_owned(),
         }
     }
 
-    /// Finds the command on PATH, or says which package to install.
+    /// Checks the requirement: finds the command on PATH (its path is
+    /// returned) or checks the file exists, or says which package to install.
     pub fn locate(&self) -> Result<PathBuf, MissingTool> {
-        which::which(&self.command).map_err(|_| MissingTool {
-            command: self.command.clone(),
+        let missing = |what: String| MissingTool {
+            what,
             package: self.package.clone(),
-        })
+        };
+        match (&self.command, &self.file) {
+            (Some(command), _) => which::which(command)
+                .map_err(|_| missing(format!("`{command}` is not installed (not found on PATH)"))),
+            (None, Some(file)) if file.exists() => Ok(file.clone()),
+            (None, Some(file)) => Err(missing(format!("{} is missing", file.display()))),
+            (None, None) => Err(missing(
+                "a requirement names neither a command nor a file".into(),
+            )),
+        }
     }
 }
 
@@ -64,5 +78,20 @@ mod tests {
     fn a_present_tool_is_found() {
         let path = HostTool::new("sh", "dash").locate().unwrap();
         assert!(path.is_absolute());
+    }
+
+    #[test]
+    fn a_missing_file_names_its_package() {
+        let tool = HostTool {
+            command: None,
+            file: Some(PathBuf::from("/nonexistent/lab/duktape.c")),
+            package: "duktape-dev".into(),
+        };
+        let msg = tool.locate().unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "/nonexistent/lab/duktape.c is missing: install the Debian package `duktape-dev` \
+             (`make deps` installs every system dependency)"
+        );
     }
 }

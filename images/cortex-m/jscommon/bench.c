@@ -129,9 +129,13 @@ void lab_gc_end(void)
 
 void lab_gc_report(uint64_t run_us)
 {
-  rt_printf("GC count=%u total_us=%llu max_us=%llu run_us=%llu\n",
+  /* The share of run time spent collecting, in parts per million. */
+  uint64_t share_ppm = run_us ? gc_total_us * 1000000u / run_us : 0;
+
+  rt_printf("GC count=%u total_us=%llu max_us=%llu run_us=%llu share_ppm=%llu\n",
             (unsigned)gc_count, (unsigned long long)gc_total_us,
-            (unsigned long long)gc_max_us, (unsigned long long)run_us);
+            (unsigned long long)gc_max_us, (unsigned long long)run_us,
+            (unsigned long long)share_ppm);
 }
 
 /* --- heap accounting --- */

@@ -73,6 +73,23 @@ impl ImageBuilder {
             ));
         };
 
+        let require = |files: bool| {
+            image
+                .requires
+                .iter()
+                .filter(|tool| tool.file.is_some() == files)
+                .try_for_each(|tool| {
+                    tool.locate()
+                        .map(drop)
+                        .map_err(|source| ImageError::MissingTool {
+                            image: image.name.clone(),
+                            source,
+                        })
+                })
+        };
+        // Required files may be inputs: check them before hashing, so a
+        // missing package is named as such and not as an unmatched glob.
+        require(true)?;
         let out = self.out_dir(image, board);
         let path = out.join(&image.output);
         let hash = self.input_hash(image, board, &memory_ld)?;
@@ -97,12 +114,8 @@ impl ImageBuilder {
             });
         }
 
-        for tool in &image.requires {
-            tool.locate().map_err(|source| ImageError::MissingTool {
-                image: image.name.clone(),
-                source,
-            })?;
-        }
+        // Build commands are needed only when something is to be built.
+        require(false)?;
         // A stale or half-written build must never be mistaken for a good one.
         let _ = std::fs::remove_file(&stamp);
         std::fs::create_dir_all(&out).map_err(io(&out))?;

@@ -1,0 +1,189 @@
+//! The Cortex-M experiment library (`scenarios/cortex-m/`) end to end: native
+//! C against Duktape and Micro QuickJS on both boards, under icount. The
+//! scenarios assert what each variant must do; these tests assert what must
+//! hold between variants, on real output.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use common::{report, run, text};
+
+/// Runs the whole library once per test binary and returns its report.
+fn library() -> &'static Value {
+    static REPORT: OnceLock<Value> = OnceLock::new();
+    REPORT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("report.json");
+        let scenarios = common::repo().join("scenarios/cortex-m");
+        let out = run(&[
+            "run",
+            "-j",
+            "2",
+            scenarios.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        report(&json)
+    })
+}
+
+/// The median of `metric` for `scenario` and `variant`.
+fn metric(scenario: &str, variant: &str, metric: &str) -> f64 {
+    let summary = library()["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["scenario"] == scenario && s["variant"] == variant)
+        .unwrap_or_else(|| panic!("no {scenario}[{variant}]"));
+    summary["metrics"][metric]["median"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {metric} in {scenario}[{variant}]: {summary}"))
+}
+
+#[test]
+fn native_code_starts_faster_than_either_engine() {
+    for board in ["m3", "m7"] {
+        let native = metric("cold-start", &format!("native-{board}"), "ready_us");
+        for engine in ["duktape", "mquickjs"] {
+            let js = metric("cold-start", &format!("{engine}-{board}"), "ready_us");
+            assert!(native < js, "{board}: native {native} µs, {engine} {js} µs");
+        }
+        // Phases are in order.
+        let phases = [
+            "reset_to_main_us",
+            "engine_created_us",
+            "script_parsed_us",
+            "first_line_us",
+            "ready_us",
+        ];
+        for variant in ["native", "duktape", "mquickjs"].map(|e| format!("{e}-{board}")) {
+            let times: Vec<f64> = phases
+                .iter()
+                .map(|p| metric("cold-start", &variant, p))
+                .collect();
+            assert!(
+                times.windows(2).all(|w| w[0] <= w[1]),
+                "{variant}: {times:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_footprint_figure_is_positive_and_matches_the_elf() {
+    for (board, suffix) in [("mps2-an385", "m3"), ("mps2-an500", "m7")] {
+        for engine in ["native", "duktape", "mquickjs"] {
+            let variant = format!("{engine}-{suffix}");
+            let elf = common::repo().join(format!(
+                "build/images/{board}/cortex-m/{engine}/{engine}.elf"
+            ));
+            let size = std::process::Command::new("arm-none-eabi-size")
+                .arg(&elf)
+                .output()
+                .unwrap();
+            let size = String::from_utf8(size.stdout).unwrap();
+            // Berkeley format: text (text + rodata), data, bss.
+            let numbers: Vec<f64> = size
+                .lines()
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .take(3)
+                .map(|n| n.parse().unwrap())
+                .collect();
+            let text =
+                metric("footprint", &variant, "text") + metric("footprint", &variant, "rodata");
+            assert_eq!(text, numbers[0], "{variant} text");
+            assert_eq!(
+                metric("footprint", &variant, "data"),
+                numbers[1],
+                "{variant} data"
+            );
+            assert_eq!(
+                metric("footprint", &variant, "bss"),
+                numbers[2],
+                "{variant} bss"
+            );
+            for m in ["text", "bss", "flash", "static_ram", "stack_used"] {
+                assert!(metric("footprint", &variant, m) > 0.0, "{variant} {m}");
+            }
+        }
+        for engine in ["duktape", "mquickjs"] {
+            assert!(metric("footprint", &format!("{engine}-{suffix}"), "heap_peak") > 0.0);
+        }
+    }
+}
+
+#[test]
+fn engines_collect_garbage_and_native_code_does_not() {
+    for board in ["m3", "m7"] {
+        assert_eq!(
+            metric("gc-pressure", &format!("native-{board}"), "gc_count"),
+            0.0
+        );
+        for engine in ["duktape", "mquickjs"] {
+            let variant = format!("{engine}-{board}");
+            assert!(
+                metric("gc-pressure", &variant, "gc_count") > 0.0,
+                "{variant}"
+            );
+            let max = metric("gc-pressure", &variant, "gc_max_us");
+            let total = metric("gc-pressure", &variant, "gc_total_us");
+            assert!(
+                max > 0.0 && max <= total,
+                "{variant}: max {max}, total {total}"
+            );
+            let share = metric("gc-pressure", &variant, "gc_share_ppm");
+            let expected = (total * 1e6 / metric("gc-pressure", &variant, "run_us")).floor();
+            assert_eq!(share, expected, "{variant}");
+        }
+    }
+}
+
+#[test]
+fn the_leak_is_found_only_where_there_is_one() {
+    let results = library()["results"].as_array().unwrap();
+    for r in results.iter().filter(|r| r["scenario"] == "leak") {
+        assert_eq!(r["status"], "passed", "{r}");
+        let trend = r["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == "trend")
+            .unwrap();
+        let leaking = r["variant"].as_str().unwrap().ends_with("-leak");
+        assert_eq!(
+            trend["detail"]["direction"],
+            if leaking { "rising" } else { "flat" },
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn a_register_write_costs_more_through_an_engine() {
+    for board in ["m3", "m7"] {
+        let native = metric("peripheral-poke", &format!("native-{board}"), "poke_us");
+        for engine in ["duktape", "mquickjs"] {
+            let js = metric("peripheral-poke", &format!("{engine}-{board}"), "poke_us");
+            assert!(native < js, "{board}: native {native} µs, {engine} {js} µs");
+        }
+    }
+}
+
+#[test]
+fn js_errors_are_classified_by_what_the_engine_does() {
+    let results = library()["results"].as_array().unwrap();
+    for name in ["js-uncaught-exception", "js-out-of-memory"] {
+        let runs: Vec<&Value> = results.iter().filter(|r| r["scenario"] == name).collect();
+        assert_eq!(runs.len(), 3, "{name}");
+        assert!(runs.iter().all(|r| r["status"] == "passed"), "{runs:?}");
+    }
+    // Micro QuickJS stops at its fixed arena, the others at the 1 MiB cap.
+    assert!(metric("js-out-of-memory", "mquickjs", "heap_peak") <= 256.0 * 1024.0);
+    assert!(metric("js-out-of-memory", "duktape", "heap_peak") <= 1024.0 * 1024.0);
+}
