@@ -94,3 +94,21 @@ fn a_missing_path_exits_2() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("nowhere.yaml"), "{stderr}");
 }
+
+#[test]
+fn list_shows_boards_images_and_scenarios() {
+    let out = common::run(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "mps2-an385",
+        "mps2-an500",
+        "cortex-m/hello",
+        "cortex-m/duktape",
+        "scenarios/hello.yaml",
+        "scenarios/cortex-m/cold-start.yaml",
+    ] {
+        assert!(stdout.contains(expected), "{expected} missing from:\n{stdout}");
+    }
+    assert!(!stdout.contains("invalid"), "{stdout}");
+}
