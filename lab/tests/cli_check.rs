@@ -108,7 +108,10 @@ fn list_shows_boards_images_and_scenarios() {
         "scenarios/hello.yaml",
         "scenarios/cortex-m/cold-start.yaml",
     ] {
-        assert!(stdout.contains(expected), "{expected} missing from:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing from:\n{stdout}"
+        );
     }
     assert!(!stdout.contains("invalid"), "{stdout}");
 }

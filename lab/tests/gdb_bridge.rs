@@ -5,69 +5,27 @@ mod common;
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use lab::gdb::{BackendError, BreakKind, BridgeServer, DebugBackend, GdbClient, StopReason};
 
 const BOARD: &str = "mps2-an385";
 
-/// The debuggee ELF, built by the lab.
-fn debuggee() -> PathBuf {
-    let out = common::run(&["images", "build", "cortex-m/debuggee", "--board", BOARD]);
-    assert!(out.status.success(), "{}", common::text(&out));
-    common::repo()
-        .join("build/images")
-        .join(BOARD)
-        .join("cortex-m/debuggee/debuggee.elf")
-}
-
 /// QEMU paused at reset with its gdbstub on a unix socket, and a bridge in
 /// front of it; QEMU is killed on drop.
 struct Rig {
-    child: Child,
+    qemu: common::HaltedQemu,
     elf: PathBuf,
     server: Option<BridgeServer>,
-    _dir: tempfile::TempDir,
 }
 
 impl Rig {
     /// Starts QEMU with the debuggee's arguments and a bridge on a free port.
     fn start(args: &[&str]) -> Self {
-        let elf = debuggee();
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("gdb.sock");
-        let mut semihosting = String::from("enable=on,target=native,arg=debuggee.elf");
-        for a in args {
-            semihosting.push_str(",arg=");
-            semihosting.push_str(a);
-        }
-        let child = Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                BOARD,
-                "-nodefaults",
-                "-display",
-                "none",
-                "-monitor",
-                "none",
-            ])
-            .arg("-kernel")
-            .arg(&elf)
-            .args(["-semihosting-config", &semihosting, "-S", "-chardev"])
-            .arg(format!(
-                "socket,id=gdb0,path={},server=on,wait=off",
-                sock.display()
-            ))
-            .args(["-gdb", "chardev:gdb0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("qemu-system-arm runs");
+        let qemu = common::HaltedQemu::start(BOARD, args);
+        let sock = qemu.sock.clone();
         let server = BridgeServer::start(
             0,
             Box::new(move || {
@@ -77,10 +35,9 @@ impl Rig {
         )
         .unwrap();
         Self {
-            child,
-            elf,
+            elf: qemu.elf.clone(),
+            qemu,
             server: Some(server),
-            _dir: dir,
         }
     }
 
@@ -104,22 +61,14 @@ impl Rig {
 
     /// QEMU's exit status, waiting up to `timeout`.
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
+        self.qemu.wait_exit(timeout)
     }
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
+        // The bridge goes first: its session must not outlive QEMU.
         drop(self.server.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -5,9 +5,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use lab::gdb::{BreakKind, ConnError, GdbClient, GdbError, StopReason};
@@ -15,16 +14,6 @@ use object::{Object, ObjectSymbol};
 
 const SIGINT: u8 = 2;
 const SIGTRAP: u8 = 5;
-
-/// The debuggee ELF for `board`, built once per board.
-fn debuggee(board: &str) -> PathBuf {
-    let out = common::run(&["images", "build", "cortex-m/debuggee", "--board", board]);
-    assert!(out.status.success(), "{}", common::text(&out));
-    common::repo()
-        .join("build/images")
-        .join(board)
-        .join("cortex-m/debuggee/debuggee.elf")
-}
 
 /// Symbol addresses and the entry point of an ELF.
 struct Elf {
@@ -47,53 +36,20 @@ impl Elf {
     }
 }
 
-/// QEMU paused at reset with its gdbstub on a unix socket; killed on drop.
+/// QEMU paused at reset running the debuggee, and its symbols.
 struct Qemu {
-    child: Child,
-    _dir: tempfile::TempDir,
+    halted: common::HaltedQemu,
     sock: PathBuf,
     elf: Elf,
 }
 
 impl Qemu {
     fn start(board: &str, args: &[&str]) -> Self {
-        let elf_path = debuggee(board);
-        let dir = tempfile::tempdir().unwrap();
-        let sock = dir.path().join("gdb.sock");
-        let mut semihosting = String::from("enable=on,target=native,arg=debuggee.elf");
-        for a in args {
-            semihosting.push_str(",arg=");
-            semihosting.push_str(a);
-        }
-        let child = Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                board,
-                "-nodefaults",
-                "-display",
-                "none",
-                "-monitor",
-                "none",
-            ])
-            .arg("-kernel")
-            .arg(&elf_path)
-            .args(["-semihosting-config", &semihosting, "-S", "-chardev"])
-            .arg(format!(
-                "socket,id=gdb0,path={},server=on,wait=off",
-                sock.display()
-            ))
-            .args(["-gdb", "chardev:gdb0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("qemu-system-arm runs");
+        let halted = common::HaltedQemu::start(board, args);
         Self {
-            child,
-            _dir: dir,
-            sock,
-            elf: Elf::load(&elf_path),
+            sock: halted.sock.clone(),
+            elf: Elf::load(&halted.elf),
+            halted,
         }
     }
 
@@ -105,21 +61,7 @@ impl Qemu {
 
     /// QEMU's exit status, waiting up to `timeout`.
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.halted.wait_exit(timeout)
     }
 }
 

@@ -133,3 +133,72 @@ pub fn ctrl_c(child: &std::process::Child) {
     use nix::unistd::Pid;
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT is delivered");
 }
+
+/// QEMU paused at reset (`-S`) running the `debuggee` firmware, with its
+/// gdbstub on a unix socket in a folder of its own; killed on drop.
+pub struct HaltedQemu {
+    /// The QEMU process.
+    pub child: std::process::Child,
+    /// QEMU's gdbstub socket.
+    pub sock: PathBuf,
+    /// The debuggee ELF.
+    pub elf: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl HaltedQemu {
+    /// Starts QEMU on `board` with the debuggee's semihosting `args`.
+    pub fn start(board: &str, args: &[&str]) -> Self {
+        use std::os::unix::process::CommandExt;
+        let elf = built_image("cortex-m/debuggee", board);
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("gdb.sock");
+        let mut semihosting = String::from("enable=on,target=native,arg=debuggee.elf");
+        for a in args {
+            semihosting.push_str(",arg=");
+            semihosting.push_str(a);
+        }
+        let child = Command::new("qemu-system-arm")
+            .args([
+                "-M",
+                board,
+                "-nodefaults",
+                "-display",
+                "none",
+                "-monitor",
+                "none",
+            ])
+            .arg("-kernel")
+            .arg(&elf)
+            .args(["-semihosting-config", &semihosting, "-S", "-chardev"])
+            .arg(format!(
+                "socket,id=gdb0,path={},server=on,wait=off",
+                sock.display()
+            ))
+            .args(["-gdb", "chardev:gdb0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("qemu-system-arm runs");
+        HaltedQemu {
+            child,
+            sock,
+            elf,
+            _dir: dir,
+        }
+    }
+
+    /// QEMU's exit status, waiting up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        wait_timeout(&mut self.child, timeout)
+    }
+}
+
+impl Drop for HaltedQemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
