@@ -16,6 +16,7 @@ pub mod qmp;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod script;
 pub mod target;
 pub mod workspace;
 

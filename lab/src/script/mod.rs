@@ -1,0 +1,116 @@
+//! Rhai scenario scripts: a sandboxed engine, the host API scripts call,
+//! and the checks `lab check` runs on them.
+//!
+//! [`run`] executes a script against a [`ScriptHost`]; [`check`] compiles
+//! one and reports unknown function calls. Both report [`ScriptError`]s as
+//! `FILE:LINE:COL: message`.
+
+mod api;
+mod check;
+mod engine;
+mod error;
+mod host;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Instant;
+
+use rhai::{AST, Dynamic, Engine};
+
+pub use engine::Limits;
+pub use error::{Limit, ScriptError, ScriptErrorKind};
+pub use host::{BootOptions, HostError, Match, ScriptHost, Stop};
+
+use api::{Bridge, Job};
+use engine::{Abort, from_eval, from_parse, new_engine};
+
+/// Stack of the thread that runs a script: deep enough for the default call
+/// depth in debug builds.
+const SCRIPT_STACK: usize = 32 << 20;
+
+/// How many operations pass between two looks at the clock.
+const DEADLINE_EVERY: u64 = 256;
+
+/// Compiles `source` (read from `file`) and finds calls to functions that
+/// neither the script nor the lab defines; runs nothing.
+pub fn check(file: &Path, source: &str) -> Result<(), ScriptError> {
+    let limits = Limits::default();
+    // No host: the jobs' receiver is dropped at once, and nothing runs.
+    let (jobs, _) = mpsc::channel();
+    let engine = engine_with_api(&limits, Bridge::new(jobs, Instant::now()), 0);
+    compile(file, &engine, source, &limits).map(drop)
+}
+
+/// Runs the script `source` (read from `file`) against `host`, within
+/// `limits`, with `random()` seeded by `seed`, until it ends or `deadline`
+/// passes. Host calls are made on the calling thread; the script itself
+/// runs on a thread of its own.
+pub fn run(
+    file: &Path,
+    source: &str,
+    host: &mut dyn ScriptHost,
+    limits: &Limits,
+    seed: u64,
+    deadline: Instant,
+) -> Result<(), ScriptError> {
+    let (jobs, requests) = mpsc::channel::<Job>();
+    let mut engine = engine_with_api(limits, Bridge::new(jobs, deadline), seed);
+    engine.on_progress(move |operations| {
+        (operations % DEADLINE_EVERY == 0 && Instant::now() >= deadline)
+            .then(|| Dynamic::from(Abort::Deadline))
+    });
+    let ast = compile(file, &engine, source, limits)?;
+    let outcome = thread::scope(|scope| {
+        let script = thread::Builder::new()
+            .name("lab-script".into())
+            .stack_size(SCRIPT_STACK)
+            .spawn_scoped(scope, move || {
+                let result = engine.run_ast(&ast);
+                // The engine holds the only senders of jobs: dropping it ends
+                // the loop below.
+                drop(engine);
+                result
+            });
+        let script = match script {
+            Ok(script) => script,
+            Err(e) => return Err(format!("cannot start the script's thread: {e}")),
+        };
+        for job in requests {
+            job(&mut *host);
+        }
+        script
+            .join()
+            .map_err(|_| "the script's thread panicked".to_owned())
+    });
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => from_eval(file, *error, limits).map_or(Ok(()), Err),
+        Err(message) => Err(ScriptError::new(
+            file,
+            None,
+            ScriptErrorKind::Internal(message),
+        )),
+    }
+}
+
+/// A sandboxed engine with the lab's functions registered.
+fn engine_with_api(limits: &Limits, bridge: Bridge, seed: u64) -> Engine {
+    let mut engine = new_engine(limits);
+    api::register(&mut engine, &bridge, fastrand::Rng::with_seed(seed));
+    engine
+}
+
+/// Compiles `source` and checks its function calls.
+fn compile(
+    file: &Path,
+    engine: &Engine,
+    source: &str,
+    limits: &Limits,
+) -> Result<AST, ScriptError> {
+    let ast = engine
+        .compile(source)
+        .map_err(|e| from_parse(file, &e, limits))?;
+    check::unknown_calls(file, engine, &ast)?;
+    Ok(ast)
+}
