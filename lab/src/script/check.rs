@@ -41,7 +41,9 @@ pub(crate) fn unknown_calls(file: &Path, engine: &Engine, ast: &AST) -> Result<(
     let mut calls: Vec<(String, Position)> = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
-            Some(ASTNode::Expr(Expr::FnCall(call, pos))) if call.op_token.is_none() => {
+            Some(
+                ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+            ) if call.op_token.is_none() => {
                 calls.push((call.name.to_string(), *pos));
             }
             // A variable may hold a function pointer, called as `name(...)`.

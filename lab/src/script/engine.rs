@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use rhai::packages::{Package, StandardPackage};
-use rhai::{Dynamic, Engine, EvalAltResult, ParseError, ParseErrorType, Position};
+use rhai::{Dynamic, Engine, EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 use super::error::{Limit, ScriptError, ScriptErrorKind};
 use crate::scenario::Loc;
@@ -23,7 +23,8 @@ pub struct Limits {
     pub max_string_size: usize,
     /// Items in one array; default 100,000.
     pub max_array_size: usize,
-    /// Entries in one map; default 10,000.
+    /// Entries in one map; default 10,000. rhai 1.27 does not check a map
+    /// that grows by `map[new_key] = value`; `max_operations` bounds that.
     pub max_map_size: usize,
 }
 
@@ -107,6 +108,10 @@ pub(crate) fn from_parse(file: &Path, error: &ParseError, limits: &Limits) -> Sc
         ParseErrorType::Reserved(word) if word == "import" => ScriptErrorKind::Import,
         ParseErrorType::Reserved(word) if word == "eval" => ScriptErrorKind::Eval,
         ParseErrorType::ModuleUndefined(_) => ScriptErrorKind::Import,
+        // A disabled keyword is refused by the tokenizer.
+        ParseErrorType::BadInput(LexError::ImproperSymbol(word, _)) if word == "eval" => {
+            ScriptErrorKind::Eval
+        }
         other => ScriptErrorKind::Compile(other.to_string()),
     };
     ScriptError::new(file, loc(*pos), kind)
