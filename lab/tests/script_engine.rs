@@ -444,6 +444,17 @@ fn check_finds_unknown_functions_with_a_suggestion() {
         "scenarios/test.rhai:2:9: unknown function `wait_serail`\n  hint: did you mean `wait_serial`?"
     );
     assert!(check(Path::new(FILE), "frobnicate_the_widget();").is_err());
+    let Err(e) = check(Path::new(FILE), "boot();\n  continue_to(\"1s\", 2);") else {
+        panic!("check should count arguments")
+    };
+    assert_eq!(
+        e.to_string(),
+        "scenarios/test.rhai:2:3: `continue_to` takes 0 or 1 arguments, not 2"
+    );
+    let Err(e) = check(Path::new(FILE), "fn f(a) { a }\nf();") else {
+        panic!("check should count arguments of script functions")
+    };
+    assert!(e.to_string().contains("`f` takes 1 argument, not 0"), "{e}");
 }
 
 #[test]

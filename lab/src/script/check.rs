@@ -1,7 +1,7 @@
 //! Compile-time checks: syntax, forbidden statements, and calls to
 //! functions that nothing defines.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
 use rhai::{AST, ASTNode, Engine, Expr, Position, Stmt};
@@ -23,55 +23,116 @@ const KEYWORDS: &[&str] = &[
     "is_def_fn",
 ];
 
+/// The argument counts a function accepts: `None` when any count may do
+/// (rhai's own functions and keywords, variables holding function pointers).
+type Arities = Option<BTreeSet<usize>>;
+
 /// The first call in `ast` to a function that neither the script, nor the
-/// lab, nor rhai's packages define, as an error with a did-you-mean.
+/// lab, nor rhai's packages define, as an error with a did-you-mean; or the
+/// first call to a lab or script function with a wrong number of arguments.
 pub(crate) fn unknown_calls(file: &Path, engine: &Engine, ast: &AST) -> Result<(), ScriptError> {
-    let mut known: HashSet<String> = engine
-        .gen_fn_signatures(true)
+    // The lab's functions (the engine's own namespace) and the script's
+    // are checked for their argument counts; rhai's own are not.
+    let lab: HashSet<String> = engine
+        .gen_fn_signatures(false)
         .iter()
-        .filter_map(|signature| signature.split('(').next())
-        .map(|name| name.trim_start_matches("fn ").to_owned())
+        .map(|signature| signature_name(signature).to_owned())
         .collect();
-    known.extend(KEYWORDS.iter().map(|&k| k.to_owned()));
-    for function in ast.iter_functions() {
-        known.insert(function.name.to_owned());
-        // A parameter may hold a function pointer, called as `param(...)`.
-        known.extend(function.params.iter().map(|&p| p.to_owned()));
+    let mut known: HashMap<String, Arities> = HashMap::new();
+    for signature in engine.gen_fn_signatures(true) {
+        let name = signature_name(&signature);
+        let entry = known
+            .entry(name.to_owned())
+            .or_insert_with(|| lab.contains(name).then(BTreeSet::new));
+        match (entry.as_mut(), param_count(&signature)) {
+            (Some(set), Some(count)) => {
+                set.insert(count);
+            }
+            (Some(_), None) => *entry = None,
+            (None, _) => {}
+        }
     }
-    let mut calls: Vec<(String, Position)> = Vec::new();
+    known.extend(KEYWORDS.iter().map(|&k| (k.to_owned(), None)));
+    for function in ast.iter_functions() {
+        let entry = known
+            .entry(function.name.to_owned())
+            .or_insert_with(|| Some(BTreeSet::new()));
+        if let Some(set) = entry {
+            set.insert(function.params.len());
+        }
+        // A parameter may hold a function pointer, called as `param(...)`.
+        for &param in &function.params {
+            known.insert(param.to_owned(), None);
+        }
+    }
+    let mut calls: Vec<(String, usize, Position)> = Vec::new();
     ast.walk(&mut |path: &[ASTNode]| {
         match path.last() {
             Some(
                 ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
             ) if call.op_token.is_none() => {
-                calls.push((call.name.to_string(), *pos));
+                calls.push((call.name.to_string(), call.args.len(), *pos));
             }
             // A variable may hold a function pointer, called as `name(...)`.
             Some(ASTNode::Stmt(Stmt::Var(var, ..))) => {
-                known.insert(var.0.name.to_string());
+                known.insert(var.0.name.to_string(), None);
             }
             _ => {}
         }
         true
     });
-    let Some((name, pos)) = calls
-        .into_iter()
-        .find(|(name, _)| is_identifier(name) && !known.contains(name))
-    else {
-        return Ok(());
-    };
-    let mut candidates: Vec<&str> = known
-        .iter()
-        .map(String::as_str)
-        .filter(|k| is_identifier(k))
-        .collect();
-    candidates.sort_unstable();
-    let suggestion = did_you_mean(&name, &candidates).map(str::to_owned);
-    Err(ScriptError::new(
-        file,
-        loc(pos),
-        ScriptErrorKind::UnknownFunction { name, suggestion },
-    ))
+    for (name, count, pos) in calls {
+        if !is_identifier(&name) {
+            continue;
+        }
+        let kind = match known.get(&name) {
+            None => {
+                let mut candidates: Vec<&str> = known
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| is_identifier(k))
+                    .collect();
+                candidates.sort_unstable();
+                let suggestion = did_you_mean(&name, &candidates).map(str::to_owned);
+                ScriptErrorKind::UnknownFunction { name, suggestion }
+            }
+            Some(Some(arities)) if !arities.is_empty() && !arities.contains(&count) => {
+                ScriptErrorKind::WrongArguments {
+                    name,
+                    given: count,
+                    accepted: arities.iter().copied().collect(),
+                }
+            }
+            Some(_) => continue,
+        };
+        return Err(ScriptError::new(file, loc(pos), kind));
+    }
+    Ok(())
+}
+
+/// The function name of a rhai signature (`name(a: T, ...) -> R`).
+fn signature_name(signature: &str) -> &str {
+    let name = signature.split('(').next().unwrap_or(signature);
+    name.trim_start_matches("fn ").trim()
+}
+
+/// The number of parameters in a rhai signature.
+fn param_count(signature: &str) -> Option<usize> {
+    let params = signature.split_once('(')?.1;
+    let mut depth = 0usize;
+    let mut count = 0;
+    let mut empty = true;
+    for c in params.chars() {
+        match c {
+            '(' | '<' | '[' => depth += 1,
+            ')' if depth == 0 => return Some(if empty { 0 } else { count + 1 }),
+            ')' | '>' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => count += 1,
+            c if !c.is_whitespace() => empty = false,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether `name` is a plain identifier (not an operator).

@@ -118,6 +118,16 @@ pub enum ScriptErrorKind {
         /// The likely intended function.
         suggestion: Option<String>,
     },
+    /// A call to a lab or script function with a wrong number of arguments.
+    #[error("`{name}` takes {}, not {given}", Counts(.accepted))]
+    WrongArguments {
+        /// The function's name.
+        name: String,
+        /// The number of arguments given.
+        given: usize,
+        /// The numbers of arguments it accepts.
+        accepted: Vec<usize>,
+    },
     /// The script raised an error (a bad argument, `throw`, a type error).
     #[error("{0}")]
     Runtime(String),
@@ -175,6 +185,17 @@ impl ScriptErrorKind {
             }
             _ => return None,
         })
+    }
+}
+
+/// Argument counts as words: `1 argument`, `0 or 1 arguments`.
+struct Counts<'a>(&'a [usize]);
+
+impl fmt::Display for Counts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        let plural = if self.0 == [1] { "" } else { "s" };
+        write!(f, "{} argument{plural}", words.join(" or "))
     }
 }
 
