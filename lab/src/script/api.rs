@@ -1,10 +1,32 @@
 //! The functions scripts call: registered with rhai, forwarded to the
 //! [`ScriptHost`] through a [`Bridge`].
 //!
-//! Durations are strings with units, as in YAML (`"250ms"`, `"5s"`). Every
-//! call that waits is bounded by the scenario's deadline; the ones whose
-//! timeout may be left out (`wait_serial(pattern)`, `expect_exit()`,
-//! `attach_debugger()`, `continue_to()`) wait until that deadline.
+//! Durations are strings with units, as in YAML (`"250ms"`, `"5s"`); a bare
+//! number is refused. Every call that waits is bounded by the scenario's
+//! deadline; where the timeout may be left out, the call waits until that
+//! deadline.
+//!
+//! | function | returns |
+//! | --- | --- |
+//! | `boot()`, `boot(#{board, image, args, halted})` | |
+//! | `wait_serial(pattern[, timeout])` | map: named captures and `text` |
+//! | `send_serial(text)` | |
+//! | `qmp(command[, #{args}])` | the QMP `return` value |
+//! | `hmp(command)` | the output (string) |
+//! | `pause()`, `resume()`, `reset()` | |
+//! | `expect_exit([timeout])` | the exit code |
+//! | `attach_debugger([timeout])`, `break_at(location or address)` | |
+//! | `continue_to([timeout])` | map: `reason`, `function`, `file`, `line`, `pc` |
+//! | `step([count])`, `detach()` | |
+//! | `read_register(name)`, `read_memory(address, length)`, `read_symbol(name)` | int, array of ints, float |
+//! | `write_memory(address, bytes)`, `write_symbol(name, value)` | |
+//! | `metric(name, value)` | |
+//! | `assert(condition[, message])` | a failure (not catchable) when false |
+//! | `sleep(duration)`, `sleep_guest(duration)` | wall time, guest time |
+//! | `random()`, `random_int(low, high)` | float in [0, 1), int in [low, high] |
+//!
+//! A failed host call throws a `HostError` (with a `message`) that a script
+//! may `catch`; assertions, limits and the deadline cannot be caught.
 
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
