@@ -87,6 +87,9 @@ pub struct BoardProfile {
     /// Layout for firmware built by the lab (bare-metal boards only).
     #[serde(default)]
     pub firmware: Option<FirmwareLayout>,
+    /// How a Linux kernel boots on this board (Linux boards only).
+    #[serde(default)]
+    pub linux: Option<LinuxBoot>,
     /// The file the profile was read from.
     #[serde(skip)]
     pub source: PathBuf,
@@ -185,6 +188,20 @@ pub struct FirmwareLayout {
     pub regions: FirmwareRegions,
 }
 
+/// The board's part of a Linux boot.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxBoot {
+    /// The fixed start of the kernel command line (`console=ttyAMA0`, ...);
+    /// a scenario's `args` follow it.
+    #[serde(default)]
+    pub cmdline: Vec<String>,
+    /// The device tree, relative to a built image's `dtbs` folder. Without
+    /// it QEMU generates the device tree (the `virt` machine).
+    #[serde(default)]
+    pub dtb: Option<String>,
+}
+
 /// Region names for the linker script's `TEXT`, `DATA` and `HEAP` aliases.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,6 +249,17 @@ impl BoardProfile {
     /// The region with this name.
     pub fn region(&self, name: &str) -> Option<&MemoryRegion> {
         self.memory.iter().find(|r| r.name == name)
+    }
+
+    /// The kernel command line: the profile's fixed part, then `args`.
+    pub fn kernel_cmdline(&self, args: &[String]) -> String {
+        self.linux
+            .iter()
+            .flat_map(|l| l.cmdline.iter())
+            .chain(args)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Compiler arguments for firmware built for this board: the CPU flags

@@ -423,7 +423,7 @@ fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome
                     if out.cached { "cached" } else { "built" },
                     image.name,
                     b.name,
-                    out.path.display(),
+                    out.files.primary().display(),
                     out.duration.as_secs_f64()
                 ),
                 Err(e) => {

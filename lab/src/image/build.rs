@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::{BuildFailure, ImageError, ImageManifest};
+use super::{BuildFailure, BuiltFiles, ImageError, ImageManifest};
 use crate::board::BoardProfile;
 
 /// Name of the file that records the inputs' hash next to a built image.
@@ -19,12 +19,14 @@ const LOG: &str = "build.log";
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 /// The placeholder that expands to the board's compiler flags.
 const CFLAGS: &str = "{board.cflags}";
+/// The placeholder for the download cache that every build shares.
+const DOWNLOADS: &str = "{downloads}";
 
 /// What a build produced.
 #[derive(Debug, Clone)]
 pub struct BuildOutcome {
-    /// The bootable file.
-    pub path: PathBuf,
+    /// The bootable files.
+    pub files: BuiltFiles,
     /// True when the cache was up to date and nothing ran.
     pub cached: bool,
     /// Time spent (hashing, and building when not cached).
@@ -35,12 +37,16 @@ pub struct BuildOutcome {
 #[derive(Debug, Clone)]
 pub struct ImageBuilder {
     root: PathBuf,
+    downloads: PathBuf,
 }
 
 impl ImageBuilder {
-    /// A builder whose outputs live below `root` (`build/images`).
+    /// A builder whose outputs live below `root` (`build/images`). Builds
+    /// share a download cache next to it (`build/downloads`), named in
+    /// build commands by `{downloads}`; it is not part of the cache key.
     pub fn new(root: PathBuf) -> Self {
-        ImageBuilder { root }
+        let downloads = root.with_file_name("downloads");
+        ImageBuilder { root, downloads }
     }
 
     /// The folder that holds `image` built for `board`.
@@ -67,10 +73,20 @@ impl ImageBuilder {
                 board.arch.as_str()
             )));
         }
-        let (Some(cflags), Some(memory_ld)) = (board.firmware_cflags(), board.memory_ld()) else {
-            return Err(unsupported(
-                "the board profile has no `firmware` layout".into(),
-            ));
+        // Only firmware builds need the board's compiler flags and memory
+        // map; a Linux image builds for any board of its architecture.
+        let firmware = match (board.firmware_cflags(), board.memory_ld()) {
+            (Some(cflags), Some(memory_ld)) => Some((cflags, memory_ld)),
+            _ if image.build.iter().flatten().any(|a| a == CFLAGS) => {
+                return Err(unsupported(format!(
+                    "the build uses `{CFLAGS}` and the board profile has no `firmware` layout"
+                )));
+            }
+            _ => None,
+        };
+        let (cflags, memory_ld) = match &firmware {
+            Some((cflags, memory_ld)) => (cflags.as_slice(), Some(memory_ld.as_str())),
+            None => (&[][..], None),
         };
 
         let require = |files: bool| {
@@ -91,8 +107,8 @@ impl ImageBuilder {
         // missing package is named as such and not as an unmatched glob.
         require(true)?;
         let out = self.out_dir(image, board);
-        let path = out.join(&image.output);
-        let hash = self.input_hash(image, board, &memory_ld)?;
+        let files = image.built_files(&out);
+        let hash = self.input_hash(image, board, memory_ld)?;
         let io = |path: &Path| {
             let path = path.to_owned();
             move |source| ImageError::Io { path, source }
@@ -106,9 +122,11 @@ impl ImageBuilder {
         let lock = File::create(&lock_path).map_err(io(&lock_path))?;
         lock.lock().map_err(io(&lock_path))?;
         let stamp = out.join(STAMP);
-        if path.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == hash) {
+        if files.missing().is_none()
+            && std::fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == hash)
+        {
             return Ok(BuildOutcome {
-                path,
+                files,
                 cached: true,
                 duration: started.elapsed(),
             });
@@ -119,26 +137,31 @@ impl ImageBuilder {
         // A stale or half-written build must never be mistaken for a good one.
         let _ = std::fs::remove_file(&stamp);
         std::fs::create_dir_all(&out).map_err(io(&out))?;
-        std::fs::write(out.join("memory.ld"), &memory_ld).map_err(io(&out))?;
+        if let Some(memory_ld) = memory_ld {
+            std::fs::write(out.join("memory.ld"), memory_ld).map_err(io(&out))?;
+        }
+        if image.build.iter().flatten().any(|a| a.contains(DOWNLOADS)) {
+            std::fs::create_dir_all(&self.downloads).map_err(io(&self.downloads))?;
+        }
         let log_path = out.join(LOG);
         let log = File::create(&log_path).map_err(io(&log_path))?;
         for argv in &image.build {
-            let args = expand(argv, &out, &cflags);
+            let args = expand(argv, &out, &self.downloads, cflags);
             self.run(image, board, &args, &log, &log_path)?;
         }
-        if !path.is_file() {
+        if let Some(missing) = files.missing() {
             return Err(ImageError::BuildFailed(Box::new(BuildFailure {
                 image: image.name.clone(),
                 board: board.name.clone(),
                 command: image.build.last().map(|a| a[0].clone()).unwrap_or_default(),
-                status: format!("succeeded but did not produce {}", path.display()),
+                status: format!("succeeded but did not produce {}", missing.display()),
                 output: String::new(),
                 log: log_path,
             })));
         }
         std::fs::write(&stamp, &hash).map_err(io(&stamp))?;
         Ok(BuildOutcome {
-            path,
+            files,
             cached: false,
             duration: started.elapsed(),
         })
@@ -198,7 +221,7 @@ impl ImageBuilder {
         &self,
         image: &ImageManifest,
         board: &BoardProfile,
-        memory_ld: &str,
+        memory_ld: Option<&str>,
     ) -> Result<String, ImageError> {
         let mut h = Sha256::new();
         let mut field = |bytes: &[u8]| {
@@ -212,7 +235,7 @@ impl ImageBuilder {
             source,
         })?;
         field(&profile);
-        field(memory_ld.as_bytes());
+        field(memory_ld.unwrap_or_default().as_bytes());
         for file in image.input_files()? {
             let rel = file.strip_prefix(&image.dir).unwrap_or(&file);
             field(rel.to_string_lossy().as_bytes());
@@ -229,15 +252,17 @@ impl ImageBuilder {
     }
 }
 
-/// Substitutes `{out}` and expands a lone `{board.cflags}` into several arguments.
-fn expand(argv: &[String], out: &Path, cflags: &[String]) -> Vec<String> {
+/// Substitutes `{out}` and `{downloads}` and expands a lone `{board.cflags}`
+/// into several arguments.
+fn expand(argv: &[String], out: &Path, downloads: &Path, cflags: &[String]) -> Vec<String> {
     let out = out.to_string_lossy();
+    let downloads = downloads.to_string_lossy();
     argv.iter()
         .flat_map(|arg| {
             if arg == CFLAGS {
                 cflags.to_vec()
             } else {
-                vec![arg.replace("{out}", &out)]
+                vec![arg.replace("{out}", &out).replace(DOWNLOADS, &downloads)]
             }
         })
         .collect()
@@ -256,10 +281,33 @@ mod tests {
 
     #[test]
     fn cflags_expand_in_place_and_out_is_substituted() {
-        let argv: Vec<String> = ["cc", "{board.cflags}", "-o", "{out}/a.elf", "-L{out}"]
-            .map(String::from)
-            .to_vec();
-        let got = expand(&argv, Path::new("/b"), &["-mthumb".into(), "-DX=1".into()]);
-        assert_eq!(got, ["cc", "-mthumb", "-DX=1", "-o", "/b/a.elf", "-L/b"]);
+        let argv: Vec<String> = [
+            "cc",
+            "{board.cflags}",
+            "-o",
+            "{out}/a.elf",
+            "-L{out}",
+            "--cache={downloads}/debs",
+        ]
+        .map(String::from)
+        .to_vec();
+        let got = expand(
+            &argv,
+            Path::new("/b"),
+            Path::new("/d"),
+            &["-mthumb".into(), "-DX=1".into()],
+        );
+        assert_eq!(
+            got,
+            [
+                "cc",
+                "-mthumb",
+                "-DX=1",
+                "-o",
+                "/b/a.elf",
+                "-L/b",
+                "--cache=/d/debs"
+            ]
+        );
     }
 }

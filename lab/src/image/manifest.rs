@@ -27,8 +27,13 @@ pub struct ImageManifest {
     pub inputs: Vec<String>,
     /// Argument vectors run in order in the image folder, never via a shell.
     pub build: Vec<Vec<String>>,
-    /// The bootable file, relative to the output folder.
-    pub output: String,
+    /// The bootable file (firmware ELF), relative to the output folder.
+    /// Exactly one of `output` and `outputs` is given.
+    #[serde(default)]
+    pub output: Option<String>,
+    /// The files a Linux boot needs, relative to the output folder.
+    #[serde(default)]
+    pub outputs: Option<LinuxOutputs>,
     /// The image's name: its folder under `images/`.
     #[serde(skip)]
     pub name: String,
@@ -62,13 +67,37 @@ impl ImageManifest {
             .join("/");
         manifest.dir = dir;
         manifest.text = text;
+        let invalid = |message: &str| ImageError::Manifest {
+            path: path.to_owned(),
+            message: message.into(),
+        };
         if manifest.build.iter().any(Vec::is_empty) {
-            return Err(ImageError::Manifest {
-                path: path.to_owned(),
-                message: "a `build` entry is an empty argument vector".into(),
-            });
+            return Err(invalid("a `build` entry is an empty argument vector"));
+        }
+        match (&manifest.output, &manifest.outputs) {
+            (Some(_), None) | (None, Some(_)) => {}
+            (None, None) => {
+                return Err(invalid(
+                    "give `output` (a firmware file) or `outputs` (kernel, initrd, dtbs)",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid("give either `output` or `outputs`, not both"));
+            }
         }
         Ok(manifest)
+    }
+
+    /// The built files inside the output folder `out`.
+    pub fn built_files(&self, out: &Path) -> BuiltFiles {
+        match (&self.output, &self.outputs) {
+            (_, Some(linux)) => BuiltFiles::Linux {
+                kernel: out.join(&linux.kernel),
+                initrd: linux.initrd.as_ref().map(|p| out.join(p)),
+                dtbs: linux.dtbs.as_ref().map(|p| out.join(p)),
+            },
+            (output, None) => BuiltFiles::Elf(out.join(output.as_deref().unwrap_or_default())),
+        }
     }
 
     /// The input files, expanded from the globs, sorted and de-duplicated.
@@ -97,6 +126,63 @@ impl ImageManifest {
         files.dedup();
         Ok(files)
     }
+}
+
+/// The files a build produced, as absolute paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuiltFiles {
+    /// A firmware ELF.
+    Elf(PathBuf),
+    /// A Linux kernel, its initramfs and a folder of device trees.
+    Linux {
+        /// The kernel Image.
+        kernel: PathBuf,
+        /// The initramfs.
+        initrd: Option<PathBuf>,
+        /// The device tree folder.
+        dtbs: Option<PathBuf>,
+    },
+}
+
+impl BuiltFiles {
+    /// The file to show in messages: the ELF or the kernel.
+    pub fn primary(&self) -> &Path {
+        match self {
+            BuiltFiles::Elf(p) | BuiltFiles::Linux { kernel: p, .. } => p,
+        }
+    }
+
+    /// The first output that does not exist (files, and the dtbs folder).
+    pub fn missing(&self) -> Option<&Path> {
+        match self {
+            BuiltFiles::Elf(p) => (!p.is_file()).then_some(p.as_path()),
+            BuiltFiles::Linux {
+                kernel,
+                initrd,
+                dtbs,
+            } => std::iter::once(kernel)
+                .chain(initrd)
+                .find(|p| !p.is_file())
+                .or(dtbs.as_ref().filter(|d| !d.is_dir()))
+                .map(PathBuf::as_path),
+        }
+    }
+}
+
+/// The files of a Linux image, relative to its output folder.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinuxOutputs {
+    /// The kernel Image handed to `-kernel`.
+    pub kernel: String,
+    /// The initramfs handed to `-initrd`.
+    #[serde(default)]
+    pub initrd: Option<String>,
+    /// A folder of device trees; the board profile's `linux.dtb` names the
+    /// one to use, relative to it. Boards without one (QEMU `virt`) boot on
+    /// QEMU's own device tree.
+    #[serde(default)]
+    pub dtbs: Option<String>,
 }
 
 /// Every image manifest under `images/`, by name.

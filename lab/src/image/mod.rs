@@ -6,7 +6,7 @@ mod manifest;
 use std::path::PathBuf;
 
 pub use build::{BuildOutcome, ImageBuilder};
-pub use manifest::{ImageCatalog, ImageManifest, MANIFEST};
+pub use manifest::{BuiltFiles, ImageCatalog, ImageManifest, LinuxOutputs, MANIFEST};
 
 use crate::deps::MissingTool;
 

@@ -15,6 +15,7 @@ use super::trend;
 use super::{BuiltImages, ImageSource, Job};
 use crate::board::BoardProfile;
 use crate::console::ConsoleError;
+use crate::image::BuiltFiles;
 use crate::report::{RunResult, Status, StepResult};
 use crate::scenario::{ExpectExit, ImageRef, Step, WaitSerial};
 use crate::target::{BootImage, GuestExit, QemuLaunch, QemuTarget, Target, TargetError};
@@ -112,7 +113,7 @@ pub(super) fn prepare_target(
 fn boot_image(job: &Job, images: &BuiltImages) -> Result<BootImage, StepFailure> {
     match &job.image {
         ImageSource::Built(name) => match images.get(&(name.clone(), job.board.name.clone())) {
-            Some(Ok(path)) => Ok(BootImage::Elf(path.clone())),
+            Some(Ok(files)) => boot_files(files, &job.board),
             Some(Err(message)) => Err(StepFailure::new(Status::Error, message.clone())),
             None => Err(StepFailure::new(
                 Status::Error,
@@ -133,6 +134,39 @@ fn boot_image(job: &Job, images: &BuiltImages) -> Result<BootImage, StepFailure>
             Status::Error,
             format!("image `{name}` was not resolved"),
         )),
+    }
+}
+
+/// A workspace build as boot files for `board`: a Linux image's device tree
+/// is the one the board profile names, from the image's `dtbs` folder.
+fn boot_files(files: &BuiltFiles, board: &BoardProfile) -> Result<BootImage, StepFailure> {
+    match files {
+        BuiltFiles::Elf(path) => Ok(BootImage::Elf(path.clone())),
+        BuiltFiles::Linux {
+            kernel,
+            initrd,
+            dtbs,
+        } => {
+            let dtb = match (board.linux.as_ref().and_then(|l| l.dtb.as_ref()), dtbs) {
+                (None, _) => None,
+                (Some(name), Some(dtbs)) => Some(dtbs.join(name)),
+                (Some(name), None) => {
+                    return Err(StepFailure::new(
+                        Status::Error,
+                        format!(
+                            "board `{}` boots with device tree `{name}`, and the image has no \
+                             `dtbs` output",
+                            board.name
+                        ),
+                    ));
+                }
+            };
+            Ok(BootImage::Linux {
+                kernel: kernel.clone(),
+                dtb,
+                initrd: initrd.clone(),
+            })
+        }
     }
 }
 

@@ -14,7 +14,6 @@ mod serve;
 mod trend;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -23,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 pub use plan::{ImageSource, Job, PlanError, plan};
 pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};
 
-use crate::image::BuildOutcome;
+use crate::image::{BuildOutcome, BuiltFiles};
 use crate::report::RunResult;
 use crate::workspace::Workspace;
 
@@ -54,7 +53,7 @@ pub enum RunEvent {
 }
 
 /// Built image files per (image, board), or why they could not be built.
-pub type BuiltImages = HashMap<(String, String), Result<PathBuf, String>>;
+pub type BuiltImages = HashMap<(String, String), Result<BuiltFiles, String>>;
 
 /// Builds every workspace image the jobs need, once per (image, board).
 /// Blocking: run it off the async runtime.
@@ -83,7 +82,7 @@ pub fn build_images(
             label: format!("{name}@{}", job.board.name),
             outcome: outcome.clone(),
         });
-        built.insert(key, outcome.map(|o| o.path));
+        built.insert(key, outcome.map(|o| o.files));
     }
     built
 }

@@ -200,6 +200,18 @@ fn resolve_image(
                     "pick an image and a board of the same architecture".into(),
                 ));
             }
+            let wants_dtb = board.linux.as_ref().and_then(|l| l.dtb.as_ref());
+            let has_dtbs = manifest.outputs.as_ref().is_some_and(|o| o.dtbs.is_some());
+            if let (Some(dtb), false) = (wants_dtb, has_dtbs) {
+                return Err((
+                    format!(
+                        "board `{}` boots with device tree `{dtb}`, and image `{name}` has no \
+                         `dtbs` output",
+                        board.name
+                    ),
+                    "add `dtbs:` to the image's `outputs`, or pick another board".into(),
+                ));
+            }
             Ok(ImageSource::Built(name.clone()))
         }
         files => Ok(ImageSource::Files(files.clone())),

@@ -107,8 +107,9 @@ impl QemuLaunch {
                 if let Some(initrd) = initrd {
                     argv.extend(["-initrd".into(), initrd.clone().into_os_string()]);
                 }
-                if !self.args.is_empty() {
-                    argv.extend(["-append".into(), self.args.join(" ").into()]);
+                let cmdline = self.board.kernel_cmdline(&self.args);
+                if !cmdline.is_empty() {
+                    argv.extend(["-append".into(), cmdline.into()]);
                 }
             }
         }

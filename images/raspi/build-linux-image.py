@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Builds a Linux guest image for the lab from Debian arm64 packages.
+
+Run by `lab images build` (see an image.yaml next to this file), never by a
+shell. It writes into OUT:
+
+  Image             the kernel (Debian's arm64 vmlinuz is an uncompressed Image)
+  dtbs/<vendor>/    device trees from the kernel package (--dtbs)
+  initrd.cpio.gz    a newc initramfs: /init, the unpacked --package debs,
+                    --module kernel modules in /lib/modules, --file extras
+
+Packages are pinned as NAME=VERSION and fetched for arm64 with
+`apt-get download` from the machine's own apt sources (no host is named
+here) into a download cache shared by every build, so a rebuild never
+downloads again. Only the members needed are read from each .deb
+(`dpkg-deb --fsys-tarfile`), so the 300 MB of kernel modules are never
+written to disk. The initramfs is written by this script, with fixed owners
+and times, so the same inputs give the same bytes.
+"""
+
+import argparse
+import gzip
+import io
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ARCH = "arm64"
+# Never copied into an initramfs: documentation and the like.
+SKIP_PREFIXES = ("usr/share/doc/", "usr/share/man/", "usr/share/lintian/", "usr/share/bug/")
+
+
+def fail(message):
+    print(f"build-linux-image: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def split_pin(pin):
+    name, sep, version = pin.partition("=")
+    if not sep or not name or not version:
+        fail(f"`{pin}` is not NAME=VERSION: pin every package to an exact version")
+    return name, version
+
+
+def fetch(pin, downloads):
+    """The cached .deb for NAME=VERSION, downloading it once."""
+    name, version = split_pin(pin)
+    debs = downloads / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    deb = debs / f"{name}_{version.replace(':', '%3a')}_{ARCH}.deb"
+    if deb.is_file():
+        print(f"cached {deb.name}")
+        return deb
+    with tempfile.TemporaryDirectory(dir=debs, prefix=".fetch-") as tmp:
+        run = subprocess.run(
+            ["apt-get", "download", f"{name}:{ARCH}={version}"],
+            cwd=tmp, capture_output=True, text=True)
+        print(run.stdout + run.stderr, end="")
+        got = list(Path(tmp).glob("*.deb"))
+        if run.returncode != 0 or len(got) != 1:
+            policy = subprocess.run(["apt-cache", "policy", f"{name}:{ARCH}"],
+                                    capture_output=True, text=True).stdout
+            fail(f"cannot download {name}:{ARCH}={version}.\n"
+                 f"Is the {ARCH} architecture enabled? Run scripts/install-deps.sh.\n"
+                 f"If the version is gone from the archive, pin the current one "
+                 f"in image.yaml; apt-cache policy says:\n{policy}")
+        os.replace(got[0], deb)
+    print(f"downloaded {deb.name} ({deb.stat().st_size} bytes)")
+    return deb
+
+
+def members(deb):
+    """Yields (tarinfo, file object or None) for every member of a .deb's data."""
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for info in tar:
+            info.name = info.name.removeprefix("./").rstrip("/")
+            yield info, (tar.extractfile(info) if info.isreg() else None)
+    if proc.wait() != 0:
+        fail(f"dpkg-deb --fsys-tarfile {deb} failed")
+
+
+class Cpio:
+    """A newc ("070701") cpio archive with fixed owners, times and inodes."""
+
+    def __init__(self):
+        self.entries = {}  # path -> (mode, data, rdev)
+
+    def dir(self, path):
+        parts = Path(path).parts
+        for i in range(1, len(parts) + 1):
+            self.entries.setdefault("/".join(parts[:i]), (stat.S_IFDIR | 0o755, b"", (0, 0)))
+
+    def add(self, path, mode, data=b"", rdev=(0, 0)):
+        path = path.strip("/")
+        if "/" in path:
+            self.dir(path.rsplit("/", 1)[0])
+        self.entries[path] = (mode, data, rdev)
+
+    def file(self, path, data, executable):
+        self.add(path, stat.S_IFREG | (0o755 if executable else 0o644), data)
+
+    def bytes(self):
+        out = io.BytesIO()
+
+        def entry(ino, name, mode, data, rdev):
+            name_bytes = name.encode() + b"\0"
+            fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, rdev[0], rdev[1],
+                      len(name_bytes), 0]
+            out.write(b"070701" + b"".join(b"%08X" % f for f in fields) + name_bytes)
+            out.write(b"\0" * (-out.tell() % 4))
+            out.write(data)
+            out.write(b"\0" * (-out.tell() % 4))
+
+        # Sorted paths put every folder before what it holds.
+        for ino, name in enumerate(sorted(self.entries), start=1):
+            entry(ino, name, *self.entries[name])
+        entry(0, "TRAILER!!!", 0, b"", (0, 0))
+        return out.getvalue()
+
+
+def add_package(cpio, deb):
+    for info, f in members(deb):
+        name = info.name
+        if not name or name.startswith(SKIP_PREFIXES):
+            continue
+        if info.isdir():
+            cpio.dir(name)
+        elif info.issym():
+            cpio.add(name, stat.S_IFLNK | 0o777, info.linkname.encode())
+        elif info.isreg():
+            cpio.add(name, stat.S_IFREG | (info.mode & 0o7777), f.read())
+        elif info.islnk():
+            target = info.linkname.removeprefix("./")
+            mode, data, _ = cpio.entries[target]
+            cpio.add(name, mode, data)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--downloads", type=Path, required=True, help="shared .deb cache")
+    p.add_argument("--kernel", required=True, help="linux-image package, NAME=VERSION")
+    p.add_argument("--dtbs", action="append", default=[], help="device tree folder to copy")
+    p.add_argument("--module", action="append", default=[], help="kernel module (file stem)")
+    p.add_argument("--package", action="append", default=[], help="deb unpacked into the initramfs")
+    p.add_argument("--file", action="append", default=[], help="SRC=DEST copied into the initramfs")
+    p.add_argument("--init", type=Path, required=True, help="the initramfs's /init")
+    args = p.parse_args()
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("Image", "initrd.cpio.gz", "dtbs"):
+        path = out / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+    cpio = Cpio()
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "lib/modules"):
+        cpio.dir(d)
+    # The kernel opens /dev/console for init before anything is mounted.
+    cpio.add("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1))
+
+    kernel = fetch(args.kernel, args.downloads)
+    wanted_modules = {f"{m}.ko" for m in args.module}
+    found_modules = set()
+    dtb_prefixes = tuple(f"/{d.strip('/')}/" for d in args.dtbs)
+    image_found = False
+    for info, f in members(kernel):
+        name = info.name
+        if not info.isreg():
+            continue
+        if name.startswith("boot/vmlinuz-"):
+            with open(out / "Image", "wb") as dst:
+                shutil.copyfileobj(f, dst)
+            image_found = True
+        elif name.startswith("usr/lib/linux-image-") and dtb_prefixes:
+            rel = name.split("/", 3)[3] if name.count("/") >= 3 else ""
+            if ("/" + rel).startswith(dtb_prefixes):
+                dst = out / "dtbs" / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                dst.write_bytes(f.read())
+        elif name.startswith("lib/modules/") and Path(name).name in wanted_modules:
+            cpio.file(f"lib/modules/{Path(name).name}", f.read(), executable=False)
+            found_modules.add(Path(name).name)
+    if not image_found:
+        fail(f"{kernel.name} has no boot/vmlinuz-*")
+    if missing := wanted_modules - found_modules:
+        fail(f"{kernel.name} has no module {', '.join(sorted(missing))}")
+    for d in args.dtbs:
+        if not (out / "dtbs" / d).is_dir():
+            fail(f"{kernel.name} has no device tree folder {d}")
+
+    for pin in args.package:
+        add_package(cpio, fetch(pin, args.downloads))
+    for spec in args.file:
+        src, sep, dest = spec.partition("=")
+        if not sep:
+            fail(f"--file `{spec}` is not SRC=DEST")
+        data = Path(src).read_bytes()
+        cpio.file(dest, data, executable=os.access(src, os.X_OK))
+    cpio.file("init", args.init.read_bytes(), executable=True)
+
+    archive = cpio.bytes()
+    with open(out / "initrd.cpio.gz", "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=6) as gz:
+            gz.write(archive)
+    print(f"initramfs: {len(cpio.entries)} entries, {len(archive)} bytes, "
+          f"{(out / 'initrd.cpio.gz').stat().st_size} gzipped")
+
+
+if __name__ == "__main__":
+    main()
