@@ -12,6 +12,7 @@ set -euo pipefail
 # command -> Debian package that provides it
 declare -A NEEDED=(
   [qemu-system-arm]=qemu-system-arm
+  [qemu-system-aarch64]=qemu-system-arm
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
   [gdb-multiarch]=gdb-multiarch
 )
@@ -29,7 +30,16 @@ for file in "${!NEEDED_FILES[@]}"; do
   [ -e "$file" ] || missing+=("${NEEDED_FILES[$file]}")
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
+# The Linux images (images/raspi/) are assembled from Debian arm64 packages
+# fetched with `apt-get download`, which needs the arm64 architecture in
+# dpkg's list (armhf does not work here: its security index fails to load).
+need_arm64=
+if [ "$(dpkg --print-architecture)" != arm64 ] &&
+  ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  need_arm64=1
+fi
+
+if [ ${#missing[@]} -eq 0 ] && [ -z "$need_arm64" ]; then
   echo "install-deps: all system dependencies present"
   exit 0
 fi
@@ -66,7 +76,17 @@ if [ -n "$codename" ] && [ -f "$src" ] && [ ! -f "$bpo" ]; then
   fi
 fi
 
+if [ -n "$need_arm64" ]; then
+  $SUDO dpkg --add-architecture arm64
+  echo "install-deps: added the arm64 architecture (for images/raspi/)"
+fi
+
 $SUDO apt-get update -qq
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all system dependencies present"
+  exit 0
+fi
 
 target=()
 policy=$(apt-cache policy qemu-system-arm 2>/dev/null || true)

@@ -386,6 +386,26 @@ mod tests {
     }
 
     #[test]
+    fn linux_boards_put_their_cmdline_before_the_scenario_args() {
+        let boards = repo_boards();
+        let pi = boards.get("raspi3b").unwrap();
+        assert_eq!(
+            pi.kernel_cmdline(&["lab.run=/bin/hello".into()]),
+            "console=ttyAMA0 rdinit=/init quiet lab.run=/bin/hello"
+        );
+        let dtb = pi.linux.as_ref().and_then(|l| l.dtb.as_deref());
+        assert_eq!(dtb, Some("broadcom/bcm2837-rpi-3-b.dtb"));
+        let virt = boards.get("virt-a53").unwrap();
+        assert!(
+            virt.linux.as_ref().unwrap().dtb.is_none(),
+            "QEMU makes virt's"
+        );
+        assert!(virt.firmware.is_none() && virt.memory_ld().is_none());
+        let m3 = boards.get("mps2-an385").unwrap();
+        assert_eq!(m3.kernel_cmdline(&["a".into(), "b".into()]), "a b");
+    }
+
+    #[test]
     fn unknown_region_is_rejected() {
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/mps2-an385.yaml"),

@@ -278,6 +278,57 @@ fn tail(path: &Path, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::board::BoardCatalog;
+
+    fn board(name: &str) -> BoardProfile {
+        BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
+            .unwrap()
+            .get(name)
+            .unwrap()
+            .clone()
+    }
+
+    fn image(root: &Path, build: &str) -> ImageManifest {
+        let dir = root.join("images/linux");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("init"), "#!/bin/sh\n").unwrap();
+        let yaml = format!(
+            "description: d\narch: aarch64\ninputs: [init]\nbuild: {build}\n\
+             outputs: {{kernel: Image, dtbs: dtbs}}\n"
+        );
+        std::fs::write(dir.join("image.yaml"), yaml).unwrap();
+        ImageManifest::load(&root.join("images"), &dir.join("image.yaml")).unwrap()
+    }
+
+    #[test]
+    fn a_linux_image_builds_for_a_board_without_firmware_and_then_is_cached() {
+        let root = tempfile::tempdir().unwrap();
+        let image = image(
+            root.path(),
+            "[[touch, '{out}/Image'], [mkdir, -p, '{out}/dtbs', '{downloads}/debs']]",
+        );
+        let builder = ImageBuilder::new(root.path().join("build/images"));
+        let board = board("raspi3b");
+        let first = builder.build(&image, &board).unwrap();
+        assert!(!first.cached);
+        let out = root.path().join("build/images/raspi3b/linux");
+        assert_eq!(first.files.primary(), out.join("Image"));
+        assert!(
+            !out.join("memory.ld").exists(),
+            "no firmware, no memory map"
+        );
+        assert!(root.path().join("build/downloads/debs").is_dir());
+        assert!(builder.build(&image, &board).unwrap().cached);
+    }
+
+    #[test]
+    fn board_cflags_need_a_firmware_layout() {
+        let root = tempfile::tempdir().unwrap();
+        let image = image(root.path(), "[[cc, '{board.cflags}']]");
+        let builder = ImageBuilder::new(root.path().join("build/images"));
+        let err = builder.build(&image, &board("virt-a53")).unwrap_err();
+        assert!(err.to_string().contains("no `firmware` layout"), "{err}");
+    }
 
     #[test]
     fn cflags_expand_in_place_and_out_is_substituted() {

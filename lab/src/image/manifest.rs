@@ -224,3 +224,64 @@ impl ImageCatalog {
         self.images.values()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(yaml: &str) -> Result<ImageManifest, ImageError> {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("raspi/x");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join(MANIFEST), yaml).unwrap();
+        ImageManifest::load(dir.path(), &folder.join(MANIFEST))
+    }
+
+    const HEAD: &str = "description: d\narch: aarch64\ninputs: [a]\nbuild: [[true]]\n";
+
+    #[test]
+    fn a_linux_image_names_kernel_initrd_and_dtbs() {
+        let m = load(&format!(
+            "{HEAD}outputs: {{kernel: Image, initrd: i.cpio.gz, dtbs: dtbs}}\n"
+        ))
+        .unwrap();
+        assert_eq!(m.name, "raspi/x");
+        assert_eq!(
+            m.built_files(Path::new("/o")),
+            BuiltFiles::Linux {
+                kernel: "/o/Image".into(),
+                initrd: Some("/o/i.cpio.gz".into()),
+                dtbs: Some("/o/dtbs".into()),
+            }
+        );
+        let elf = load(&format!("{HEAD}output: a.elf\n")).unwrap();
+        assert_eq!(
+            elf.built_files(Path::new("/o")),
+            BuiltFiles::Elf("/o/a.elf".into())
+        );
+    }
+
+    #[test]
+    fn exactly_one_of_output_and_outputs() {
+        let none = load(HEAD).unwrap_err().to_string();
+        assert!(none.contains("give `output`"), "{none}");
+        let both = load(&format!("{HEAD}output: a\noutputs: {{kernel: Image}}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(both.contains("not both"), "{both}");
+    }
+
+    #[test]
+    fn a_missing_dtbs_folder_is_a_missing_output() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Image"), b"k").unwrap();
+        let files = BuiltFiles::Linux {
+            kernel: dir.path().join("Image"),
+            initrd: None,
+            dtbs: Some(dir.path().join("dtbs")),
+        };
+        assert_eq!(files.missing(), Some(dir.path().join("dtbs").as_path()));
+        std::fs::create_dir(dir.path().join("dtbs")).unwrap();
+        assert_eq!(files.missing(), None);
+    }
+}

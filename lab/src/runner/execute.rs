@@ -398,7 +398,36 @@ fn ms(d: Duration) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_metric;
+    use std::path::{Path, PathBuf};
+
+    use super::{BuiltFiles, boot_files, parse_metric};
+    use crate::board::BoardCatalog;
+    use crate::target::BootImage;
+
+    #[test]
+    fn a_linux_build_boots_with_the_device_tree_its_board_names() {
+        let boards =
+            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
+                .unwrap();
+        let built = |dtbs: Option<&str>| BuiltFiles::Linux {
+            kernel: PathBuf::from("/o/Image"),
+            initrd: Some(PathBuf::from("/o/initrd.cpio.gz")),
+            dtbs: dtbs.map(PathBuf::from),
+        };
+        let dtb =
+            |board: &str, files: &BuiltFiles| match boot_files(files, boards.get(board).unwrap()) {
+                Ok(BootImage::Linux { dtb, .. }) => Ok(dtb),
+                Ok(other) => panic!("{other:?}"),
+                Err(f) => Err(f.message),
+            };
+        assert_eq!(
+            dtb("raspi3b", &built(Some("/o/dtbs"))),
+            Ok(Some(PathBuf::from("/o/dtbs/broadcom/bcm2837-rpi-3-b.dtb")))
+        );
+        assert_eq!(dtb("virt-a53", &built(Some("/o/dtbs"))), Ok(None));
+        let err = dtb("raspi3b", &built(None)).unwrap_err();
+        assert!(err.contains("no `dtbs` output"), "{err}");
+    }
 
     #[test]
     fn metrics_parse_decimal_and_hex() {

@@ -496,6 +496,39 @@ mod tests {
     }
 
     #[test]
+    fn a_linux_boot_appends_the_scenario_args_to_the_board_cmdline() {
+        let boards =
+            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
+                .unwrap();
+        let launch = QemuLaunch {
+            board: boards.get("raspi3b").unwrap().clone(),
+            image: BootImage::Linux {
+                kernel: PathBuf::from("/b/Image"),
+                dtb: Some(PathBuf::from("/b/dtbs/pi.dtb")),
+                initrd: Some(PathBuf::from("/b/initrd.cpio.gz")),
+            },
+            clock: Clock::Virtual,
+            args: vec!["lab.run=/bin/hello".into(), "--".into(), "x".into()],
+        };
+        let argv = launch.command_line(Path::new("/r"));
+        let at = argv.iter().position(|a| a == "-append").unwrap();
+        assert_eq!(
+            argv[at + 1],
+            "console=ttyAMA0 rdinit=/init quiet lab.run=/bin/hello -- x"
+        );
+        let line = joined(argv);
+        assert!(
+            line.contains("-kernel /b/Image -dtb /b/dtbs/pi.dtb -initrd /b/initrd.cpio.gz"),
+            "{line}"
+        );
+        assert!(
+            line.contains("-icount shift=0,align=off,sleep=off"),
+            "{line}"
+        );
+        assert!(!line.contains("semihosting"), "{line}");
+    }
+
+    #[test]
     fn a_wall_clock_boot_has_no_icount() {
         let line = joined(launch(Clock::Wall, &[]).command_line(Path::new("/r")));
         assert!(!line.contains("-icount"), "{line}");
