@@ -240,12 +240,10 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         results,
         summaries,
     };
-    print!("{}", report::render_comparison(&report));
-    print!(
-        "{}",
-        report::render_table(&report, progress::terminal_width())
-    );
+    // The report files first: they must exist whatever happens to stdout.
     write_reports(&report, args.json.as_deref(), args.junit.as_deref())?;
+    print_stdout(&report::render_comparison(&report))?;
+    print_stdout(&report::render_table(&report, progress::terminal_width()))?;
     Ok(if report.all_passed() {
         Outcome::Passed
     } else {
@@ -370,25 +368,39 @@ fn print_endpoint(name: &str, board: &str, endpoint: &runner::DebugEndpoint) {
 }
 
 fn list() -> anyhow::Result<Outcome> {
+    use std::fmt::Write as _;
     let ws = workspace()?;
-    println!("boards:");
+    let mut out = String::from("boards:\n");
     for b in ws.boards.iter() {
-        println!("  {:<14} {}", b.name, b.description);
+        let _ = writeln!(out, "  {:<14} {}", b.name, b.description);
     }
-    println!("images:");
+    out.push_str("images:\n");
     for i in ws.images.iter() {
-        println!("  {:<22} {}", i.name, i.description);
+        let _ = writeln!(out, "  {:<22} {}", i.name, i.description);
     }
-    println!("scenarios:");
+    out.push_str("scenarios:\n");
     let files = scenario::discover(&[ws.root.join("scenarios")]).unwrap_or_default();
     for file in files {
         let shown = file.strip_prefix(&ws.root).unwrap_or(&file);
-        match scenario::load(&file) {
-            Ok(s) => println!("  {:<32} {}", shown.display(), s.name),
-            Err(_) => println!("  {:<32} (invalid: see `lab check`)", shown.display()),
-        }
+        let _ = match scenario::load(&file) {
+            Ok(s) => writeln!(out, "  {:<32} {}", shown.display(), s.name),
+            Err(_) => writeln!(out, "  {:<32} (invalid: see `lab check`)", shown.display()),
+        };
     }
+    print_stdout(&out)?;
     Ok(Outcome::Passed)
+}
+
+/// Writes `text` to stdout; a reader that went away (`lab list | head`)
+/// is not an error.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write to stdout")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome> {

@@ -70,7 +70,12 @@ impl Progress {
         if let Some(line) = line {
             match &self.bar {
                 Some(bar) => bar.println(line),
-                None => println!("{line}"),
+                // Progress is best effort: a closed stdout (`lab run | head`)
+                // must not stop the run or lose its report.
+                None => {
+                    use std::io::Write as _;
+                    let _ = writeln!(std::io::stdout().lock(), "{line}");
+                }
             }
         }
     }

@@ -543,3 +543,35 @@ fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn a_reader_that_goes_away_loses_no_result() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let hello = common::repo().join("scenarios/hello.yaml");
+    // Like `lab run ... | head -1`: read one line, then close the pipe.
+    let mut child = common::lab()
+        .args([
+            "run",
+            hello.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let status = common::wait_timeout(&mut child, Duration::from_secs(30)).expect("lab ends");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let results = report(&json)["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 9);
+    assert!(results.iter().all(|r| r["status"] == "passed"));
+}

@@ -60,19 +60,9 @@ pub(super) async fn execute(
     cancel: &CancellationToken,
 ) -> RunResult {
     let started = Instant::now();
-    let scenario = &job.scenario;
     let mut result = RunResult {
-        scenario: scenario.name.clone(),
-        file: scenario.file.display().to_string(),
-        variant: job.variant.clone(),
-        board: job.board.name.clone(),
-        target: job.target.as_str().to_owned(),
-        run: job.run,
         status: Status::Passed,
-        duration_ms: 0.0,
-        metrics: BTreeMap::new(),
-        steps: Vec::new(),
-        error: None,
+        ..unfinished(job)
     };
     let outcome = match prepare_target(job, images) {
         Ok((mut target, elf)) => {
@@ -88,6 +78,23 @@ pub(super) async fn execute(
     }
     result.duration_ms = ms(started.elapsed());
     result
+}
+
+/// A result for `job` that says nothing ran yet: status `error`, no steps.
+pub(super) fn unfinished(job: &Job) -> RunResult {
+    RunResult {
+        scenario: job.scenario.name.clone(),
+        file: job.scenario.file.display().to_string(),
+        variant: job.variant.clone(),
+        board: job.board.name.clone(),
+        target: job.target.as_str().to_owned(),
+        run: job.run,
+        status: Status::Error,
+        duration_ms: 0.0,
+        metrics: BTreeMap::new(),
+        steps: Vec::new(),
+        error: None,
+    }
 }
 
 /// The job's target, not yet booted, and the ELF its symbols come from.

@@ -100,6 +100,7 @@ pub async fn run_jobs(
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
     let images = Arc::new(images);
     let mut handles = Vec::with_capacity(jobs.len());
+    let placeholders: Vec<RunResult> = jobs.iter().map(execute::unfinished).collect();
     for (index, job) in jobs.into_iter().enumerate() {
         let permits = Arc::clone(&permits);
         let images = Arc::clone(&images);
@@ -125,10 +126,14 @@ pub async fn run_jobs(
         }));
     }
     let mut results = Vec::with_capacity(handles.len());
-    for handle in handles {
+    for (handle, mut lost) in handles.into_iter().zip(placeholders) {
         match handle.await {
             Ok(result) => results.push(result),
-            Err(e) => tracing::error!("a job task failed: {e}"),
+            // A job that panicked still gets its result: nothing is lost.
+            Err(e) => {
+                lost.error = Some(format!("the lab failed while running this job: {e}"));
+                results.push(lost);
+            }
         }
     }
     results
