@@ -339,32 +339,32 @@ fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcom
 /// cortex-debug launch configuration.
 fn print_endpoint(name: &str, board: &str, endpoint: &runner::DebugEndpoint) {
     let addr = endpoint.addr;
-    let elf = endpoint
-        .elf
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
-    println!("{name} on {board}: halted at reset; GDB bridge on {addr}");
-    println!();
-    println!("  gdb-multiarch {elf} -ex 'target remote {addr}'");
-    println!();
-    let launch = serde_json::json!({
+    let elf = endpoint.elf.as_ref().map(|p| p.display().to_string());
+    let mut text = format!("{name} on {board}: halted at reset; GDB bridge on {addr}\n\n");
+    match &elf {
+        Some(elf) => text.push_str(&format!(
+            "  gdb-multiarch {elf} -ex 'target remote {addr}'\n\n"
+        )),
+        // A kernel image has no symbols to hand gdb; the target description
+        // still tells it the architecture.
+        None => text.push_str(&format!("  gdb-multiarch -ex 'target remote {addr}'\n\n")),
+    }
+    let mut launch = serde_json::json!({
         "name": format!("lab: {name}"),
         "type": "cortex-debug",
         "request": "attach",
         "servertype": "external",
         "gdbTarget": addr.to_string(),
         "gdbPath": "gdb-multiarch",
-        "executable": elf,
         "cwd": "${workspaceFolder}",
     });
-    println!("VS Code (cortex-debug), in .vscode/launch.json \"configurations\":");
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&launch).unwrap_or_default()
-    );
-    println!();
-    println!("Serial output follows. Ctrl-C stops the target.");
+    if let Some(elf) = elf {
+        launch["executable"] = serde_json::Value::String(elf);
+    }
+    text.push_str("VS Code (cortex-debug), in .vscode/launch.json \"configurations\":\n");
+    text.push_str(&serde_json::to_string_pretty(&launch).unwrap_or_default());
+    text.push_str("\n\nSerial output follows. Ctrl-C stops the target.\n");
+    let _ = print_stdout(&text);
 }
 
 fn list() -> anyhow::Result<Outcome> {

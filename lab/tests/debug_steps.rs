@@ -256,3 +256,45 @@ fn lab_debug_ends_on_ctrl_c_and_leaves_no_qemu() {
         "QEMU left running"
     );
 }
+
+#[test]
+fn lab_debug_serves_an_aarch64_linux_board() {
+    let file = common::repo().join("scenarios/raspi/boot.yaml");
+    let mut lab = common::lab()
+        .args(["debug", "--variant", "virt", file.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(lab.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    let gdb = Command::new("gdb-multiarch")
+        .args(["-nx", "-batch", "-ex", &format!("target remote {addr}")])
+        .args([
+            "-ex",
+            "info registers pc cpsr",
+            "-ex",
+            "stepi",
+            "-ex",
+            "info registers pc",
+            "-ex",
+            "detach",
+        ])
+        .output()
+        .unwrap();
+    let out =
+        String::from_utf8_lossy(&gdb.stdout).into_owned() + &String::from_utf8_lossy(&gdb.stderr);
+    // The bridge forwards QEMU's aarch64 description: gdb needs no `set architecture`.
+    assert!(out.contains("pc             0x40000000"), "{out}");
+    assert!(out.contains("pc             0x40000004"), "{out}");
+    assert!(out.contains("cpsr"), "{out}");
+    // Detached, the kernel boots on and powers off; `lab debug` ends with it.
+    let status = common::wait_timeout(&mut lab, Duration::from_secs(30));
+    if status.is_none() {
+        common::ctrl_c(&lab);
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0));
+}
