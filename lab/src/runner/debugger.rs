@@ -5,7 +5,6 @@
 //! The client is synchronous; each step runs it on a blocking thread and the
 //! runner's deadline still bounds the step.
 
-use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::Detail;
 use super::execute::StepFailure;
 use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
 use crate::fault::{self, FaultStatus};
@@ -31,9 +31,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const HARDFAULT_HANDLER: &str = "HardFault_Handler";
 /// GDB's signal number for a breakpoint or a finished step.
 const SIGTRAP: u8 = 5;
-
-/// What a step observed, for the step's `detail` in the report.
-pub(super) type Detail = BTreeMap<String, Value>;
 
 /// A debugger attached to one target for the rest of a run.
 pub(super) struct Debugger {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::debugger::{Debugger, Detail};
+use super::Detail;
+use super::debugger::Debugger;
 use super::faults;
 use super::footprint::Footprint;
 use super::layout;

@@ -9,7 +9,8 @@ use std::time::Duration;
 use regex::bytes::Regex;
 use serde_json::json;
 
-use super::debugger::{Debugger, Detail, elf_failure, insert_location};
+use super::Detail;
+use super::debugger::{Debugger, elf_failure, insert_location};
 use super::execute::StepFailure;
 use crate::console::ConsoleError;
 use crate::elf::ElfInfo;

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::debugger::Detail;
+use super::Detail;
 use crate::elf::{ElfInfo, SectionKind};
 
 /// Bytes per kind of allocated section.

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::debugger::Detail;
+use super::Detail;
 use crate::board::BoardProfile;
 use crate::elf::{ElfInfo, SectionKind};
 

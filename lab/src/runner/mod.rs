@@ -26,6 +26,9 @@ use crate::image::{BuildOutcome, BuiltFiles};
 use crate::report::RunResult;
 use crate::workspace::Workspace;
 
+/// What a step observed, for the step's `detail` in the report.
+type Detail = std::collections::BTreeMap<String, serde_json::Value>;
+
 /// Progress of a run, for the CLI to display.
 #[derive(Debug, Clone)]
 pub enum RunEvent {

@@ -4,7 +4,7 @@
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::debugger::Detail;
+use super::Detail;
 use super::execute::StepFailure;
 use crate::console::{Console, ConsoleError};
 use crate::report::Status;
