@@ -251,13 +251,16 @@ impl BoardProfile {
         self.memory.iter().find(|r| r.name == name)
     }
 
-    /// The kernel command line: the profile's fixed part, then `args`.
-    pub fn kernel_cmdline(&self, args: &[String]) -> String {
+    /// The kernel command line: the profile's fixed part, then `env` as
+    /// `KEY=VALUE` words (the kernel hands those to init's environment),
+    /// then `args`.
+    pub fn kernel_cmdline(&self, env: &BTreeMap<String, String>, args: &[String]) -> String {
+        let env = env.iter().map(|(k, v)| format!("{k}={v}"));
         self.linux
             .iter()
-            .flat_map(|l| l.cmdline.iter())
-            .chain(args)
-            .map(String::as_str)
+            .flat_map(|l| l.cmdline.iter().cloned())
+            .chain(env)
+            .chain(args.iter().cloned())
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -390,8 +393,14 @@ mod tests {
         let boards = repo_boards();
         let pi = boards.get("raspi3b").unwrap();
         assert_eq!(
-            pi.kernel_cmdline(&["lab.run=/bin/hello".into()]),
+            pi.kernel_cmdline(&BTreeMap::new(), &["lab.run=/bin/hello".into()]),
             "console=ttyAMA0 rdinit=/init quiet lab.run=/bin/hello"
+        );
+        let env = BTreeMap::from([("GOGC".to_owned(), "50".to_owned())]);
+        assert_eq!(
+            pi.kernel_cmdline(&env, &["--".into(), "x".into()]),
+            "console=ttyAMA0 rdinit=/init quiet GOGC=50 -- x",
+            "the environment goes before the program's arguments"
         );
         let dtb = pi.linux.as_ref().and_then(|l| l.dtb.as_deref());
         assert_eq!(dtb, Some("broadcom/bcm2837-rpi-3-b.dtb"));
@@ -402,7 +411,10 @@ mod tests {
         );
         assert!(virt.firmware.is_none() && virt.memory_ld().is_none());
         let m3 = boards.get("mps2-an385").unwrap();
-        assert_eq!(m3.kernel_cmdline(&["a".into(), "b".into()]), "a b");
+        assert_eq!(
+            m3.kernel_cmdline(&BTreeMap::new(), &["a".into(), "b".into()]),
+            "a b"
+        );
     }
 
     #[test]

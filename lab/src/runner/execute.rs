@@ -113,6 +113,7 @@ pub(super) fn prepare_target(
         image,
         clock: job.scenario.clock,
         args: job.args.clone(),
+        env: job.env.clone(),
     };
     Ok((QemuTarget::new(launch)?, elf))
 }

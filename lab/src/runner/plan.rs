@@ -133,6 +133,13 @@ pub fn plan(
                     args = a.clone();
                 }
             }
+            if let Some((key, value)) = env.iter().find(|(k, v)| !kernel_env_word(k, v)) {
+                return Err(err(
+                    board_at.loc,
+                    format!("`env` entry `{key}={value}` cannot travel on a kernel command line"),
+                    "keys are letters, digits and `_` (not starting with a digit); values have no spaces or quotes".into(),
+                ));
+            }
             if !env.is_empty() && board.exit == ExitMethod::Semihosting {
                 return Err(err(
                     board_at.loc,
@@ -158,6 +165,19 @@ pub fn plan(
         }
     }
     Ok(jobs)
+}
+
+/// Whether `key=value` passes through the kernel command line into init's
+/// environment unchanged (the kernel keeps words with a dot for itself).
+fn kernel_env_word(key: &str, value: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\'')
 }
 
 fn resolve_board(workspace: &Workspace, at: &At<String>) -> Result<BoardProfile, (String, String)> {

@@ -6,6 +6,7 @@
 //! share a socket. QEMU runs in its own process group and is killed on
 //! shutdown, drop, timeout and when the lab itself dies (`PR_SET_PDEATHSIG`).
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -53,6 +54,8 @@ pub struct QemuLaunch {
     pub clock: Clock,
     /// Guest program arguments (semihosting command line for bare metal).
     pub args: Vec<String>,
+    /// Guest environment (Linux: `KEY=VALUE` words on the kernel command line).
+    pub env: BTreeMap<String, String>,
 }
 
 impl QemuLaunch {
@@ -107,7 +110,7 @@ impl QemuLaunch {
                 if let Some(initrd) = initrd {
                     argv.extend(["-initrd".into(), initrd.clone().into_os_string()]);
                 }
-                let cmdline = self.board.kernel_cmdline(&self.args);
+                let cmdline = self.board.kernel_cmdline(&self.env, &self.args);
                 if !cmdline.is_empty() {
                     argv.extend(["-append".into(), cmdline.into()]);
                 }
@@ -479,6 +482,7 @@ mod tests {
             image: BootImage::Elf(PathBuf::from("/img/hello.elf")),
             clock,
             args: args.iter().map(|s| s.to_string()).collect(),
+            env: BTreeMap::new(),
         }
     }
 
@@ -509,6 +513,7 @@ mod tests {
             },
             clock: Clock::Virtual,
             args: vec!["lab.run=/bin/hello".into(), "--".into(), "x".into()],
+            env: BTreeMap::new(),
         };
         let argv = launch.command_line(Path::new("/r"));
         let at = argv.iter().position(|a| a == "-append").unwrap();
