@@ -71,6 +71,10 @@ struct RunArgs {
     /// Override every scenario's target.
     #[arg(long, value_enum)]
     target: Option<TargetArg>,
+    /// Seed for scripts' random numbers (default: from the clock; the
+    /// report records it, so a run can be repeated).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -192,6 +196,9 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
 
 fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let started_at = jiff::Timestamp::now();
+    let seed = args
+        .seed
+        .unwrap_or_else(|| started_at.as_nanosecond().unsigned_abs() as u64);
     let scenarios = match load_scenarios(&args.paths)? {
         Ok(s) => s,
         Err(_) => return Ok(Outcome::Usage),
@@ -229,7 +236,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             let progress = Arc::clone(&progress);
             Arc::new(move |e| progress.event(&e))
         };
-        runner::run_jobs(jobs, images, parallel, cancel, on_event).await
+        runner::run_jobs(jobs, images, parallel, cancel, seed, on_event).await
     });
     progress.finish();
 
@@ -237,6 +244,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let report = Report {
         lab_version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: started_at.to_string(),
+        seed,
         results,
         summaries,
     };

@@ -54,6 +54,7 @@ fn report(results: Vec<RunResult>) -> Report {
     Report {
         lab_version: "0.1.0".to_owned(),
         started_at: "2026-11-27T14:00:00Z".to_owned(),
+        seed: 7,
         summaries: summarize(&results),
         results,
     }
@@ -304,7 +305,10 @@ fn json_uses_the_field_names_of_the_design() {
         .map(String::as_str)
         .collect();
     // Parsed back in written order: DESIGN.md's order.
-    assert_eq!(top, ["lab_version", "started_at", "results", "summaries"]);
+    assert_eq!(
+        top,
+        ["lab_version", "started_at", "seed", "results", "summaries"]
+    );
     assert_eq!(value["lab_version"], "0.1.0");
     assert_eq!(value["started_at"], "2026-11-27T14:00:00Z");
 

@@ -11,6 +11,8 @@ pub struct Report {
     pub lab_version: String,
     /// When the run started, RFC 3339 in UTC.
     pub started_at: String,
+    /// The seed of scripts' random numbers (`lab run --seed` repeats a run).
+    pub seed: u64,
     /// One entry per scenario x variant x run, in a stable order.
     pub results: Vec<RunResult>,
     /// Per scenario x variant: every numeric metric aggregated over its runs.

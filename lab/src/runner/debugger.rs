@@ -246,6 +246,16 @@ impl Debugger {
         Ok(detail)
     }
 
+    /// Reads `length` bytes at `address`.
+    pub(super) async fn read_bytes(
+        &mut self,
+        address: u64,
+        length: usize,
+    ) -> Result<Vec<u8>, StepFailure> {
+        self.with_client(move |c| c.read_memory_vec(address, length))
+            .await
+    }
+
     /// Reads a global by name, typed by its debug information.
     pub(super) async fn read_symbol(
         &mut self,

@@ -12,6 +12,7 @@ use super::debugger::Debugger;
 use super::faults;
 use super::footprint::Footprint;
 use super::layout;
+use super::script_host;
 use super::trend;
 use super::{BuiltImages, ImageSource, Job};
 use crate::board::BoardProfile;
@@ -59,6 +60,7 @@ pub(super) async fn execute(
     job: &Job,
     images: &BuiltImages,
     cancel: &CancellationToken,
+    seed: u64,
 ) -> RunResult {
     let started = Instant::now();
     let mut result = RunResult {
@@ -67,7 +69,8 @@ pub(super) async fn execute(
     };
     let outcome = match prepare_target(job, images) {
         Ok((mut target, elf)) => {
-            let outcome = run_steps(job, &mut target, elf, &mut result, started, cancel).await;
+            let outcome =
+                run_steps(job, &mut target, elf, &mut result, started, cancel, seed).await;
             target.shutdown().await;
             outcome
         }
@@ -180,17 +183,19 @@ fn boot_files(files: &BuiltFiles, board: &BoardProfile) -> Result<BootImage, Ste
 }
 
 /// What steps of one run share.
-struct RunContext<'a> {
-    target: &'a mut dyn Target,
-    board: &'a BoardProfile,
-    variant: Option<&'a str>,
-    metrics: &'a mut BTreeMap<String, f64>,
+pub(super) struct RunContext<'a> {
+    pub(super) target: &'a mut dyn Target,
+    pub(super) board: &'a BoardProfile,
+    pub(super) variant: Option<&'a str>,
+    pub(super) metrics: &'a mut BTreeMap<String, f64>,
     /// The ELF that symbols come from, when the image is one.
-    elf: Option<PathBuf>,
+    pub(super) elf: Option<PathBuf>,
     /// The debugger, from the first `attach-debugger` on.
-    debugger: Option<Debugger>,
+    pub(super) debugger: Option<Debugger>,
     /// The scenario's deadline.
-    deadline: Instant,
+    pub(super) deadline: Instant,
+    /// Seeds scripts' random numbers.
+    pub(super) seed: u64,
 }
 
 async fn run_steps(
@@ -200,6 +205,7 @@ async fn run_steps(
     result: &mut RunResult,
     started: Instant,
     cancel: &CancellationToken,
+    seed: u64,
 ) -> Result<(), StepFailure> {
     let timeout = job.scenario.timeout;
     let mut ctx = RunContext {
@@ -210,6 +216,7 @@ async fn run_steps(
         elf,
         debugger: None,
         deadline: started + timeout,
+        seed,
     };
     let mut steps = Vec::with_capacity(job.scenario.steps.len());
     let mut outcome = Ok(());
@@ -339,6 +346,9 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             let footprint = Footprint::of(&elf);
             ctx.metrics.extend(footprint.metrics());
             return Ok(Some(footprint.detail(&elf)));
+        }
+        Step::Script(script) => {
+            script_host::run(script, ctx)?;
         }
         Step::Trend(t) => {
             let detail = trend::sample(t, target.console()?, ctx.variant, ctx.metrics).await?;

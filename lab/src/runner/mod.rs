@@ -10,6 +10,7 @@ mod faults;
 mod footprint;
 mod layout;
 mod plan;
+mod script_host;
 mod serve;
 mod trend;
 
@@ -91,13 +92,14 @@ pub fn build_images(
 }
 
 /// Runs `jobs`, at most `parallel` at once, and returns one result per job
-/// in plan order. Cancelling `cancel` (Ctrl-C) stops every running job; each
+/// in plan order; `seed` seeds scripts' random numbers. Cancelling `cancel` (Ctrl-C) stops every running job; each
 /// still yields a result.
 pub async fn run_jobs(
     jobs: Vec<Job>,
     images: BuiltImages,
     parallel: usize,
     cancel: CancellationToken,
+    seed: u64,
     on_event: Arc<dyn Fn(RunEvent) + Send + Sync>,
 ) -> Vec<RunResult> {
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
@@ -120,7 +122,7 @@ pub async fn run_jobs(
                     label: job.label(),
                 });
             }
-            let result = execute::execute(&job, &images, &cancel).await;
+            let result = execute::execute(&job, &images, &cancel, seed).await;
             on_event(RunEvent::Finished {
                 index,
                 result: Box::new(result.clone()),

@@ -12,13 +12,13 @@ use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
     At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, Direction,
     ExpectExit, ExpectFault, FaultKind, ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol,
-    Scenario, Step, StepInstructions, TargetChoice, Trend, Variant, WaitSerial, WriteMemory,
-    WriteSymbol,
+    Scenario, Script, Step, StepInstructions, TargetChoice, Trend, Variant, WaitSerial,
+    WriteMemory, WriteSymbol,
 };
 use super::raw::{
     IMAGE_EXPECTED, RawBreak, RawClock, RawExpectFault, RawImage, RawReadMemory, RawReadRegister,
-    RawReadSymbol, RawScalar, RawScenario, RawShort, RawStep, RawStepKind, RawTarget, RawTrend,
-    RawTrendExpect, RawWriteMemory, RawWriteSymbol, STEP_KEYS,
+    RawReadSymbol, RawScalar, RawScenario, RawScript, RawShort, RawStep, RawStepKind, RawTarget,
+    RawTrend, RawTrendExpect, RawWriteMemory, RawWriteSymbol, STEP_KEYS,
 };
 use super::{duration, location, pattern};
 
@@ -385,6 +385,7 @@ impl Validator<'_> {
             RawStep::Step(RawStepKind::Footprint) => Step::Footprint,
             RawStep::Step(RawStepKind::MemoryLayout) => Step::MemoryLayout,
             RawStep::Step(RawStepKind::Trend(raw)) => Step::Trend(self.trend(*raw)?),
+            RawStep::Step(RawStepKind::Script(raw)) => Step::Script(self.script(*raw)?),
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }
@@ -408,6 +409,51 @@ impl Validator<'_> {
         Ok(At {
             value: step,
             loc: step_loc,
+        })
+    }
+
+    /// `script:` with its source read and checked (syntax, unknown functions,
+    /// argument counts), so `lab check` catches script errors too.
+    fn script(&self, raw: Spanned<RawScript>) -> Result<Script, ScenarioError> {
+        let at = loc(&raw.referenced);
+        let options = raw.value;
+        let (file, source, source_at) = match (options.file, options.source) {
+            (Some(file), None) => {
+                let path = self.resolve(&file.value);
+                let source = std::fs::read_to_string(&path).map_err(|e| {
+                    self.error(
+                        loc(&file.referenced),
+                        ErrorKind::Other(format!("cannot read script {}: {e}", path.display())),
+                    )
+                })?;
+                (path, source, loc(&file.referenced))
+            }
+            // Positions in an inline script count from the script's own start.
+            (None, Some(source)) => (
+                PathBuf::from(format!("{} (inline script)", self.file.display())),
+                source.value,
+                loc(&source.referenced),
+            ),
+            _ => {
+                return Err(self.error(
+                    at,
+                    ErrorKind::Other(
+                        "`script` takes exactly one of `file` (a .rhai file) and `source` (inline)"
+                            .into(),
+                    ),
+                ));
+            }
+        };
+        if let Err(e) = crate::script::check(&file, &source) {
+            return Err(self.error(
+                source_at,
+                ErrorKind::Other(format!("script: {e}").replace('\n', " ")),
+            ));
+        }
+        Ok(Script {
+            file,
+            source,
+            timeout: self.optional_duration(options.timeout.as_ref())?,
         })
     }
 

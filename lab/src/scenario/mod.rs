@@ -14,3 +14,9 @@ pub use discover::discover;
 pub use error::{ErrorKind, ScenarioError};
 pub use load::{DEFAULT_TIMEOUT, MAX_FILE_SIZE, load, load_str};
 pub use model::*;
+
+/// Parses a code location as scenarios write it (`main`, `0x1a4`,
+/// `main.c:42`); the error says what is wrong.
+pub fn parse_code_location(text: &str) -> Result<CodeLocation, String> {
+    location::code(&raw::RawScalar::Text(text.to_owned())).map_err(|kind| kind.to_string())
+}

@@ -157,6 +157,8 @@ pub enum Step {
     MemoryLayout,
     /// `trend:` sample a series from the serial console and fit its slope.
     Trend(Trend),
+    /// `script:` run a rhai script against the target.
+    Script(Script),
 }
 
 impl Step {
@@ -186,6 +188,7 @@ impl Step {
             Step::Footprint => "footprint",
             Step::MemoryLayout => "memory-layout",
             Step::Trend(_) => "trend",
+            Step::Script(_) => "script",
         }
     }
 }
@@ -380,4 +383,16 @@ pub struct Trend {
     pub metric: String,
     /// The expected direction, for every variant or per variant name.
     pub expect: BTreeMap<Option<String>, Direction>,
+}
+
+/// Options of `script:`: a rhai script, from a file or inline.
+#[derive(Debug, Clone)]
+pub struct Script {
+    /// Where the source came from, for messages: the `.rhai` file, or the
+    /// scenario file for an inline script.
+    pub file: PathBuf,
+    /// The script's source, already checked by `lab::script::check`.
+    pub source: String,
+    /// Per-step deadline; the scenario's deadline bounds it too.
+    pub timeout: Option<Duration>,
 }

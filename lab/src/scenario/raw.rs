@@ -194,6 +194,7 @@ pub(crate) enum RawStepKind {
     Footprint,
     MemoryLayout,
     Trend(Box<RawTrend>),
+    Script(Box<Spanned<RawScript>>),
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -216,6 +217,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "footprint",
     "memory-layout",
     "trend",
+    "script",
 ];
 
 /// Options of `boot:`.
@@ -240,6 +242,15 @@ pub(crate) struct RawWaitSerial {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(crate) struct RawExpectExit {
     pub code: Option<i32>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `script:`; exactly one of `file` and `source`, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawScript {
+    pub file: Option<Spanned<String>>,
+    pub source: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
 }
 
@@ -514,6 +525,7 @@ impl<'de> Deserialize<'de> for RawStep {
                         RawStep::Step(RawStepKind::Footprint)
                     }
                     "trend" => RawStep::Step(RawStepKind::Trend(map.next_value()?)),
+                    "script" => RawStep::Step(RawStepKind::Script(map.next_value()?)),
                     "memory-layout" => {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::MemoryLayout)

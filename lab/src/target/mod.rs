@@ -131,6 +131,13 @@ pub trait Target: Send {
     /// How the guest ended, if it has ended within `grace`; `None` while it runs.
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit>;
 
+    /// Runs a QMP command by name and returns its `return` value.
+    async fn qmp(
+        &mut self,
+        command: &str,
+        args: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, TargetError>;
+
     /// Runs a monitor (HMP) command, like `info mtree`, and returns its text.
     async fn monitor(&mut self, command: &str) -> Result<String, TargetError>;
 

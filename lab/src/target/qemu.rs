@@ -193,7 +193,7 @@ impl QemuTarget {
     }
 
     /// The QMP client of a booted target.
-    pub fn qmp(&self) -> Result<&QmpClient, TargetError> {
+    pub fn qmp_client(&self) -> Result<&QmpClient, TargetError> {
         self.running
             .as_ref()
             .map(|r| &r.qmp)
@@ -434,8 +434,19 @@ impl Target for QemuTarget {
         Some(exit)
     }
 
+    async fn qmp(
+        &mut self,
+        command: &str,
+        args: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value, TargetError> {
+        Ok(self
+            .qmp_client()?
+            .execute_raw(command, args, QMP_TIMEOUT)
+            .await?)
+    }
+
     async fn monitor(&mut self, command: &str) -> Result<String, TargetError> {
-        Ok(self.qmp()?.hmp(command, QMP_TIMEOUT).await?)
+        Ok(self.qmp_client()?.hmp(command, QMP_TIMEOUT).await?)
     }
 
     fn debug_connector(&self) -> Result<BackendFactory, TargetError> {

@@ -1,0 +1,269 @@
+//! `script:` steps against real QEMU: every host function a script can call,
+//! seeded random numbers, and how script failures end a run.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{built_image, qemu_processes_with, report, run, scenario, text};
+
+/// Copies `image`'s ELF for mps2-an385 into `dir` and returns its file name.
+fn elf(dir: &Path, image: &str) -> String {
+    let name = format!("{}.elf", image.rsplit('/').next().unwrap());
+    std::fs::copy(built_image(image, "mps2-an385"), dir.join(&name)).unwrap();
+    name
+}
+
+/// Writes `script` next to a scenario that runs it after `boot`, runs the
+/// scenario with `extra` arguments and returns (exit code, result).
+fn run_script(
+    dir: &Path,
+    image: &str,
+    halted: bool,
+    script: &str,
+    extra: &[&str],
+) -> (Option<i32>, Value) {
+    let elf = elf(dir, image);
+    std::fs::write(dir.join("test.rhai"), script).unwrap();
+    let file = scenario(
+        dir,
+        "script.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\ntimeout: 20s\nsteps:\n  \
+             - boot: {{halted: {halted}}}\n  - script: {{file: test.rhai}}\n"
+        ),
+    );
+    let json = dir.join("report.json");
+    let mut args = vec![
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(json.exists(), "{}", text(&out));
+    (out.status.code(), report(&json)["results"][0].clone())
+}
+
+#[test]
+fn serial_qmp_hmp_and_run_control_from_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_script(
+        dir.path(),
+        "cortex-m/echo",
+        false,
+        r#"
+        wait_serial("READY", "5s");
+        send_serial("ping\n");
+        let echoed = wait_serial("(?m)^(?P<word>p[a-z]+)$", "2s");
+        assert(echoed.word == "ping", "the echo came back");
+        assert(qmp("query-status").status == "running", "running");
+        pause();
+        assert(qmp("query-status").status == "paused", "paused");
+        resume();
+        assert(hmp("info mtree").contains("ssram"), "the memory map");
+        metric("answer", 42);
+        metric("dice", random_int(1, 6));
+        sleep("10ms");
+        send_serial("exit\n");
+        assert(expect_exit("5s") == 0, "a clean exit");
+        "#,
+        &["--seed", "5"],
+    );
+    assert_eq!(code, Some(0), "{r}");
+    assert_eq!(r["metrics"]["answer"], 42.0);
+    let dice = r["metrics"]["dice"].as_f64().unwrap();
+    assert!((1.0..=6.0).contains(&dice), "{dice}");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_numbers() {
+    let rolls = |seed: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let (code, r) = run_script(
+            dir.path(),
+            "cortex-m/echo",
+            false,
+            "for i in 0..5 { metric(`roll${i}`, random_int(1, 1000000)); }",
+            &["--seed", seed],
+        );
+        assert_eq!(code, Some(0), "{r}");
+        (0..5)
+            .map(|i| r["metrics"][format!("roll{i}")].as_f64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rolls("11"), rolls("11"));
+    assert_ne!(rolls("11"), rolls("12"));
+}
+
+#[test]
+fn the_debugger_from_a_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_script(
+        dir.path(),
+        "cortex-m/debuggee",
+        true,
+        r#"
+        attach_debugger("5s");
+        break_at("main");
+        let stop = continue_to("5s");
+        assert(stop.function == "main", "stopped in main");
+        assert(read_symbol("lab_exit_code") == 0, "starts at 0");
+        write_symbol("lab_exit_code", 9);
+        let pc = read_register("pc");
+        assert(pc == stop.pc, "pc is where it stopped");
+        let code = read_memory(pc, 4);
+        assert(code.len() == 4, "four bytes of code");
+        step(2);
+        assert(read_register("pc") != pc, "stepping moves the pc");
+        write_memory(0x20000000, [1, 2, 3, 4]);
+        assert(read_memory(0x20000000, 4) == [1, 2, 3, 4], "memory written");
+        detach();
+        assert(expect_exit("5s") == 9, "the exit code shows the write");
+        "#,
+        &[],
+    );
+    assert_eq!(code, Some(0), "{r}");
+    assert!(r["metrics"]["attach_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn a_failed_assert_fails_the_run_at_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_script(
+        dir.path(),
+        "cortex-m/echo",
+        false,
+        "wait_serial(\"READY\", \"5s\");\nassert(1 == 2, \"one is not two\");\n",
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(r["status"], "failed", "{r}");
+    let error = r["error"].as_str().unwrap();
+    assert!(
+        error.contains("test.rhai:2:") && error.contains("one is not two"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_host_error_is_an_error_and_names_the_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_script(
+        dir.path(),
+        "cortex-m/echo",
+        false,
+        "wait_serial(\"NEVER\", \"200ms\");\n",
+        &[],
+    );
+    assert_eq!(code, Some(1));
+    assert_eq!(r["status"], "error", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("`NEVER` did not appear"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_script_that_loops_forever_ends_at_the_deadline_with_no_qemu_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = elf(dir.path(), "cortex-m/echo");
+    let file = scenario(
+        dir.path(),
+        "forever.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\ntimeout: 2s\nsteps:\n  \
+             - boot: {{}}\n  - script: {{source: 'loop {{ sleep(\"50ms\"); }}'}}\n"
+        ),
+    );
+    let json = dir.path().join("report.json");
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = &report(&json)["results"][0];
+    assert_eq!(r["status"], "timeout", "{r}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(qemu_processes_with(dir.path().to_str().unwrap()).is_empty());
+}
+
+#[test]
+fn lab_check_catches_an_unknown_host_function() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("typo.rhai"),
+        "wait_serail(\"READY\", \"1s\");\n",
+    )
+    .unwrap();
+    let file = scenario(
+        dir.path(),
+        "typo.yaml",
+        "version: 1\nboard: mps2-an385\nimage: cortex-m/echo\nsteps:\n  - boot: {}\n  - script: {file: typo.rhai}\n",
+    );
+    let out = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("typo.yaml:6:") && stderr.contains("wait_serail"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("wait_serial"), "did you mean: {stderr}");
+}
+
+#[test]
+fn a_spinning_script_hits_the_operations_limit_with_a_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = elf(dir.path(), "cortex-m/echo");
+    let file = scenario(
+        dir.path(),
+        "spin.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\ntimeout: 20s\nsteps:\n  \
+             - boot: {{}}\n  - script: {{source: 'let n = 0; loop {{ n += 1; }}'}}\n"
+        ),
+    );
+    let json = dir.path().join("report.json");
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let r = &report(&json)["results"][0];
+    assert_eq!(r["status"], "error", "{r}");
+    let error = r["error"].as_str().unwrap();
+    assert!(error.contains("spin.yaml (inline script):1:"), "{error}");
+    assert!(error.contains("max_operations"), "{error}");
+}
+
+#[test]
+fn the_seeded_reset_campaign_comes_back_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let campaign = common::repo().join("scenarios/scripted/reset-campaign.yaml");
+    let out = run(&[
+        "run",
+        campaign.to_str().unwrap(),
+        "--seed",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report(&json);
+    assert_eq!(report["seed"], 3);
+    let r = &report["results"][0];
+    assert_eq!(r["metrics"]["healthy"], 10.0);
+    assert_eq!(r["metrics"]["rounds"], 10.0);
+}
