@@ -214,10 +214,10 @@ fn lab_check_catches_an_unknown_host_function() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("typo.yaml:6:") && stderr.contains("wait_serail"),
+        stderr.contains("typo.rhai:1:1: unknown function `wait_serail`"),
         "{stderr}"
     );
-    assert!(stderr.contains("wait_serial"), "did you mean: {stderr}");
+    assert!(stderr.contains("did you mean `wait_serial`"), "{stderr}");
 }
 
 #[test]
@@ -251,7 +251,7 @@ fn a_spinning_script_hits_the_operations_limit_with_a_hint() {
 fn the_seeded_reset_campaign_comes_back_every_time() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let campaign = common::repo().join("scenarios/scripted/reset-campaign.yaml");
+    let campaign = common::repo().join("scenarios/scripted/reset-campaign.rhai");
     let out = run(&[
         "run",
         campaign.to_str().unwrap(),
@@ -266,4 +266,39 @@ fn the_seeded_reset_campaign_comes_back_every_time() {
     let r = &report["results"][0];
     assert_eq!(r["metrics"]["healthy"], 10.0);
     assert_eq!(r["metrics"]["rounds"], 10.0);
+}
+
+#[test]
+fn a_rhai_file_is_a_scenario_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let script = common::repo().join("scenarios/scripted/echo-lines.rhai");
+    let out = run(&[
+        "run",
+        script.to_str().unwrap(),
+        "--seed",
+        "8",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r = &report(&json)["results"][0];
+    assert_eq!(r["scenario"], "echo-lines");
+    assert_eq!(r["board"], "mps2-an385");
+    let lines = r["metrics"]["lines"].as_f64().unwrap();
+    assert!((5.0..=20.0).contains(&lines), "{lines}");
+}
+
+#[test]
+fn a_rhai_scenario_without_its_settings_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bare.rhai");
+    std::fs::write(&file, "boot();\n").unwrap();
+    let out = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bare.rhai:1:1: a .rhai scenario declares `const BOARD"),
+        "{stderr}"
+    );
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::error::{ErrorKind, ScenarioError};
 
 /// Expands `paths` into scenario files: files are kept as given, folders
-/// are searched recursively for `*.yaml` and `*.yml` files, sorted by path
+/// are searched recursively for `*.yaml`, `*.yml` and `*.rhai` files, sorted by path
 /// (without following symbolic links to folders).
 /// A path that does not exist is an error naming it.
 pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ScenarioError> {
@@ -38,16 +38,16 @@ fn walk(folder: &Path, found: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
         // Symbolic links to folders are not followed: they could form a loop.
         if file_type.is_dir() {
             walk(&path, found)?;
-        } else if is_yaml(&path) {
+        } else if is_scenario(&path) {
             found.push(path);
         }
     }
     Ok(())
 }
 
-fn is_yaml(path: &Path) -> bool {
+fn is_scenario(path: &Path) -> bool {
     path.extension()
-        .is_some_and(|ext| ext == "yaml" || ext == "yml")
+        .is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "rhai")
 }
 
 fn read_error(path: &Path, error: io::Error) -> ScenarioError {

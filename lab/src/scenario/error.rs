@@ -275,12 +275,21 @@ pub enum ErrorKind {
     /// Any other problem the YAML deserializer reports.
     #[error("{0}")]
     Other(String),
+    /// A script does not compile or calls what does not exist.
+    #[error("{message}")]
+    Script {
+        /// The script checker's message.
+        message: String,
+        /// Its advice.
+        hint: Option<String>,
+    },
 }
 
 impl ErrorKind {
     /// Advice on how to fix the problem, when there is some to give.
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
+            Self::Script { hint, .. } => return hint.clone(),
             Self::TooComplex(_) => {
                 "scenarios limit anchors, aliases and nesting so untrusted files load safely".into()
             }

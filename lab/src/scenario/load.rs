@@ -46,7 +46,103 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let before = std::str::from_utf8(valid).unwrap_or_default();
         ScenarioError::at(path, end_of(before), ErrorKind::NotUtf8)
     })?;
+    if path.extension().is_some_and(|ext| ext == "rhai") {
+        return load_script(path, &text);
+    }
     load_str(path, &text)
+}
+
+/// A script checker's error as a scenario error at the script's own
+/// position (`at` when it has none).
+fn script_error(file: &Path, at: Loc, e: &crate::script::ScriptError) -> ScenarioError {
+    let kind = ErrorKind::Script {
+        message: e.kind().to_string(),
+        hint: e.kind().hint(),
+    };
+    ScenarioError::at(file, e.location().unwrap_or(at), kind)
+}
+
+/// A `.rhai` scenario: the script is the one step, and its top-level
+/// constants give the settings a YAML file has at the top: `BOARD` and
+/// `IMAGE` (required), `NAME`, `TIMEOUT`, `CLOCK` and `ARGS`. The script
+/// boots the target itself with `boot()`.
+fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+    use crate::script::Constant;
+    let start = Loc { line: 1, column: 1 };
+    let error = |message: String| ScenarioError::at(path, start, ErrorKind::Other(message));
+    let constants =
+        crate::script::constants(path, source).map_err(|e| script_error(path, start, &e))?;
+    let text = |name: &str| -> Result<Option<String>, ScenarioError> {
+        match constants.iter().find(|(n, _)| n == name).map(|(_, c)| c) {
+            None => Ok(None),
+            Some(Constant::Text(t)) => Ok(Some(t.clone())),
+            Some(other) => Err(error(format!(
+                "`const {name}` must be a string, not {other:?}"
+            ))),
+        }
+    };
+    let required = |name: &str, example: &str| {
+        text(name)?.ok_or_else(|| {
+            error(format!(
+                "a .rhai scenario declares `const {name} = \"{example}\";` at its top"
+            ))
+        })
+    };
+    let board = required("BOARD", "mps2-an385")?;
+    let image = required("IMAGE", "cortex-m/hello")?;
+    let timeout = match text("TIMEOUT")? {
+        Some(t) => duration::parse(&t).map_err(|kind| ScenarioError::at(path, start, kind))?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let clock = match text("CLOCK")?.as_deref() {
+        None | Some("wall") => Clock::Wall,
+        Some("virtual") => Clock::Virtual,
+        Some(other) => {
+            return Err(error(format!(
+                "`const CLOCK` is `virtual` or `wall`, not `{other}`"
+            )));
+        }
+    };
+    let args = match constants.iter().find(|(n, _)| n == "ARGS").map(|(_, c)| c) {
+        None => Vec::new(),
+        Some(Constant::Texts(items)) => items.clone(),
+        Some(other) => {
+            return Err(error(format!(
+                "`const ARGS` must be an array of strings, not {other:?}"
+            )));
+        }
+    };
+    let name = text("NAME")?.unwrap_or_else(|| {
+        path.file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    });
+    Ok(Scenario {
+        file: path.to_owned(),
+        name,
+        board: Some(At {
+            value: board,
+            loc: start,
+        }),
+        image: Some(At {
+            value: ImageRef::Named(image),
+            loc: start,
+        }),
+        target: TargetChoice::Auto,
+        clock,
+        timeout,
+        runs: 1,
+        env: Default::default(),
+        args,
+        matrix: Vec::new(),
+        steps: vec![At {
+            value: Step::Script(Script {
+                file: path.to_owned(),
+                source: source.to_owned(),
+                timeout: None,
+            }),
+            loc: start,
+        }],
+    })
 }
 
 /// Parses and validates scenario `text`; `file` names it in messages and
@@ -445,10 +541,7 @@ impl Validator<'_> {
             }
         };
         if let Err(e) = crate::script::check(&file, &source) {
-            return Err(self.error(
-                source_at,
-                ErrorKind::Other(format!("script: {e}").replace('\n', " ")),
-            ));
+            return Err(script_error(&file, source_at, &e));
         }
         Ok(Script {
             file,

@@ -162,9 +162,10 @@ pub enum Step {
 }
 
 impl Step {
-    /// Whether the step talks to a booted target (`footprint` reads the ELF only).
+    /// Whether the step needs a booted target (`footprint` reads the ELF
+    /// only; a script may boot the target itself).
     pub fn needs_target(&self) -> bool {
-        !matches!(self, Step::Boot(_) | Step::Footprint)
+        !matches!(self, Step::Boot(_) | Step::Footprint | Step::Script(_))
     }
 
     /// The step's key as written in YAML (`boot`, `wait-serial`, ...).

@@ -94,6 +94,45 @@ pub fn run(
     }
 }
 
+/// A top-level constant of a script, as a `.rhai` scenario declares its
+/// settings (`const BOARD = "mps2-an385";`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Constant {
+    /// A string.
+    Text(String),
+    /// An array of strings.
+    Texts(Vec<String>),
+    /// Anything else, by its type name.
+    Other(String),
+}
+
+/// Checks `source` like [`check`] and returns its top-level constants whose
+/// values are literals.
+pub fn constants(file: &Path, source: &str) -> Result<Vec<(String, Constant)>, ScriptError> {
+    let limits = Limits::default();
+    let (jobs, _) = mpsc::channel();
+    let engine = engine_with_api(&limits, Bridge::new(jobs, Instant::now()), 0);
+    let ast = compile(file, &engine, source, &limits)?;
+    Ok(ast
+        .iter_literal_variables(true, false)
+        .map(|(name, _, value)| {
+            let constant = if value.is_string() {
+                Constant::Text(value.to_string())
+            } else if let Some(items) = value.clone().try_cast::<rhai::Array>().and_then(|items| {
+                items
+                    .into_iter()
+                    .map(|item| item.into_string().ok())
+                    .collect::<Option<Vec<_>>>()
+            }) {
+                Constant::Texts(items)
+            } else {
+                Constant::Other(value.type_name().to_owned())
+            };
+            (name.to_owned(), constant)
+        })
+        .collect())
+}
+
 /// A sandboxed engine with the lab's functions registered.
 fn engine_with_api(limits: &Limits, bridge: Bridge, seed: u64) -> Engine {
     let mut engine = new_engine(limits);
