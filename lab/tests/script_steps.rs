@@ -302,3 +302,44 @@ fn a_rhai_scenario_without_its_settings_is_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn bisecting_the_smallest_js_heap_over_boots_repeats_exactly() {
+    let smallest = || {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("report.json");
+        let script = common::repo().join("scenarios/scripted/smallest-js-heap.rhai");
+        let out = run(&[
+            "run",
+            script.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let r = &report(&json)["results"][0];
+        assert!(r["metrics"]["boots"].as_f64().unwrap() >= 3.0, "{r}");
+        r["metrics"]["smallest_arena"].as_f64().unwrap()
+    };
+    let first = smallest();
+    assert!(first > 1024.0 && first <= 262_144.0, "{first}");
+    assert_eq!(first, smallest(), "icount makes every boot behave the same");
+}
+
+#[test]
+fn boot_from_a_script_power_cycles_with_new_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_script(
+        dir.path(),
+        "cortex-m/fault",
+        false,
+        r#"
+        // The scenario booted `fault` without arguments: it prints its usage.
+        wait_serial("usage", "5s");
+        boot(#{args: ["undef"]});
+        wait_serial("HARDFAULT", "5s");
+        assert(expect_exit("5s") == 70, "the fault report's exit code");
+        "#,
+        &[],
+    );
+    assert_eq!(code, Some(0), "{r}");
+}

@@ -80,14 +80,17 @@ impl RunnerHost<'_, '_> {
 
 impl ScriptHost for RunnerHost<'_, '_> {
     fn boot(&mut self, options: BootOptions) -> Result<(), HostError> {
-        if options.board.is_some() || options.image.is_some() || !options.args.is_empty() {
+        if options.board.is_some() || options.image.is_some() {
             return Err(HostError::new(
-                "boot() runs the scenario's own board, image and args; give others with a matrix variant",
+                "boot() runs the scenario's own board and image; give others with a matrix variant",
             ));
         }
+        // A debugger session belongs to the QEMU it attached to.
+        drop(self.ctx.debugger.take());
+        let args = (!options.args.is_empty()).then_some(options.args);
         let target = &mut *self.ctx.target;
         self.handle
-            .block_on(target.boot(options.halted))
+            .block_on(target.restart(options.halted, args))
             .map_err(target_error)
     }
 

@@ -121,6 +121,11 @@ pub trait Target: Send {
     /// Starts the target; `halted` leaves the CPU paused for a debugger.
     async fn boot(&mut self, halted: bool) -> Result<(), TargetError>;
 
+    /// Stops the target if it runs and boots it again, with other guest
+    /// arguments when `args` is given: a power cycle.
+    async fn restart(&mut self, halted: bool, args: Option<Vec<String>>)
+    -> Result<(), TargetError>;
+
     /// The serial console of a booted target.
     fn console(&mut self) -> Result<&mut Console, TargetError>;
 

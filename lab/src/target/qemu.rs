@@ -394,6 +394,23 @@ impl Target for QemuTarget {
         Ok(())
     }
 
+    async fn restart(
+        &mut self,
+        halted: bool,
+        args: Option<Vec<String>>,
+    ) -> Result<(), TargetError> {
+        self.shutdown().await;
+        self.exit = None;
+        // The next QEMU listens and connects anew in the same folder.
+        for socket in ["serial.sock", "qmp.sock", GDB_SOCKET] {
+            let _ = std::fs::remove_file(self.dir.path().join(socket));
+        }
+        if let Some(args) = args {
+            self.launch.args = args;
+        }
+        self.boot(halted).await
+    }
+
     fn console(&mut self) -> Result<&mut Console, TargetError> {
         self.running
             .as_mut()
