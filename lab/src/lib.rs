@@ -7,6 +7,7 @@
 pub mod board;
 pub mod console;
 pub mod deps;
+mod diagnostic;
 pub mod elf;
 pub mod error;
 pub mod fault;

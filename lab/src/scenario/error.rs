@@ -1,7 +1,8 @@
 //! Errors from loading scenarios: what went wrong, in which file, where.
 
 use std::borrow::Cow;
-use std::fmt;
+
+use crate::diagnostic::{HintLine, LocSuffix, OneLine};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -514,47 +515,5 @@ pub(crate) fn loc(location: &Location) -> Loc {
     Loc {
         line: u32::try_from(location.line()).unwrap_or(u32::MAX),
         column: u32::try_from(location.column()).unwrap_or(u32::MAX),
-    }
-}
-
-/// `:LINE:COL` when the position is known.
-struct LocSuffix(Option<Loc>);
-
-impl fmt::Display for LocSuffix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(loc) => write!(f, ":{loc}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The second line, `  hint: ...`, when there is a hint.
-struct HintLine(Option<String>);
-
-impl fmt::Display for HintLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(hint) => write!(f, "\n  hint: {}", OneLine(hint)),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Text with control characters escaped, so that keys and values quoted
-/// from the file cannot break a message over lines.
-struct OneLine<'a, T>(&'a T);
-
-impl<T: fmt::Display> fmt::Display for OneLine<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = self.0.to_string();
-        for c in text.chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_debug())?;
-            } else {
-                write!(f, "{c}")?;
-            }
-        }
-        Ok(())
     }
 }

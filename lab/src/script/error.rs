@@ -2,6 +2,8 @@
 //! `FILE:LINE:COL: MESSAGE` plus `  hint: ...` when one helps.
 
 use std::fmt;
+
+use crate::diagnostic::{HintLine, LocSuffix, OneLine};
 use std::path::{Path, PathBuf};
 
 use crate::report::Status;
@@ -196,46 +198,5 @@ impl fmt::Display for Counts<'_> {
         let words: Vec<String> = self.0.iter().map(usize::to_string).collect();
         let plural = if self.0 == [1] { "" } else { "s" };
         write!(f, "{} argument{plural}", words.join(" or "))
-    }
-}
-
-/// `:LINE:COL` after the file name, when the error is at one place.
-struct LocSuffix(Option<Loc>);
-
-impl fmt::Display for LocSuffix {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(loc) => write!(f, ":{loc}"),
-            None => Ok(()),
-        }
-    }
-}
-
-/// The second line, `  hint: ...`, when there is a hint.
-struct HintLine(Option<String>);
-
-impl fmt::Display for HintLine {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(hint) => write!(f, "\n  hint: {}", OneLine(hint)),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Text with control characters escaped, so that text from the script or
-/// the host cannot break a message over lines.
-struct OneLine<'a, T>(&'a T);
-
-impl<T: fmt::Display> fmt::Display for OneLine<'_, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.to_string().chars() {
-            if c.is_control() {
-                write!(f, "{}", c.escape_debug())?;
-            } else {
-                write!(f, "{c}")?;
-            }
-        }
-        Ok(())
     }
 }
