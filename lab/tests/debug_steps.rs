@@ -7,22 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{built_image, qemu_processes_with, report, run, scenario, text};
-
-/// Runs a scenario file and returns its one result.
-fn run_one(dir: &std::path::Path, name: &str, yaml: &str) -> (Option<i32>, serde_json::Value) {
-    let file = scenario(dir, name, yaml);
-    let json = dir.join(format!("{name}.json"));
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let result = report(&json)["results"][0].clone();
-    assert!(json.exists(), "{}", text(&out));
-    (out.status.code(), result)
-}
+use common::{built_image, qemu_processes_with, report, run, run_scenario, scenario, text};
 
 #[test]
 fn the_debug_attach_scenario_changes_the_exit_code_through_a_global() {
@@ -60,7 +45,7 @@ fn registers_memory_lines_and_single_steps() {
     std::fs::copy(&elf, dir.path().join("debuggee.elf")).unwrap();
     // `work` is on a source line of its own; break there by file:line, by
     // address and by name, and look around.
-    let (code, r) = run_one(
+    let (code, r) = run_scenario(
         dir.path(),
         "steps.yaml",
         "version: 1\nboard: mps2-an385\nimage: {elf: debuggee.elf}\ntimeout: 20s\nsteps:\n  \
@@ -87,7 +72,7 @@ fn a_stop_somewhere_else_fails_and_says_where() {
     let dir = tempfile::tempdir().unwrap();
     let elf = built_image("cortex-m/debuggee", "mps2-an385");
     std::fs::copy(&elf, dir.path().join("debuggee.elf")).unwrap();
-    let (code, r) = run_one(
+    let (code, r) = run_scenario(
         dir.path(),
         "elsewhere.yaml",
         "version: 1\nboard: mps2-an385\nimage: {elf: debuggee.elf}\ntimeout: 20s\nsteps:\n  \
@@ -108,7 +93,7 @@ fn an_unknown_symbol_is_an_error_with_a_suggestion() {
     let dir = tempfile::tempdir().unwrap();
     let elf = built_image("cortex-m/debuggee", "mps2-an385");
     std::fs::copy(&elf, dir.path().join("debuggee.elf")).unwrap();
-    let (code, r) = run_one(
+    let (code, r) = run_scenario(
         dir.path(),
         "typo.yaml",
         "version: 1\nboard: mps2-an385\nimage: {elf: debuggee.elf}\ntimeout: 20s\nsteps:\n  \
@@ -130,7 +115,7 @@ fn a_debugger_step_without_attach_says_what_to_add() {
     let dir = tempfile::tempdir().unwrap();
     let elf = built_image("cortex-m/debuggee", "mps2-an385");
     std::fs::copy(&elf, dir.path().join("debuggee.elf")).unwrap();
-    let (code, r) = run_one(
+    let (code, r) = run_scenario(
         dir.path(),
         "noattach.yaml",
         "version: 1\nboard: mps2-an385\nimage: {elf: debuggee.elf}\nsteps:\n  - boot: {halted: true}\n  - break: main\n",

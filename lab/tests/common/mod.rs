@@ -202,3 +202,18 @@ impl Drop for HaltedQemu {
         let _ = self.child.wait();
     }
 }
+
+/// Writes `yaml` as scenario `name` in `dir`, runs it with a JSON report
+/// and returns the exit code and the first result.
+pub fn run_scenario(dir: &Path, name: &str, yaml: &str) -> (Option<i32>, serde_json::Value) {
+    let file = scenario(dir, name, yaml);
+    let json = dir.join(format!("{name}.json"));
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(json.exists(), "no report: {}", text(&out));
+    (out.status.code(), report(&json)["results"][0].clone())
+}
