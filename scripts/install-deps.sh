@@ -20,6 +20,9 @@ declare -A NEEDED=(
 declare -A NEEDED_FILES=(
   [/usr/lib/arm-none-eabi/newlib]=libnewlib-arm-none-eabi
   [/usr/share/duktape/duktape.c]=duktape-dev
+  # Go 1.23 for images/raspi/go-cold-start; only backports has it (bookworm
+  # itself has 1.19), so it is installed with -t <codename>-backports below.
+  [/usr/lib/go-1.23/bin/go]=golang-1.23-go
 )
 
 missing=()
@@ -98,6 +101,10 @@ if [ -n "$codename" ] && [[ "$policy" == *"${codename}-backports"* ]]; then
   dpkg -s qemu-utils >/dev/null 2>&1 && missing+=(qemu-utils)
 else
   echo "install-deps: no backports suite; using the distribution's QEMU"
+  if printf '%s\n' "${missing[@]}" | grep -qx golang-1.23-go; then
+    echo "install-deps: golang-1.23-go needs ${codename:-<codename>}-backports; skipping it" >&2
+    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | grep -vx golang-1.23-go)
+  fi
 fi
 
 # shellcheck disable=SC2068

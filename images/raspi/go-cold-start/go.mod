@@ -1,0 +1,3 @@
+module lab/gocoldstart
+
+go 1.23
