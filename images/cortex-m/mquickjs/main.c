@@ -20,6 +20,7 @@
 
 #include "bench.h"
 #include "mquickjs.h"
+#include "lab_bindings.h"
 
 extern const JSSTDLibraryDef js_stdlib;
 extern char __heap_start__[];
@@ -28,16 +29,6 @@ extern char __heap_end__[];
 /* Added to mquickjs.c by patch_source.py. */
 void lab_mqjs_mem(JSContext *ctx, size_t *heap, size_t *stack);
 
-/* Declared by the generated stdlib table (prepare.py). */
-JSValue js_print(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_gc(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_date_now(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_performance_now(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_load(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_setTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_clearTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_poke(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
-JSValue js_peek(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 
 static JSContext *mq_ctx;
 static size_t mq_peak;
