@@ -4,7 +4,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{built_image, qemu_processes_with, report, run, scenario, text};
+use common::{built_image, qemu_processes_with, report, run, run_scenario, scenario, text};
 
 #[test]
 fn hello_passes_on_every_board_with_identical_virtual_boot_times() {
@@ -96,8 +96,7 @@ fn echo_round_trips_a_line_over_the_serial_port() {
 #[test]
 fn a_wrong_exit_code_fails_and_names_both_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let file = scenario(
+    let (code, r) = run_scenario(
         dir.path(),
         "wrong-exit.yaml",
         &format!(
@@ -105,14 +104,7 @@ fn a_wrong_exit_code_fails_and_names_both_codes() {
             built_image("cortex-m/hello", "mps2-an385").display()
         ),
     );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error"], "the target exited with code 0, expected 3");
 }
@@ -206,9 +198,8 @@ fn a_silent_firmware_times_out_on_schedule_and_leaves_no_qemu() {
 #[test]
 fn a_lockup_is_an_error_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     let elf = built_image("cortex-m/fault", "mps2-an385");
-    let file = scenario(
+    let (code, r) = run_scenario(
         dir.path(),
         "lockup.yaml",
         &format!(
@@ -216,14 +207,7 @@ fn a_lockup_is_an_error_that_names_it() {
             elf.display()
         ),
     );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "error", "{r}");
     let error = r["error"].as_str().unwrap();
     assert!(
@@ -271,9 +255,8 @@ fn faults_are_caught_decoded_and_placed_in_the_source() {
 #[test]
 fn a_fault_with_another_cause_fails_and_names_what_happened() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     let elf = built_image("cortex-m/fault", "mps2-an385");
-    let file = scenario(
+    let (code, r) = run_scenario(
         dir.path(),
         "wrong-cause.yaml",
         &format!(
@@ -282,14 +265,7 @@ fn a_fault_with_another_cause_fails_and_names_what_happened() {
             elf.display()
         ),
     );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "failed");
     assert_eq!(
         r["error"],
@@ -300,20 +276,12 @@ fn a_fault_with_another_cause_fails_and_names_what_happened() {
 #[test]
 fn a_missing_image_file_is_an_error_result() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let file = scenario(
+    let (code, r) = run_scenario(
         dir.path(),
         "missing.yaml",
         "version: 1\nboard: mps2-an385\nimage: {elf: nowhere.elf}\nsteps:\n  - boot: {}\n",
     );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "error");
     let error = r["error"].as_str().unwrap();
     assert!(error.contains("nowhere.elf does not exist"), "{error}");
