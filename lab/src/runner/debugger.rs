@@ -442,6 +442,13 @@ fn gdb_failure(e: GdbError) -> StepFailure {
     StepFailure::new(status, e.to_string())
 }
 
+/// Loads the run's ELF for `step`, or says that the step needs one.
+pub(super) fn load_elf(path: Option<&std::path::Path>, step: &str) -> Result<ElfInfo, StepFailure> {
+    let path = path
+        .ok_or_else(|| StepFailure::new(Status::Error, format!("`{step}` needs an ELF image")))?;
+    ElfInfo::load(path).map_err(elf_failure)
+}
+
 /// An ELF error as a step failure.
 pub(super) fn elf_failure(e: crate::elf::ElfError) -> StepFailure {
     StepFailure::new(Status::Error, e.to_string())

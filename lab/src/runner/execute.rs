@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Detail;
-use super::debugger::Debugger;
+use super::debugger::{Debugger, load_elf};
 use super::faults;
 use super::footprint::Footprint;
 use super::layout;
@@ -338,11 +338,7 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
         Step::WriteSymbol(w) => debugger(ctx)?.write_symbol(w).await?,
         Step::Detach => debugger(ctx)?.detach().await?,
         Step::Footprint => {
-            let path = ctx
-                .elf
-                .as_deref()
-                .ok_or_else(|| StepFailure::new(Status::Error, "`footprint` needs an ELF image"))?;
-            let elf = crate::elf::ElfInfo::load(path).map_err(super::debugger::elf_failure)?;
+            let elf = load_elf(ctx.elf.as_deref(), "footprint")?;
             let footprint = Footprint::of(&elf);
             ctx.metrics.extend(footprint.metrics());
             return Ok(Some(footprint.detail(&elf)));
@@ -355,10 +351,7 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             return Ok(Some(detail));
         }
         Step::MemoryLayout => {
-            let path = ctx.elf.as_deref().ok_or_else(|| {
-                StepFailure::new(Status::Error, "`memory-layout` needs an ELF image")
-            })?;
-            let elf = crate::elf::ElfInfo::load(path).map_err(super::debugger::elf_failure)?;
+            let elf = load_elf(ctx.elf.as_deref(), "memory-layout")?;
             let mtree = target.monitor("info mtree -f").await?;
             let (detail, metrics) = layout::layout(ctx.board, &elf, mtree);
             ctx.metrics.extend(metrics);

@@ -10,7 +10,7 @@ use regex::bytes::Regex;
 use serde_json::json;
 
 use super::Detail;
-use super::debugger::{Debugger, elf_failure, insert_location};
+use super::debugger::{Debugger, insert_location, load_elf};
 use super::execute::StepFailure;
 use crate::console::ConsoleError;
 use crate::elf::ElfInfo;
@@ -59,7 +59,7 @@ pub(super) async fn expect_fault(
             detail.insert("reason".into(), json!(reason));
             // The handler may have reported the first fault before locking up.
             if let Some((status, pc)) = uart_report(target, Duration::ZERO).await? {
-                let elf = load_elf(elf_path)?;
+                let elf = load_elf(elf_path, "expect-fault")?;
                 return check(step, &elf, status, pc, "uart", detail);
             }
             if step.cause.is_some() || step.function.is_some() {
@@ -80,7 +80,7 @@ pub(super) async fn expect_fault(
                 None => (
                     uart_report(target, wait).await?,
                     "uart",
-                    load_elf(elf_path)?.into(),
+                    load_elf(elf_path, "expect-fault")?.into(),
                 ),
             };
             let Some((status, pc)) = caught else {
@@ -165,16 +165,6 @@ async fn uart_report(
         mmfar: field("mmfar"),
     };
     Ok(Some((status, u64::from(field("pc")))))
-}
-
-fn load_elf(path: Option<&std::path::Path>) -> Result<ElfInfo, StepFailure> {
-    let path = path.ok_or_else(|| {
-        StepFailure::new(
-            Status::Error,
-            "`expect-fault` needs an ELF image to place the fault",
-        )
-    })?;
-    ElfInfo::load(path).map_err(elf_failure)
 }
 
 fn list(names: &[&str]) -> String {
