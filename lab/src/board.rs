@@ -82,6 +82,9 @@ pub struct BoardProfile {
     pub exit: ExitMethod,
     /// The icount setting for `clock: virtual`.
     pub icount: Icount,
+    /// A counter that runs on the guest's clock, for `sleep_guest()`.
+    #[serde(default)]
+    pub guest_clock: Option<GuestClock>,
     /// Named memory regions.
     pub memory: Vec<MemoryRegion>,
     /// Layout for firmware built by the lab (bare-metal boards only).
@@ -148,6 +151,17 @@ pub enum ExitMethod {
 pub struct Icount {
     /// One instruction takes 2^shift ns of guest time.
     pub shift: u8,
+}
+
+/// A free-running memory-mapped counter that QEMU drives from its virtual
+/// clock, so reading it tells guest time (under icount as under wall time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuestClock {
+    /// The counter register's physical address (a 32-bit read).
+    pub counter: u64,
+    /// How often it counts, in Hz.
+    pub hz: u64,
 }
 
 /// The kind of a memory region.

@@ -236,7 +236,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             let progress = Arc::clone(&progress);
             Arc::new(move |e| progress.event(&e))
         };
-        runner::run_jobs(jobs, images, parallel, cancel, seed, on_event).await
+        runner::run_jobs(jobs, Arc::new(ws), images, parallel, cancel, seed, on_event).await
     });
     progress.finish();
 

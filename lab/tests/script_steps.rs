@@ -343,3 +343,118 @@ fn boot_from_a_script_power_cycles_with_new_arguments() {
     );
     assert_eq!(code, Some(0), "{r}");
 }
+
+#[test]
+fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // `echo` polls its UART without sleeping, so under icount (shift 7 on
+    // mps2-an385) guest time is exactly 128 ns per instruction: QEMU's own
+    // instruction counter checks the board's counter.
+    let elf = elf(dir.path(), "cortex-m/echo");
+    std::fs::write(
+        dir.path().join("test.rhai"),
+        r#"
+        wait_serial("READY", "5s");
+        let before = qmp("query-replay").icount;
+        let slept = sleep_guest("100ms");
+        let after = qmp("query-replay").icount;
+        metric("slept_us", slept);
+        metric("icount_us", (after - before) * 128 / 1000);
+        pause();
+        let refused = "";
+        try { sleep_guest("1ms"); } catch (e) { refused = e.message; }
+        assert(refused.contains("paused"), "a paused guest's time stands still: " + refused);
+        resume();
+        send_serial("exit\n");
+        expect_exit("5s");
+        "#,
+    )
+    .unwrap();
+    let file = scenario(
+        dir.path(),
+        "guest-sleep.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\nclock: virtual\ntimeout: 20s\n\
+             steps:\n  - boot: {{}}\n  - script: {{file: test.rhai}}\n"
+        ),
+    );
+    let json = dir.path().join("report.json");
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let r = report(&json)["results"][0].clone();
+    assert_eq!(out.status.code(), Some(0), "{r}");
+    let slept = r["metrics"]["slept_us"].as_f64().unwrap();
+    let counted = r["metrics"]["icount_us"].as_f64().unwrap();
+    assert!(slept >= 100_000.0, "slept {slept} µs of guest time");
+    assert!(
+        counted >= slept,
+        "icount saw {counted} µs around a sleep of {slept} µs"
+    );
+}
+
+#[test]
+fn boot_from_a_script_switches_board_and_image() {
+    let dir = tempfile::tempdir().unwrap();
+    built_image("cortex-m/hello", "mps2-an500");
+    let (code, r) = run_script(
+        dir.path(),
+        "cortex-m/echo",
+        false,
+        r#"
+        wait_serial("READY", "5s");
+        boot(#{board: "mps2-an500", image: "cortex-m/hello", halted: true});
+        assert(hmp("info qom-tree").contains("cortex-m7-arm-cpu"), "an M7 runs now");
+        resume();
+        wait_serial("READY boot_us=(?P<us>[0-9]+)", "5s");
+        assert(expect_exit("5s") == 0, "hello exits cleanly");
+        boot(#{image: "cortex-m/echo"});
+        wait_serial("READY", "5s");
+        let refused = "";
+        try { boot(#{board: "mps2-an999"}); } catch (e) { refused = e.message; }
+        assert(refused.contains("unknown board `mps2-an999`")
+               && refused.contains("mps2-an500"), refused);
+        send_serial("exit\n");
+        assert(expect_exit("5s") == 0, "echo exits cleanly");
+        "#,
+        &[],
+    );
+    assert_eq!(code, Some(0), "{r}");
+}
+
+#[test]
+fn sleep_guest_on_a_board_without_a_guest_clock_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let build = run(&["images", "build", "raspi/busybox", "--board", "virt-a53"]);
+    assert!(build.status.success(), "{}", text(&build));
+    std::fs::write(
+        dir.path().join("test.rhai"),
+        r#"
+        const BOARD = "virt-a53";
+        const IMAGE = "raspi/busybox";
+        boot();
+        sleep_guest("1ms");
+        "#,
+    )
+    .unwrap();
+    let json = dir.path().join("report.json");
+    let file = dir.path().join("test.rhai");
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let error = report(&json)["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("board `virt-a53` has no guest clock") && error.contains("test.rhai:5:"),
+        "{error}"
+    );
+}

@@ -12,6 +12,7 @@ use super::debugger::{Debugger, load_elf};
 use super::faults;
 use super::footprint::Footprint;
 use super::layout;
+use super::plan;
 use super::script_host;
 use super::trend;
 use super::{BuiltImages, ImageSource, Job};
@@ -21,6 +22,7 @@ use crate::image::BuiltFiles;
 use crate::report::{RunResult, Status, StepResult};
 use crate::scenario::{ExpectExit, ImageRef, Step, WaitSerial};
 use crate::target::{BootImage, GuestExit, QemuLaunch, QemuTarget, Target, TargetError};
+use crate::workspace::Workspace;
 
 /// After the console closes, how long QEMU gets to report its exit.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
@@ -58,7 +60,7 @@ impl From<TargetError> for StepFailure {
 /// target's behaviour; always stops the target before returning.
 pub(super) async fn execute(
     job: &Job,
-    images: &BuiltImages,
+    resources: &JobResources<'_>,
     cancel: &CancellationToken,
     seed: u64,
 ) -> RunResult {
@@ -67,11 +69,24 @@ pub(super) async fn execute(
         status: Status::Passed,
         ..unfinished(job)
     };
-    let outcome = match prepare_target(job, images) {
-        Ok((mut target, elf)) => {
-            let outcome =
-                run_steps(job, &mut target, elf, &mut result, started, cancel, seed).await;
-            target.shutdown().await;
+    let outcome = match prepare_target(job, resources.images) {
+        Ok((target, elf)) => {
+            let mut ctx = RunContext {
+                job,
+                resources,
+                target: Box::new(target),
+                board: job.board.clone(),
+                metrics: BTreeMap::new(),
+                elf,
+                debugger: None,
+                deadline: started + job.scenario.timeout,
+                seed,
+            };
+            let outcome = run_steps(&mut ctx, &mut result, started, cancel).await;
+            // The bridge goes before the target: its session must not outlive QEMU.
+            drop(ctx.debugger.take());
+            ctx.target.shutdown().await;
+            result.metrics = ctx.metrics;
             outcome
         }
         Err(failure) => Err(failure),
@@ -106,30 +121,46 @@ pub(super) fn prepare_target(
     job: &Job,
     images: &BuiltImages,
 ) -> Result<(QemuTarget, Option<PathBuf>), StepFailure> {
-    let image = boot_image(job, images)?;
+    let image = boot_image(&job.image, &job.board, images)?;
+    launch(job, &job.board, image, job.args.clone())
+}
+
+/// A QEMU target for `board` booting `image`, with the job's clock and
+/// environment, and the ELF its symbols come from.
+fn launch(
+    job: &Job,
+    board: &BoardProfile,
+    image: BootImage,
+    args: Vec<String>,
+) -> Result<(QemuTarget, Option<PathBuf>), StepFailure> {
     let elf = match &image {
         BootImage::Elf(path) => Some(path.clone()),
         BootImage::Linux { .. } => None,
     };
     let launch = QemuLaunch {
-        board: job.board.clone(),
+        board: board.clone(),
         image,
         clock: job.scenario.clock,
-        args: job.args.clone(),
+        args,
         env: job.env.clone(),
     };
     Ok((QemuTarget::new(launch)?, elf))
 }
 
-/// The files to boot: a workspace image's build, or the scenario's own files.
-fn boot_image(job: &Job, images: &BuiltImages) -> Result<BootImage, StepFailure> {
-    match &job.image {
-        ImageSource::Built(name) => match images.get(&(name.clone(), job.board.name.clone())) {
-            Some(Ok(files)) => boot_files(files, &job.board),
+/// The files to boot on `board`: a workspace image's build, or the
+/// scenario's own files.
+fn boot_image(
+    image: &ImageSource,
+    board: &BoardProfile,
+    images: &BuiltImages,
+) -> Result<BootImage, StepFailure> {
+    match image {
+        ImageSource::Built(name) => match images.get(&(name.clone(), board.name.clone())) {
+            Some(Ok(files)) => boot_files(files, board),
             Some(Err(message)) => Err(StepFailure::new(Status::Error, message.clone())),
             None => Err(StepFailure::new(
                 Status::Error,
-                format!("image `{name}` was not built for `{}`", job.board.name),
+                format!("image `{name}` was not built for `{}`", board.name),
             )),
         },
         ImageSource::Files(ImageRef::Elf(path)) => Ok(BootImage::Elf(path.clone())),
@@ -182,12 +213,24 @@ fn boot_files(files: &BuiltFiles, board: &BoardProfile) -> Result<BootImage, Ste
     }
 }
 
+/// What a job may boot besides its own image: the workspace's boards and
+/// images, and the builds made before the run.
+pub(super) struct JobResources<'a> {
+    /// Boards and images, to build more on demand.
+    pub(super) workspace: &'a Workspace,
+    /// Images built for the plan's jobs.
+    pub(super) images: &'a BuiltImages,
+}
+
 /// What steps of one run share.
 pub(super) struct RunContext<'a> {
-    pub(super) target: &'a mut dyn Target,
-    pub(super) board: &'a BoardProfile,
-    pub(super) variant: Option<&'a str>,
-    pub(super) metrics: &'a mut BTreeMap<String, f64>,
+    pub(super) job: &'a Job,
+    pub(super) resources: &'a JobResources<'a>,
+    /// The running target; a script's `boot()` may replace it.
+    pub(super) target: Box<dyn Target>,
+    /// The board the target runs.
+    pub(super) board: BoardProfile,
+    pub(super) metrics: BTreeMap<String, f64>,
     /// The ELF that symbols come from, when the image is one.
     pub(super) elf: Option<PathBuf>,
     /// The debugger, from the first `attach-debugger` on.
@@ -198,33 +241,79 @@ pub(super) struct RunContext<'a> {
     pub(super) seed: u64,
 }
 
+impl RunContext<'_> {
+    /// Replaces the target with `board` (default: the current one) booting
+    /// `image` (default: the job's), built now if the plan did not build it.
+    /// Blocking (an image build may run): call it off the async runtime's
+    /// workers or under `block_in_place`.
+    pub(super) async fn switch_target(
+        &mut self,
+        board: Option<&str>,
+        image: Option<&str>,
+        args: Vec<String>,
+    ) -> Result<(), StepFailure> {
+        let workspace = self.resources.workspace;
+        let invalid = |(message, hint): (String, String)| {
+            StepFailure::new(Status::Error, format!("{message} ({hint})"))
+        };
+        let board = match board {
+            Some(name) => plan::resolve_board(workspace, name).map_err(invalid)?,
+            None => self.board.clone(),
+        };
+        let source = match image {
+            Some(name) => plan::resolve_image(workspace, &board, &ImageRef::Named(name.into()))
+                .map_err(invalid)?,
+            None => self.job.image.clone(),
+        };
+        let boot = match &source {
+            ImageSource::Built(name)
+                if !self
+                    .resources
+                    .images
+                    .contains_key(&(name.clone(), board.name.clone())) =>
+            {
+                let manifest = workspace.images.get(name).ok_or_else(|| {
+                    StepFailure::new(Status::Error, format!("unknown image `{name}`"))
+                })?;
+                let built = workspace
+                    .builder
+                    .build(manifest, &board)
+                    .map_err(|e| StepFailure::new(Status::Error, e.to_string()))?;
+                boot_files(&built.files, &board)?
+            }
+            source => boot_image(source, &board, self.resources.images)?,
+        };
+        let args = if args.is_empty() {
+            self.job.args.clone()
+        } else {
+            args
+        };
+        let (next, elf) = launch(self.job, &board, boot, args)?;
+        // A debugger session belongs to the QEMU it attached to.
+        drop(self.debugger.take());
+        self.target.shutdown().await;
+        self.target = Box::new(next);
+        self.board = board;
+        self.elf = elf;
+        Ok(())
+    }
+}
+
 async fn run_steps(
-    job: &Job,
-    target: &mut dyn Target,
-    elf: Option<PathBuf>,
+    ctx: &mut RunContext<'_>,
     result: &mut RunResult,
     started: Instant,
     cancel: &CancellationToken,
-    seed: u64,
 ) -> Result<(), StepFailure> {
+    let job = ctx.job;
     let timeout = job.scenario.timeout;
-    let mut ctx = RunContext {
-        target,
-        board: &job.board,
-        variant: job.variant.as_deref(),
-        metrics: &mut result.metrics,
-        elf,
-        debugger: None,
-        deadline: started + timeout,
-        seed,
-    };
     let mut steps = Vec::with_capacity(job.scenario.steps.len());
     let mut outcome = Ok(());
     for (index, step) in job.scenario.steps.iter().enumerate() {
         let step_started = Instant::now();
         let deadline = ctx.deadline;
         let step_outcome = tokio::select! {
-            r = tokio::time::timeout_at(deadline, run_step(&step.value, &mut ctx)) => {
+            r = tokio::time::timeout_at(deadline, run_step(&step.value, ctx)) => {
                 r.unwrap_or_else(|_| Err(StepFailure::new(
                     Status::Timeout,
                     format!(
@@ -253,8 +342,6 @@ async fn run_steps(
             break;
         }
     }
-    // The bridge goes before the target: its session must not outlive QEMU.
-    drop(ctx.debugger.take());
     result.steps = steps;
     outcome
 }
@@ -347,13 +434,14 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             script_host::run(script, ctx)?;
         }
         Step::Trend(t) => {
-            let detail = trend::sample(t, target.console()?, ctx.variant, ctx.metrics).await?;
+            let variant = ctx.job.variant.as_deref();
+            let detail = trend::sample(t, target.console()?, variant, &mut ctx.metrics).await?;
             return Ok(Some(detail));
         }
         Step::MemoryLayout => {
             let elf = load_elf(ctx.elf.as_deref(), "memory-layout")?;
             let mtree = target.monitor("info mtree -f").await?;
-            let (detail, metrics) = layout::layout(ctx.board, &elf, mtree);
+            let (detail, metrics) = layout::layout(&ctx.board, &elf, mtree);
             ctx.metrics.extend(metrics);
             return Ok(Some(detail));
         }

@@ -8,6 +8,7 @@ mod debugger;
 mod execute;
 mod faults;
 mod footprint;
+mod guest_clock;
 mod layout;
 mod plan;
 mod script_host;
@@ -92,10 +93,12 @@ pub fn build_images(
 }
 
 /// Runs `jobs`, at most `parallel` at once, and returns one result per job
-/// in plan order; `seed` seeds scripts' random numbers. Cancelling `cancel` (Ctrl-C) stops every running job; each
-/// still yields a result.
+/// in plan order. `workspace` serves scripts that boot other boards or
+/// images; `seed` seeds scripts' random numbers. Cancelling `cancel`
+/// (Ctrl-C) stops every running job; each still yields a result.
 pub async fn run_jobs(
     jobs: Vec<Job>,
+    workspace: Arc<Workspace>,
     images: BuiltImages,
     parallel: usize,
     cancel: CancellationToken,
@@ -109,6 +112,7 @@ pub async fn run_jobs(
     for (index, job) in jobs.into_iter().enumerate() {
         let permits = Arc::clone(&permits);
         let images = Arc::clone(&images);
+        let workspace = Arc::clone(&workspace);
         let cancel = cancel.clone();
         let on_event = Arc::clone(&on_event);
         handles.push(tokio::spawn(async move {
@@ -122,7 +126,11 @@ pub async fn run_jobs(
                     label: job.label(),
                 });
             }
-            let result = execute::execute(&job, &images, &cancel, seed).await;
+            let resources = execute::JobResources {
+                workspace: &workspace,
+                images: &images,
+            };
+            let result = execute::execute(&job, &resources, &cancel, seed).await;
             on_event(RunEvent::Finished {
                 index,
                 result: Box::new(result.clone()),

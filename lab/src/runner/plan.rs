@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::board::{BoardProfile, ExitMethod};
-use crate::scenario::{At, ImageRef, Loc, Scenario, Step, TargetChoice};
+use crate::scenario::{ImageRef, Loc, Scenario, Step, TargetChoice};
 use crate::target::TargetKind;
 use crate::workspace::Workspace;
 
@@ -98,8 +98,8 @@ pub fn plan(
                         "add `board:` at the top or to every matrix variant".into(),
                     )
                 })?;
-            let board =
-                resolve_board(workspace, board_at).map_err(|(m, h)| err(board_at.loc, m, h))?;
+            let board = resolve_board(workspace, &board_at.value)
+                .map_err(|(m, h)| err(board_at.loc, m, h))?;
             let image_at = variant
                 .and_then(|v| v.image.as_ref())
                 .or(scenario.image.as_ref())
@@ -110,7 +110,7 @@ pub fn plan(
                         "add `image:` at the top or to every matrix variant".into(),
                     )
                 })?;
-            let image = resolve_image(workspace, &board, image_at)
+            let image = resolve_image(workspace, &board, &image_at.value)
                 .map_err(|(m, h)| err(image_at.loc, m, h))?;
             let kind = match target.unwrap_or(scenario.target) {
                 TargetChoice::Qemu | TargetChoice::Auto => TargetKind::Qemu,
@@ -180,10 +180,14 @@ fn kernel_env_word(key: &str, value: &str) -> bool {
             .any(|c| c.is_whitespace() || c == '"' || c == '\'')
 }
 
-fn resolve_board(workspace: &Workspace, at: &At<String>) -> Result<BoardProfile, (String, String)> {
-    workspace.boards.get(&at.value).cloned().ok_or_else(|| {
+/// The board profile called `name`, or what is wrong and a hint.
+pub(super) fn resolve_board(
+    workspace: &Workspace,
+    name: &str,
+) -> Result<BoardProfile, (String, String)> {
+    workspace.boards.get(name).cloned().ok_or_else(|| {
         (
-            format!("unknown board `{}`", at.value),
+            format!("unknown board `{name}`"),
             format!(
                 "boards in qemu-configs/: {}",
                 workspace.boards.names().join(", ")
@@ -192,12 +196,13 @@ fn resolve_board(workspace: &Workspace, at: &At<String>) -> Result<BoardProfile,
     })
 }
 
-fn resolve_image(
+/// Where `image` comes from on `board`, or what is wrong and a hint.
+pub(super) fn resolve_image(
     workspace: &Workspace,
     board: &BoardProfile,
-    at: &At<ImageRef>,
+    image: &ImageRef,
 ) -> Result<ImageSource, (String, String)> {
-    match &at.value {
+    match image {
         ImageRef::Named(name) => {
             let Some(manifest) = workspace.images.get(name) else {
                 let known: Vec<&str> = workspace.images.iter().map(|m| m.name.as_str()).collect();

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::debugger::Debugger;
 use super::execute::{RunContext, StepFailure};
+use super::guest_clock;
 use crate::scenario::{
     Break, Continue, ReadRegister, ReadSymbol, Script, WriteMemory, WriteSymbol,
 };
@@ -80,17 +81,31 @@ impl RunnerHost<'_, '_> {
 
 impl ScriptHost for RunnerHost<'_, '_> {
     fn boot(&mut self, options: BootOptions) -> Result<(), HostError> {
-        if options.board.is_some() || options.image.is_some() {
-            return Err(HostError::new(
-                "boot() runs the scenario's own board and image; give others with a matrix variant",
-            ));
+        let BootOptions {
+            board,
+            image,
+            args,
+            halted,
+        } = options;
+        if board.is_some() || image.is_some() {
+            self.handle
+                .block_on(
+                    self.ctx
+                        .switch_target(board.as_deref(), image.as_deref(), args),
+                )
+                .map_err(host_error)?;
+            let target = &mut *self.ctx.target;
+            return self
+                .handle
+                .block_on(target.boot(halted))
+                .map_err(target_error);
         }
         // A debugger session belongs to the QEMU it attached to.
         drop(self.ctx.debugger.take());
-        let args = (!options.args.is_empty()).then_some(options.args);
+        let args = (!args.is_empty()).then_some(args);
         let target = &mut *self.ctx.target;
         self.handle
-            .block_on(target.restart(options.halted, args))
+            .block_on(target.restart(halted, args))
             .map_err(target_error)
     }
 
@@ -262,13 +277,25 @@ impl ScriptHost for RunnerHost<'_, '_> {
         Ok(())
     }
 
-    fn sleep(&mut self, duration: Duration, guest: bool) -> Result<(), HostError> {
-        if guest {
-            return Err(HostError::new(
-                "sleep_guest() is not available on this target yet; use sleep() for wall time",
-            ));
-        }
+    fn sleep(&mut self, duration: Duration) -> Result<(), HostError> {
         std::thread::sleep(duration);
         Ok(())
+    }
+
+    fn sleep_guest(
+        &mut self,
+        duration: Duration,
+        timeout: Duration,
+    ) -> Result<Duration, HostError> {
+        let limit = Instant::now() + timeout;
+        let ctx = &mut *self.ctx;
+        self.handle
+            .block_on(guest_clock::sleep_guest(
+                &mut *ctx.target,
+                &ctx.board,
+                duration,
+                limit,
+            ))
+            .map_err(|e| HostError::new(e.to_string()))
     }
 }

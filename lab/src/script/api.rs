@@ -22,7 +22,8 @@
 //! | `write_memory(address, bytes)`, `write_symbol(name, value)` | |
 //! | `metric(name, value)` | |
 //! | `assert(condition[, message])` | a failure (not catchable) when false |
-//! | `sleep(duration)`, `sleep_guest(duration)` | wall time, guest time |
+//! | `sleep(duration)` | (wall time) |
+//! | `sleep_guest(duration)` | the guest time that passed, in µs (at least `duration`) |
 //! | `random()`, `random_int(low, high)` | float in [0, 1), int in [low, high] |
 //!
 //! A failed host call throws a `HostError` (with a `message`) that a script
@@ -289,24 +290,25 @@ fn register_script(engine: &mut Engine, bridge: &Bridge, rng: fastrand::Rng) {
     engine.register_fn("assert", |condition: bool| {
         assert(condition, "the condition is false")
     });
-    for (name, guest) in [("sleep", false), ("sleep_guest", true)] {
-        let b = bridge.clone();
-        let sleep = move |duration: Dynamic| -> Res<()> {
-            let wanted = parse_duration(name, &duration)?;
-            let allowed = b.bounded(wanted)?;
-            b.call(name, move |h| h.sleep(allowed, guest))?;
-            if allowed < wanted {
-                return Err(abort(Abort::Deadline));
-            }
-            Ok(())
-        };
-        // Exact types first: rhai's own `sleep(seconds)` must not be reached.
-        let s = sleep.clone();
-        engine.register_fn(name, move |v: INT| s(Dynamic::from_int(v)));
-        let s = sleep.clone();
-        engine.register_fn(name, move |v: FLOAT| s(Dynamic::from_float(v)));
-        engine.register_fn(name, sleep);
-    }
+    let b = bridge.clone();
+    register_duration_fn(engine, "sleep", move |wanted| -> Res<Dynamic> {
+        let allowed = b.bounded(wanted)?;
+        b.call("sleep", move |h| h.sleep(allowed))?;
+        if allowed < wanted {
+            return Err(abort(Abort::Deadline));
+        }
+        Ok(Dynamic::UNIT)
+    });
+    // Guest time may run faster or slower than wall time: only the wait
+    // for it is bounded by the deadline.
+    let b = bridge.clone();
+    register_duration_fn(engine, "sleep_guest", move |wanted| -> Res<Dynamic> {
+        let timeout = b.until_deadline()?;
+        let slept = b.call("sleep_guest", move |h| h.sleep_guest(wanted, timeout))?;
+        Ok(Dynamic::from_int(
+            INT::try_from(slept.as_micros()).unwrap_or(INT::MAX),
+        ))
+    });
     let rng = Arc::new(Mutex::new(rng));
     let r = Arc::clone(&rng);
     engine.register_fn("random", move || -> Res<FLOAT> {
@@ -364,6 +366,22 @@ fn assert(condition: bool, message: &str) -> Res<()> {
     } else {
         Err(abort(Abort::Assertion(message.to_owned())))
     }
+}
+
+/// Registers `name(duration)`, a duration with a unit. Exact types come
+/// first, so that rhai's own `sleep(seconds)` is never reached and a bare
+/// number gets the lab's error.
+fn register_duration_fn(
+    engine: &mut Engine,
+    name: &'static str,
+    f: impl Fn(Duration) -> Res<Dynamic> + Clone + Send + Sync + 'static,
+) {
+    let call = move |duration: Dynamic| -> Res<Dynamic> { f(parse_duration(name, &duration)?) };
+    let c = call.clone();
+    engine.register_fn(name, move |v: INT| c(Dynamic::from_int(v)));
+    let c = call.clone();
+    engine.register_fn(name, move |v: FLOAT| c(Dynamic::from_float(v)));
+    engine.register_fn(name, call);
 }
 
 /// The options map of `boot(#{...})`.

@@ -113,6 +113,10 @@ pub trait ScriptHost: Send {
     fn detach(&mut self) -> Result<(), HostError>;
     /// Records a metric for the report.
     fn metric(&mut self, name: &str, value: f64) -> Result<(), HostError>;
-    /// Lets `duration` pass: guest time when `guest` is true, wall time otherwise.
-    fn sleep(&mut self, duration: Duration, guest: bool) -> Result<(), HostError>;
+    /// Lets `duration` of wall time pass.
+    fn sleep(&mut self, duration: Duration) -> Result<(), HostError>;
+    /// Lets at least `duration` of guest time pass, waiting at most `timeout`
+    /// of wall time, and returns the guest time that passed.
+    fn sleep_guest(&mut self, duration: Duration, timeout: Duration)
+    -> Result<Duration, HostError>;
 }

@@ -40,7 +40,10 @@ pub fn text(out: &Output) -> String {
 /// Builds a workspace image for a board once per test binary and returns its path.
 pub fn built_image(image: &str, board: &str) -> PathBuf {
     static LOCK: OnceLock<std::sync::Mutex<()>> = OnceLock::new();
-    let _guard = LOCK.get_or_init(Default::default).lock().unwrap();
+    let _guard = LOCK
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let out = run(&["images", "build", image, "--board", board]);
     assert!(out.status.success(), "{}", text(&out));
     let file = match image {
