@@ -68,23 +68,27 @@ pub fn build_images(
     on_event: &dyn Fn(RunEvent),
 ) -> BuiltImages {
     let mut built = BuiltImages::new();
-    for job in jobs {
-        let ImageSource::Built(name) = &job.image else {
+    let wanted = jobs.iter().flat_map(|job| {
+        std::iter::once((&job.board, &job.image))
+            .chain(job.script_boots.iter().map(|(b, i)| (b, i)))
+    });
+    for (board, image) in wanted {
+        let ImageSource::Built(name) = image else {
             continue;
         };
-        let key = (name.clone(), job.board.name.clone());
+        let key = (name.clone(), board.name.clone());
         if built.contains_key(&key) {
             continue;
         }
         let outcome = match workspace.images.get(name) {
             Some(manifest) => workspace
                 .builder
-                .build(manifest, &job.board)
+                .build(manifest, board)
                 .map_err(|e| e.to_string()),
             None => Err(format!("unknown image `{name}`")),
         };
         on_event(RunEvent::ImageReady {
-            label: format!("{name}@{}", job.board.name),
+            label: format!("{name}@{}", board.name),
             outcome: outcome.clone(),
         });
         built.insert(key, outcome.map(|o| o.files));

@@ -52,6 +52,9 @@ pub struct Job {
     pub args: Vec<String>,
     /// Run number, from 1.
     pub run: u32,
+    /// Other boards and images the job's scripts boot by literal name,
+    /// built before the run like the job's own.
+    pub script_boots: Vec<(BoardProfile, ImageSource)>,
 }
 
 impl Job {
@@ -112,6 +115,7 @@ pub fn plan(
                 })?;
             let image = resolve_image(workspace, &board, &image_at.value)
                 .map_err(|(m, h)| err(image_at.loc, m, h))?;
+            let script_boots = script_boots(workspace, &scenario, &board, &image_at.value)?;
             let kind = match target.unwrap_or(scenario.target) {
                 TargetChoice::Qemu | TargetChoice::Auto => TargetKind::Qemu,
                 TargetChoice::Hardware => {
@@ -160,11 +164,53 @@ pub fn plan(
                     env: env.clone(),
                     args: args.clone(),
                     run,
+                    script_boots: script_boots.clone(),
                 });
             }
         }
     }
     Ok(jobs)
+}
+
+/// The boards and images that `scenario`'s scripts boot by literal name
+/// (`boot(#{board: "..", image: ".."})`), resolved like the scenario's own;
+/// a missing key means the job's `board` or `image`.
+fn script_boots(
+    workspace: &Workspace,
+    scenario: &Scenario,
+    board: &BoardProfile,
+    image: &ImageRef,
+) -> Result<Vec<(BoardProfile, ImageSource)>, PlanError> {
+    let mut boots = Vec::new();
+    for step in &scenario.steps {
+        let Step::Script(script) = &step.value else {
+            continue;
+        };
+        let err = |loc: Option<Loc>, (message, hint): (String, String)| PlanError {
+            file: script.file.clone(),
+            loc: loc.unwrap_or(Loc { line: 1, column: 1 }),
+            message,
+            hint,
+        };
+        let calls = crate::script::literal_boots(&script.file, &script.source).map_err(|e| {
+            let message = (e.kind().to_string(), "fix the script".into());
+            err(e.location(), message)
+        })?;
+        for call in calls {
+            let other_board = match &call.board {
+                Some(name) => resolve_board(workspace, name).map_err(|e| err(call.loc, e))?,
+                None => board.clone(),
+            };
+            let other_image = match &call.image {
+                Some(name) => ImageRef::Named(name.clone()),
+                None => image.clone(),
+            };
+            let source = resolve_image(workspace, &other_board, &other_image)
+                .map_err(|e| err(call.loc, e))?;
+            boots.push((other_board, source));
+        }
+    }
+    Ok(boots)
 }
 
 /// Whether `key=value` passes through the kernel command line into init's

@@ -8,6 +8,7 @@ use rhai::{AST, ASTNode, Engine, Expr, Position, Stmt};
 
 use super::engine::loc;
 use super::error::{ScriptError, ScriptErrorKind};
+use crate::scenario::Loc;
 use crate::scenario::suggest::did_you_mean;
 
 /// Names rhai handles itself rather than as registered functions.
@@ -141,4 +142,51 @@ fn is_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|c| c.is_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// A `boot(#{...})` call that names another board or image with a string
+/// literal, so the run can check and build it beforehand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootCall {
+    /// The `board` key's value.
+    pub board: Option<String>,
+    /// The `image` key's value.
+    pub image: Option<String>,
+    /// Where the call is.
+    pub loc: Option<Loc>,
+}
+
+/// The `boot(#{...})` calls in `ast` whose `board` or `image` is a literal.
+pub(crate) fn literal_boots(ast: &AST) -> Vec<BootCall> {
+    let mut boots = Vec::new();
+    ast.walk(&mut |path: &[ASTNode]| {
+        if let Some(
+            ASTNode::Expr(Expr::FnCall(call, pos)) | ASTNode::Stmt(Stmt::FnCall(call, pos)),
+        ) = path.last()
+            && call.name == "boot"
+            && let [options] = call.args.as_slice()
+        {
+            // rhai folds a map of constants into one constant value.
+            let literal = |key: &str| match options {
+                Expr::Map(map, _) => map.0.iter().find_map(|(name, value)| match value {
+                    Expr::StringConstant(text, _) if name.name == key => Some(text.to_string()),
+                    _ => None,
+                }),
+                Expr::DynamicConstant(value, _) => value
+                    .read_lock::<rhai::Map>()
+                    .and_then(|map| map.get(key)?.clone().into_string().ok()),
+                _ => None,
+            };
+            let (board, image) = (literal("board"), literal("image"));
+            if board.is_some() || image.is_some() {
+                boots.push(BootCall {
+                    board,
+                    image,
+                    loc: loc(*pos),
+                });
+            }
+        }
+        true
+    });
+    boots
 }

@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use rhai::{AST, Dynamic, Engine};
 
+pub use check::BootCall;
 pub use engine::Limits;
 pub use error::{Limit, ScriptError, ScriptErrorKind};
 pub use host::{BootOptions, HostError, Match, ScriptHost, Stop};
@@ -92,6 +93,16 @@ pub fn run(
             ScriptErrorKind::Internal(message),
         )),
     }
+}
+
+/// Checks `source` like [`check`] and returns its `boot(#{...})` calls that
+/// name a board or an image with a literal.
+pub fn literal_boots(file: &Path, source: &str) -> Result<Vec<BootCall>, ScriptError> {
+    let limits = Limits::default();
+    let (jobs, _) = mpsc::channel();
+    let engine = engine_with_api(&limits, Bridge::new(jobs, Instant::now()), 0);
+    let ast = compile(file, &engine, source, &limits)?;
+    Ok(check::literal_boots(&ast))
 }
 
 /// A top-level constant of a script, as a `.rhai` scenario declares its
