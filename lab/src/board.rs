@@ -3,7 +3,9 @@
 //! A profile is data, so a new board needs no Rust change. It names the QEMU
 //! binary and machine, the memory map, how firmware is loaded, how the serial
 //! port is wired, how the guest exits and the icount setting that
-//! `clock: virtual` uses.
+//! `clock: virtual` uses. A profile with a `hardware:` section also names
+//! the real board's probe-rs chip and how its console is reached; a board
+//! that exists only as hardware has no `qemu:` section.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -72,19 +74,27 @@ pub struct BoardProfile {
     pub description: String,
     /// The CPU's architecture.
     pub arch: Arch,
-    /// How to start QEMU for this board.
-    pub qemu: QemuMachine,
+    /// How to start QEMU for this board; `None` for a board that exists
+    /// only as hardware.
+    #[serde(default)]
+    pub qemu: Option<QemuMachine>,
     /// How firmware gets into the board.
     pub load: LoadMethod,
-    /// The console UART.
-    pub serial: Serial,
+    /// The console UART that firmware drives (`None` when the console is
+    /// RTT, on hardware only).
+    #[serde(default)]
+    pub serial: Option<Serial>,
     /// How the guest ends the emulation with an exit code.
     pub exit: ExitMethod,
-    /// The icount setting for `clock: virtual`.
-    pub icount: Icount,
+    /// The icount setting for `clock: virtual` (QEMU boards only).
+    #[serde(default)]
+    pub icount: Option<Icount>,
     /// A counter that runs on the guest's clock, for `sleep_guest()`.
     #[serde(default)]
     pub guest_clock: Option<GuestClock>,
+    /// The real board, reached through a debug probe.
+    #[serde(default)]
+    pub hardware: Option<Hardware>,
     /// Named memory regions.
     pub memory: Vec<MemoryRegion>,
     /// Layout for firmware built by the lab (bare-metal boards only).
@@ -117,12 +127,54 @@ pub struct QemuMachine {
     pub args: Vec<String>,
 }
 
+/// The real board behind a profile: what probe-rs attaches to and where the
+/// console is.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hardware {
+    /// The probe-rs chip name (`STM32F767ZITx`); see `probe-rs chip list`.
+    pub chip: String,
+    /// How the board's console is reached.
+    pub console: HardwareConsole,
+    /// Only the probe with this serial number runs the board (default: any
+    /// probe that answers for the chip).
+    #[serde(default)]
+    pub probe: Option<String>,
+}
+
+/// How a real board's console is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum HardwareConsole {
+    /// SEGGER RTT through the probe: up and down channel 0.
+    Rtt,
+    /// A UART wired to a serial port of the host.
+    Uart {
+        /// The host's serial port (`/dev/ttyACM0`).
+        port: String,
+        /// The baud rate.
+        baud: u32,
+    },
+}
+
+impl HardwareConsole {
+    /// A one-word description for tables (`rtt`, `uart /dev/ttyACM0`).
+    pub fn describe(&self) -> String {
+        match self {
+            HardwareConsole::Rtt => "rtt".to_owned(),
+            HardwareConsole::Uart { port, baud } => format!("uart {port} @{baud}"),
+        }
+    }
+}
+
 /// How firmware gets into the board.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LoadMethod {
     /// QEMU's `-kernel` loader (an ELF for Cortex-M, an Image for Linux).
     Kernel,
+    /// Written to the chip's flash by the debug probe (real boards).
+    Flash,
 }
 
 /// The console UART.
@@ -243,6 +295,15 @@ impl BoardProfile {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if self.qemu.is_none() && self.hardware.is_none() {
+            return Err("a board needs a `qemu:` section, a `hardware:` section or both".into());
+        }
+        if self.qemu.is_some() && self.icount.is_none() {
+            return Err("a QEMU board needs `icount:` (the shift for `clock: virtual`)".into());
+        }
+        if self.qemu.is_some() && self.serial.is_none() {
+            return Err("a QEMU board needs `serial:` (the UART its console is wired to)".into());
+        }
         if let Some(fw) = &self.firmware {
             for name in [&fw.regions.text, &fw.regions.data, &fw.regions.heap] {
                 if self.region(name).is_none() {
@@ -258,6 +319,11 @@ impl BoardProfile {
             }
         }
         Ok(())
+    }
+
+    /// Whether QEMU models this board.
+    pub fn emulated(&self) -> bool {
+        self.qemu.is_some()
     }
 
     /// The region with this name.
@@ -280,12 +346,16 @@ impl BoardProfile {
     }
 
     /// Compiler arguments for firmware built for this board: the CPU flags
-    /// plus `LAB_CPU_HZ`, `LAB_UART_BASE` and `LAB_BOARD` defines.
+    /// plus `LAB_CPU_HZ`, `LAB_UART_BASE` (or `LAB_CONSOLE_RTT` for a board
+    /// without a UART console) and `LAB_BOARD` defines.
     pub fn firmware_cflags(&self) -> Option<Vec<String>> {
         let fw = self.firmware.as_ref()?;
         let mut flags = fw.cflags.clone();
         flags.push(format!("-DLAB_CPU_HZ={}", fw.clock_hz));
-        flags.push(format!("-DLAB_UART_BASE={:#x}", self.serial.base));
+        match &self.serial {
+            Some(serial) => flags.push(format!("-DLAB_UART_BASE={:#x}", serial.base)),
+            None => flags.push("-DLAB_CONSOLE_RTT=1".to_owned()),
+        }
         flags.push(format!("-DLAB_BOARD=\"{}\"", self.name));
         Some(flags)
     }

@@ -47,6 +47,8 @@ enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
+    /// Debug probes attached (probe-rs) and the boards they can run.
+    Boards,
     /// Guest images.
     Images {
         #[command(subcommand)]
@@ -120,7 +122,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LAB_LOG")
-                .unwrap_or_else(|_| "warn".into()),
+                .unwrap_or_else(|_| "warn,probe_rs=error".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -129,6 +131,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Check { paths } => check(&paths),
         Command::List => list(),
+        Command::Boards => boards(),
         Command::Debug {
             path,
             gdb_port,
@@ -394,6 +397,58 @@ fn list() -> anyhow::Result<Outcome> {
             Ok(s) => writeln!(out, "  {:<32} {}", shown.display(), s.name),
             Err(_) => writeln!(out, "  {:<32} (invalid: see `lab check`)", shown.display()),
         };
+    }
+    print_stdout(&out)?;
+    Ok(Outcome::Passed)
+}
+
+fn boards() -> anyhow::Result<Outcome> {
+    use lab::target::probe;
+    use std::fmt::Write as _;
+    let ws = workspace()?;
+    let mut out = String::new();
+    if !probe::HARDWARE_SUPPORT {
+        out.push_str("this lab was built without hardware support (cargo feature `hardware`)\n");
+    }
+    let lister = probe::system_lister();
+    let survey = probe::survey(lister.as_ref(), ws.boards.iter());
+    if survey.is_empty() {
+        out.push_str(
+            "probes: none found (looked for probe-rs debug probes on USB: ST-Link, J-Link, \
+             CMSIS-DAP v2, FTDI, ESP USB-JTAG, WCH-Link, Black Magic, ...)\n",
+        );
+    } else {
+        out.push_str("probes:\n");
+    }
+    for (info, runs) in &survey {
+        let _ = writeln!(
+            out,
+            "  {:<24} serial {:<26} selector {}",
+            info.identifier,
+            info.serial.as_deref().unwrap_or("-"),
+            info.selector
+        );
+        let _ = match runs.is_empty() {
+            true => writeln!(out, "    runs: no board of this workspace"),
+            false => writeln!(out, "    runs: {}", runs.join(", ")),
+        };
+    }
+    out.push_str("boards with a hardware profile:\n");
+    for b in ws.boards.iter() {
+        if let Some(hw) = &b.hardware {
+            let _ = writeln!(
+                out,
+                "  {:<16} chip {:<16} console {:<8} {}",
+                b.name,
+                hw.chip,
+                hw.console.describe(),
+                if b.emulated() {
+                    "also in QEMU"
+                } else {
+                    "hardware only"
+                }
+            );
+        }
     }
     print_stdout(&out)?;
     Ok(Outcome::Passed)

@@ -6,20 +6,25 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use lab::runner::RunEvent;
+use lab::target::probe::FlashEvent;
 
 /// Shows what the runner is doing.
 pub struct Progress {
+    bars: MultiProgress,
     bar: Option<ProgressBar>,
     running: Mutex<BTreeMap<usize, String>>,
+    /// One bar per job that is flashing a board.
+    flashing: Mutex<BTreeMap<usize, ProgressBar>>,
 }
 
 impl Progress {
     /// Progress for `total` jobs.
     pub fn new(total: usize) -> Self {
+        let bars = MultiProgress::new();
         let bar = std::io::stdout().is_terminal().then(|| {
-            let bar = ProgressBar::new(total as u64);
+            let bar = bars.add(ProgressBar::new(total as u64));
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} [{pos}/{len}] {elapsed_precise} {wide_msg}",
@@ -30,8 +35,10 @@ impl Progress {
             bar
         });
         Progress {
+            bars,
             bar,
             running: Mutex::new(BTreeMap::new()),
+            flashing: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -52,6 +59,11 @@ impl Progress {
                 });
                 None
             }
+            RunEvent::Flashing {
+                index,
+                label,
+                event,
+            } => self.flash(*index, label, *event),
             RunEvent::Finished { index, result } => {
                 self.running_jobs(|r| {
                     r.remove(index);
@@ -77,6 +89,41 @@ impl Progress {
                     let _ = writeln!(std::io::stdout().lock(), "{line}");
                 }
             }
+        }
+    }
+
+    /// A flash progress bar on a terminal, two lines otherwise.
+    fn flash(&self, index: usize, label: &str, event: FlashEvent) -> Option<String> {
+        let mut flashing = self.flashing.lock().unwrap_or_else(|e| e.into_inner());
+        match (event, &self.bar) {
+            (FlashEvent::Started { total }, Some(_)) => {
+                let bar = self.bars.add(ProgressBar::new(total));
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "flash {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                    )
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                );
+                bar.set_message(label.to_owned());
+                flashing.insert(index, bar);
+                None
+            }
+            (FlashEvent::Programmed { bytes }, _) => {
+                if let Some(bar) = flashing.get(&index) {
+                    bar.inc(bytes);
+                }
+                None
+            }
+            (FlashEvent::Finished, Some(_)) => {
+                if let Some(bar) = flashing.remove(&index) {
+                    bar.finish_and_clear();
+                }
+                Some(format!("flashed {label}"))
+            }
+            (FlashEvent::Started { total }, None) => {
+                Some(format!("flash   {label}: {total} bytes"))
+            }
+            (FlashEvent::Finished, None) => Some(format!("flashed {label}")),
         }
     }
 

@@ -4,7 +4,9 @@
  * Freestanding C11; no vendor headers. Every firmware is built with the
  * board defines below, which the lab passes on the compiler command line:
  *   LAB_CPU_HZ     core clock that drives SysTick, in Hz
- *   LAB_UART_BASE  base address of the CMSDK APB UART used as the console
+ *   LAB_UART_BASE  base address of the CMSDK APB UART used as the console,
+ *                  or LAB_CONSOLE_RTT for a console over SEGGER RTT (real
+ *                  boards whose console is reached through the probe)
  *   LAB_BOARD      board profile name, a string literal
  *
  * The reset handler (start.c) starts the SysTick time base, initialises
@@ -22,8 +24,8 @@
 #ifndef LAB_CPU_HZ
 #error "LAB_CPU_HZ must be defined (core clock in Hz)"
 #endif
-#ifndef LAB_UART_BASE
-#error "LAB_UART_BASE must be defined (CMSDK APB UART base address)"
+#if !defined(LAB_UART_BASE) && !defined(LAB_CONSOLE_RTT)
+#error "LAB_UART_BASE (CMSDK APB UART base address) or LAB_CONSOLE_RTT must be defined"
 #endif
 #ifndef LAB_BOARD
 #error "LAB_BOARD must be defined (board name as a string literal)"

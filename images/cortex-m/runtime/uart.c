@@ -1,8 +1,13 @@
 /*
- * uart.c - CMSDK APB UART console and a small printf.
+ * uart.c - CMSDK APB UART console (or RTT, with LAB_CONSOLE_RTT) and a
+ * small printf.
  */
 #include "rt.h"
 
+#ifdef LAB_CONSOLE_RTT
+/* The board's console is RTT through the debug probe. */
+#include "rtt.h"
+#else
 #define UART_REG(off) (*(volatile uint32_t *)(uintptr_t)(LAB_UART_BASE + (off)))
 #define UART_DATA UART_REG(0x00)
 #define UART_STATE UART_REG(0x04)
@@ -54,6 +59,7 @@ int rt_getc(void)
     ;
   return (int)(UART_DATA & 0xFFu);
 }
+#endif
 
 /* Writes `v` in base 10 or 16, right-aligned in `width` columns padded with
  * `pad`, after an optional minus sign; returns bytes written. */

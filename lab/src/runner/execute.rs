@@ -21,7 +21,10 @@ use crate::console::ConsoleError;
 use crate::image::BuiltFiles;
 use crate::report::{RunResult, Status, StepResult};
 use crate::scenario::{ExpectExit, ImageRef, Step, WaitSerial};
-use crate::target::{BootImage, GuestExit, QemuLaunch, QemuTarget, Target, TargetError};
+use crate::target::{
+    BootImage, GuestExit, HardwareLaunch, HardwareTarget, QemuLaunch, QemuTarget, Target,
+    TargetError,
+};
 use crate::workspace::Workspace;
 
 /// After the console closes, how long QEMU gets to report its exit.
@@ -74,7 +77,7 @@ pub(super) async fn execute(
             let mut ctx = RunContext {
                 job,
                 resources,
-                target: Box::new(target),
+                target,
                 board: job.board.clone(),
                 metrics: BTreeMap::new(),
                 elf,
@@ -116,27 +119,41 @@ pub(super) fn unfinished(job: &Job) -> RunResult {
     }
 }
 
-/// The job's target, not yet booted, and the ELF its symbols come from.
+/// The job's target (QEMU or a board behind its probe), not yet booted,
+/// and the ELF its symbols come from.
 pub(super) fn prepare_target(
     job: &Job,
     images: &BuiltImages,
-) -> Result<(QemuTarget, Option<PathBuf>), StepFailure> {
+) -> Result<(Box<dyn Target>, Option<PathBuf>), StepFailure> {
     let image = boot_image(&job.image, &job.board, images)?;
     launch(job, &job.board, image, job.args.clone())
 }
 
-/// A QEMU target for `board` booting `image`, with the job's clock and
-/// environment, and the ELF its symbols come from.
+/// A target for `board` booting `image`, and the ELF its symbols come
+/// from: the job's board behind its probe when the job runs on hardware,
+/// QEMU with the job's clock and environment otherwise.
 fn launch(
     job: &Job,
     board: &BoardProfile,
     image: BootImage,
     args: Vec<String>,
-) -> Result<(QemuTarget, Option<PathBuf>), StepFailure> {
+) -> Result<(Box<dyn Target>, Option<PathBuf>), StepFailure> {
     let elf = match &image {
         BootImage::Elf(path) => Some(path.clone()),
         BootImage::Linux { .. } => None,
     };
+    if let (Some(probe), Some(elf), true) = (&job.probe, &elf, board.name == job.board.name) {
+        let launch = HardwareLaunch {
+            board: board.clone(),
+            elf: elf.clone(),
+            args,
+            probe: probe.info.clone(),
+            lister: probe.lister.clone(),
+            lock: probe.lock.clone(),
+            on_flash: probe.on_flash.clone(),
+        };
+        return Ok((Box::new(HardwareTarget::new(launch)?), Some(elf.clone())));
+    }
     let launch = QemuLaunch {
         board: board.clone(),
         image,
@@ -144,7 +161,7 @@ fn launch(
         args,
         env: job.env.clone(),
     };
-    Ok((QemuTarget::new(launch)?, elf))
+    Ok((Box::new(QemuTarget::new(launch)?), elf))
 }
 
 /// The files to boot on `board`: a workspace image's build, or the
@@ -292,7 +309,7 @@ impl RunContext<'_> {
         // A debugger session belongs to the QEMU it attached to.
         drop(self.debugger.take());
         self.target.shutdown().await;
-        self.target = Box::new(next);
+        self.target = next;
         self.board = board;
         self.elf = elf;
         Ok(())

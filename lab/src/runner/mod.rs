@@ -12,6 +12,7 @@ mod guest_clock;
 mod layout;
 mod plan;
 mod script_host;
+mod select;
 mod serve;
 mod trend;
 
@@ -21,7 +22,8 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-pub use plan::{ImageSource, Job, PlanError, plan};
+pub use plan::{ImageSource, Job, PlanError, plan, plan_with};
+pub use select::ProbeSlot;
 pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};
 
 use crate::image::{BuildOutcome, BuiltFiles};
@@ -47,6 +49,15 @@ pub enum RunEvent {
         index: usize,
         /// The job's label.
         label: String,
+    },
+    /// A job's firmware is being flashed to its board.
+    Flashing {
+        /// The job's index in the plan.
+        index: usize,
+        /// The job's label.
+        label: String,
+        /// How far the download is.
+        event: crate::target::probe::FlashEvent,
     },
     /// A job ended.
     Finished {
@@ -113,7 +124,18 @@ pub async fn run_jobs(
     let images = Arc::new(images);
     let mut handles = Vec::with_capacity(jobs.len());
     let placeholders: Vec<RunResult> = jobs.iter().map(execute::unfinished).collect();
-    for (index, job) in jobs.into_iter().enumerate() {
+    for (index, mut job) in jobs.into_iter().enumerate() {
+        let label = job.label();
+        if let Some(probe) = &mut job.probe {
+            let on_event = Arc::clone(&on_event);
+            probe.on_flash = Some(Arc::new(move |event| {
+                on_event(RunEvent::Flashing {
+                    index,
+                    label: label.clone(),
+                    event,
+                });
+            }));
+        }
         let permits = Arc::clone(&permits);
         let images = Arc::clone(&images);
         let workspace = Arc::clone(&workspace);

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::select::{ProbeSlot, Selector};
 use crate::board::{BoardProfile, ExitMethod};
-use crate::scenario::{ImageRef, Loc, Scenario, Step, TargetChoice};
+use crate::scenario::{Clock, ImageRef, Loc, Scenario, Step, TargetChoice};
 use crate::target::TargetKind;
+use crate::target::probe::{ProbeLister, system_lister};
 use crate::workspace::Workspace;
 
 /// A scenario that cannot run as written; reported with file:line:col.
@@ -46,6 +48,8 @@ pub struct Job {
     pub image: ImageSource,
     /// The backend.
     pub target: TargetKind,
+    /// The debug probe, for a job on hardware.
+    pub probe: Option<ProbeSlot>,
     /// Guest environment.
     pub env: BTreeMap<String, String>,
     /// Guest arguments.
@@ -69,12 +73,24 @@ impl Job {
     }
 }
 
-/// Expands and resolves `scenarios`; `target` overrides each scenario's choice.
+/// Expands and resolves `scenarios`; `target` overrides each scenario's
+/// choice. Hardware is looked for with this build's probe lister.
 pub fn plan(
     scenarios: &[Scenario],
     workspace: &Workspace,
     target: Option<TargetChoice>,
 ) -> Result<Vec<Job>, PlanError> {
+    plan_with(scenarios, workspace, target, system_lister())
+}
+
+/// Like [`plan`], with the probes that `probes` finds.
+pub fn plan_with(
+    scenarios: &[Scenario],
+    workspace: &Workspace,
+    target: Option<TargetChoice>,
+    probes: Arc<dyn ProbeLister>,
+) -> Result<Vec<Job>, PlanError> {
+    let mut selector = Selector::new(probes);
     let mut jobs = Vec::new();
     for scenario in scenarios {
         check_steps(scenario)?;
@@ -116,19 +132,12 @@ pub fn plan(
             let image = resolve_image(workspace, &board, &image_at.value)
                 .map_err(|(m, h)| err(image_at.loc, m, h))?;
             let script_boots = script_boots(workspace, &scenario, &board, &image_at.value)?;
-            let kind = match target.unwrap_or(scenario.target) {
-                TargetChoice::Qemu | TargetChoice::Auto => TargetKind::Qemu,
-                TargetChoice::Hardware => {
-                    return Err(err(
-                        board_at.loc,
-                        format!(
-                            "`target: hardware` needs a debug probe attached to a `{}` board, and none was found",
-                            board.name
-                        ),
-                        "attach a probe, or run with `--target qemu` (or `target: auto`)".into(),
-                    ));
-                }
-            };
+            let (kind, probe) = selector
+                .select(target.unwrap_or(scenario.target), &board)
+                .map_err(|(m, h)| err(board_at.loc, m, h))?;
+            if kind == TargetKind::Hardware {
+                check_hardware(&scenario, &board, &image, board_at.loc)?;
+            }
             let mut env = scenario.env.clone();
             let mut args = scenario.args.clone();
             if let Some(v) = variant {
@@ -161,6 +170,7 @@ pub fn plan(
                     board: board.clone(),
                     image: image.clone(),
                     target: kind,
+                    probe: probe.clone(),
                     env: env.clone(),
                     args: args.clone(),
                     run,
@@ -211,6 +221,60 @@ fn script_boots(
         }
     }
     Ok(boots)
+}
+
+/// Refuses, before anything runs, what a real board cannot do: emulated
+/// time, QEMU's monitor, images that are not firmware.
+fn check_hardware(
+    scenario: &Scenario,
+    board: &BoardProfile,
+    image: &ImageSource,
+    board_loc: Loc,
+) -> Result<(), PlanError> {
+    let err = |loc: Loc, message: String, hint: &str| PlanError {
+        file: scenario.file.clone(),
+        loc,
+        message,
+        hint: hint.into(),
+    };
+    if scenario.clock == Clock::Virtual {
+        return Err(err(
+            board_loc,
+            format!(
+                "`clock: virtual` (QEMU's icount) is not available on hardware, and board `{}` runs on a debug probe",
+                board.name
+            ),
+            "use `clock: wall` for this scenario, or run it with `--target qemu`",
+        ));
+    }
+    if matches!(image, ImageSource::Files(ImageRef::Linux { .. })) {
+        return Err(err(
+            board_loc,
+            "a Linux kernel cannot be flashed through a debug probe".into(),
+            "give firmware (`{elf: path}` or a workspace image), or run with `--target qemu`",
+        ));
+    }
+    for step in &scenario.steps {
+        if let Some(feature) = emulation_only(&step.value) {
+            return Err(err(
+                step.loc,
+                format!(
+                    "`{}` needs {feature}, which is not available on hardware",
+                    step.value.key()
+                ),
+                "remove the step, or run the scenario with `--target qemu`",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What only QEMU offers to a step, if the step needs it.
+fn emulation_only(step: &Step) -> Option<&'static str> {
+    match step {
+        Step::MemoryLayout => Some("QEMU's `info mtree`"),
+        _ => None,
+    }
 }
 
 /// Whether `key=value` passes through the kernel command line into init's

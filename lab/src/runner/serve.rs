@@ -52,7 +52,7 @@ pub async fn serve_debugger(
     on_event: impl Fn(DebugEvent),
 ) -> Result<ServeEnd, String> {
     let (mut target, elf) = prepare_target(job, images).map_err(|f| f.message)?;
-    let outcome = serve(&mut target, elf, port, &cancel, &on_event).await;
+    let outcome = serve(&mut *target, elf, port, &cancel, &on_event).await;
     target.shutdown().await;
     outcome
 }

@@ -1,8 +1,11 @@
-//! Target backends: one trait, implemented by QEMU (and later probe-rs).
+//! Target backends: one trait, implemented by QEMU and by real boards
+//! through a debug probe (probe-rs).
 //!
 //! A target boots an image, exposes its serial console and reports how the
 //! guest ended. It knows nothing of scenarios: the runner drives it.
 
+mod hardware;
+pub mod probe;
 mod qemu;
 
 use std::path::PathBuf;
@@ -10,12 +13,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, RTT_SYMBOL, poll_core};
 pub use qemu::{QemuLaunch, QemuTarget};
 
 use crate::console::{Console, ConsoleError};
 use crate::deps::MissingTool;
 use crate::gdb::bridge::BackendFactory;
 use crate::qmp::QmpError;
+use probe::ProbeError;
 
 /// Which kind of backend runs a scenario.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +107,26 @@ pub enum TargetError {
     /// A QMP error.
     #[error(transparent)]
     Qmp(#[from] QmpError),
+    /// The board has no `qemu:` section: it exists only as hardware.
+    #[error(
+        "board `{0}` is not emulated (its profile has no `qemu:` section): run it with a debug probe attached"
+    )]
+    NotEmulated(String),
+    /// The board has no `hardware:` section: QEMU only.
+    #[error("board `{0}` has no `hardware:` section (no probe-rs chip): it runs in QEMU only")]
+    NotHardware(String),
+    /// A feature of the emulator was asked of a real board.
+    #[error("{0} are not available on hardware: they exist only in QEMU")]
+    NotOnHardware(String),
+    /// RTT console, and the firmware has no control block.
+    #[error(
+        "{} has no `_SEGGER_RTT` symbol, and the board's console is RTT: build it for the board (its cflags define LAB_CONSOLE_RTT)",
+        .0.display()
+    )]
+    NoRttBlock(PathBuf),
+    /// The debug probe or the board failed.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
     /// Local I/O failed (temporary folder, sockets).
     #[error("{context}: {source}")]
     Io {

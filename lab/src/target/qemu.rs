@@ -63,11 +63,14 @@ impl QemuLaunch {
     ///
     /// QEMU always starts paused (`-S`): the lab connects, then resumes the
     /// CPU, so a guest that exits at once cannot outrun the QMP handshake.
+    /// A board without a `qemu:` section gets no machine arguments: it
+    /// never gets this far ([`QemuTarget::new`] refuses it).
     pub fn command_line(&self, dir: &Path) -> Vec<OsString> {
-        let q = &self.board.qemu;
         let mut argv: Vec<OsString> = Vec::new();
         let mut push = |items: &[&str]| argv.extend(items.iter().map(OsString::from));
-        push(&["-M", &q.machine, "-cpu", &q.cpu, "-m", &q.memory]);
+        if let Some(q) = &self.board.qemu {
+            push(&["-M", &q.machine, "-cpu", &q.cpu, "-m", &q.memory]);
+        }
         push(&["-nodefaults", "-display", "none", "-monitor", "none"]);
         let serial = dir.join("serial.sock");
         let qmp = dir.join("qmp.sock");
@@ -130,14 +133,16 @@ impl QemuLaunch {
             }
             push(&["-semihosting-config", &config]);
         }
-        if self.clock == Clock::Virtual {
+        if let (Clock::Virtual, Some(icount)) = (self.clock, self.board.icount) {
             push(&[
                 "-icount",
-                &format!("shift={},align=off,sleep=off", self.board.icount.shift),
+                &format!("shift={},align=off,sleep=off", icount.shift),
             ]);
         }
         push(&["-S"]);
-        argv.extend(q.args.iter().map(OsString::from));
+        if let Some(q) = &self.board.qemu {
+            argv.extend(q.args.iter().map(OsString::from));
+        }
         argv
     }
 }
@@ -175,8 +180,12 @@ impl std::fmt::Debug for QemuTarget {
 }
 
 impl QemuTarget {
-    /// Prepares a target; nothing starts until [`Target::boot`].
+    /// Prepares a target; nothing starts until [`Target::boot`]. A board
+    /// that QEMU does not model is refused.
     pub fn new(launch: QemuLaunch) -> Result<Self, TargetError> {
+        if launch.board.qemu.is_none() {
+            return Err(TargetError::NotEmulated(launch.board.name.clone()));
+        }
         let dir = tempfile::Builder::new()
             .prefix("lab-qemu-")
             .tempdir()
@@ -217,7 +226,8 @@ impl QemuTarget {
     }
 
     async fn start(&mut self, halted: bool) -> Result<Running, TargetError> {
-        let q = &self.launch.board.qemu;
+        let q = (self.launch.board.qemu.as_ref())
+            .ok_or_else(|| TargetError::NotEmulated(self.launch.board.name.clone()))?;
         let binary = HostTool::new(&q.binary, &q.package).locate()?;
         if let Some(missing) = self.image_files().into_iter().find(|p| !p.is_file()) {
             return Err(TargetError::MissingImage(missing.clone()));
