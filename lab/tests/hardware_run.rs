@@ -169,6 +169,7 @@ fn run(jobs: Vec<runner::Job>) -> (Vec<lab::report::RunResult>, Vec<FlashEvent>)
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let results = runtime.block_on(runner::run_jobs(
         jobs,
+        Arc::new(workspace()),
         images,
         1,
         CancellationToken::new(),
