@@ -35,6 +35,7 @@ const POLL: Duration = Duration::from_millis(5);
 /// The RTT control block's symbol in the lab's runtime (SEGGER's name).
 pub const RTT_SYMBOL: &str = "_SEGGER_RTT";
 /// How long a serial port read waits before the pump looks at other work.
+#[cfg(feature = "hardware")]
 const UART_READ_TIMEOUT: Duration = Duration::from_millis(20);
 
 /// Receives flash progress for a progress bar.
