@@ -7,6 +7,7 @@
 //! without a final newline (a prompt) matches once the line has been quiet
 //! for [`QUIET`] or the stream has ended.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -20,6 +21,8 @@ use tokio::time::Instant;
 pub const QUIET: Duration = Duration::from_millis(20);
 /// The transcript keeps at most this many bytes; older consumed ones go.
 const CAPACITY: usize = 16 << 20;
+/// At most this many arrival times of reads are kept for line readers.
+const ARRIVALS: usize = 1 << 16;
 
 /// Errors of the serial console.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +76,8 @@ struct Transcript {
     consumed: usize,
     closed: bool,
     last_rx: Option<Instant>,
+    /// When recent reads arrived, by the absolute offset just after them.
+    arrivals: VecDeque<(usize, Instant)>,
 }
 
 /// A serial console over any byte stream.
@@ -111,7 +116,13 @@ impl Console {
                     return;
                 }
                 t.bytes.extend_from_slice(&chunk[..n]);
-                t.last_rx = Some(Instant::now());
+                let now = Instant::now();
+                t.last_rx = Some(now);
+                let end = t.dropped + t.bytes.len();
+                if t.arrivals.len() == ARRIVALS {
+                    t.arrivals.pop_front();
+                }
+                t.arrivals.push_back((end, now));
                 if t.bytes.len() > CAPACITY {
                     let drop_to = (t.consumed - t.dropped).min(t.bytes.len() - CAPACITY / 2);
                     t.bytes.drain(..drop_to);
@@ -136,6 +147,16 @@ impl Console {
             .await
             .map_err(ConsoleError::Write)?;
         self.writer.flush().await.map_err(ConsoleError::Write)
+    }
+
+    /// A reader of complete lines from the output not yet consumed. It shares
+    /// the console's cursor and needs no borrow of the console, so it can
+    /// read while the console writes.
+    pub fn lines(&self) -> LineReader {
+        LineReader {
+            transcript: Arc::clone(&self.transcript),
+            changed: self.changed.clone(),
+        }
     }
 
     /// Everything the target has printed so far (up to the transcript's capacity).
@@ -297,6 +318,101 @@ impl Drop for Console {
     }
 }
 
+/// One complete line of console output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// The text, without its `\n` or `\r\n` (invalid UTF-8 replaced).
+    pub text: String,
+    /// When the line's last byte arrived from the target.
+    pub at: Instant,
+}
+
+/// What [`LineReader::next`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextLine {
+    /// A complete line, now consumed.
+    Line(Line),
+    /// The deadline passed first; `tail` is the pending partial line.
+    TimedOut {
+        /// Output after the last complete line.
+        tail: String,
+    },
+    /// The stream ended first; `tail` is a last line without a newline.
+    Closed {
+        /// Output after the last complete line.
+        tail: String,
+    },
+}
+
+/// Reads the console's output line by line (see [`Console::lines`]).
+pub struct LineReader {
+    transcript: Arc<Mutex<Transcript>>,
+    changed: watch::Receiver<usize>,
+}
+
+impl LineReader {
+    /// The next complete line of output not yet consumed, waiting until
+    /// `deadline` at most (with `None` the caller bounds the wait).
+    pub async fn next(&mut self, deadline: Option<Instant>) -> NextLine {
+        loop {
+            {
+                let mut t = self
+                    .transcript
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if let Some(line) = take_line(&mut t) {
+                    return NextLine::Line(line);
+                }
+                let start = t.consumed.saturating_sub(t.dropped).min(t.bytes.len());
+                let tail = last_line(&t.bytes[start..]);
+                if t.closed {
+                    return NextLine::Closed { tail };
+                }
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    return NextLine::TimedOut { tail };
+                }
+            }
+            tokio::select! {
+                changed = self.changed.changed() => {
+                    if changed.is_err() {
+                        // The reader task is gone: the next pass sees `closed`
+                        // or what it left; never spin on a dead channel.
+                        let t = self.transcript.lock().unwrap_or_else(PoisonError::into_inner);
+                        if !t.closed {
+                            let start = t.consumed.saturating_sub(t.dropped).min(t.bytes.len());
+                            return NextLine::Closed { tail: last_line(&t.bytes[start..]) };
+                        }
+                    }
+                }
+                _ = sleep_until(deadline) => {}
+            }
+        }
+    }
+}
+
+/// Consumes the first complete line of unconsumed output, stamped with the
+/// arrival of its last byte.
+fn take_line(t: &mut Transcript) -> Option<Line> {
+    let start = t.consumed.saturating_sub(t.dropped).min(t.bytes.len());
+    let window = &t.bytes[start..];
+    let newline = window.iter().position(|&b| b == b'\n')?;
+    let raw = &window[..newline];
+    let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let text = String::from_utf8_lossy(raw).into_owned();
+    let end = t.dropped + start + newline + 1;
+    t.consumed = end;
+    while t.arrivals.front().is_some_and(|&(offset, _)| offset < end) {
+        t.arrivals.pop_front();
+    }
+    let at = t
+        .arrivals
+        .front()
+        .map(|&(_, at)| at)
+        .or(t.last_rx)
+        .unwrap_or_else(Instant::now);
+    Some(Line { text, at })
+}
+
 /// Sleeps until `at`, or forever when there is no `at`.
 async fn sleep_until(at: Option<Instant>) {
     match at {
@@ -440,6 +556,48 @@ mod tests {
             seen.push(m.captures[0].1.clone());
         }
         assert_eq!(seen, ["1", "2"]);
+    }
+
+    #[tokio::test]
+    async fn lines_come_whole_without_their_ending_and_share_the_cursor() {
+        let (mut guest, host) = duplex(1024);
+        let mut console = Console::new(host);
+        guest.write_all(b"READY\r\none\r\ntw").await.unwrap();
+        console
+            .wait_for(&re("READY"), Some(Duration::from_secs(5)))
+            .await
+            .unwrap();
+        let mut lines = console.lines();
+        let soon = || Some(Instant::now() + Duration::from_secs(5));
+        // The rest of the READY line, then `one`.
+        let NextLine::Line(rest) = lines.next(soon()).await else {
+            panic!("a line")
+        };
+        assert_eq!(rest.text, "");
+        let NextLine::Line(one) = lines.next(soon()).await else {
+            panic!("a line")
+        };
+        assert_eq!(one.text, "one");
+        assert!(one.at <= Instant::now());
+        // A partial line is not a line until its newline arrives.
+        let early = Some(Instant::now() + Duration::from_millis(50));
+        assert_eq!(
+            lines.next(early).await,
+            NextLine::TimedOut { tail: "tw".into() }
+        );
+        let before = Instant::now();
+        guest.write_all(b"o\n").await.unwrap();
+        let NextLine::Line(two) = lines.next(soon()).await else {
+            panic!("a line")
+        };
+        assert_eq!(two.text, "two");
+        assert!(two.at >= before, "stamped when its last byte arrived");
+        guest.write_all(b"bye").await.unwrap();
+        drop(guest);
+        assert_eq!(
+            lines.next(None).await,
+            NextLine::Closed { tail: "bye".into() }
+        );
     }
 
     #[tokio::test]

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lab::scenario::{
-    self, At, Clock, CodeLocation, DataLocation, ErrorKind, FaultKind, ImageRef, Loc, Scenario,
-    ScenarioError, Step, TargetChoice,
+    self, At, Clock, CodeLocation, DataLocation, ErrorKind, FaultKind, GcFormat, ImageRef, Loc,
+    Scenario, ScenarioError, Step, TargetChoice,
 };
 
 const VALID: &str = "tests/fixtures/scenarios/valid";
@@ -262,6 +262,22 @@ fn loads_expect_fault() {
 }
 
 #[test]
+fn loads_runtime_steps() {
+    let s = load_valid("runtime-steps.yaml");
+    let Step::GcTrace(go) = &s.steps[1].value else {
+        panic!("gc-trace")
+    };
+    assert_eq!(go.format, GcFormat::Go);
+    assert_eq!(go.until.as_str(), r"GO done .* t_us=(?P<run_us>\d+)");
+    assert_eq!(go.timeout, Some(Duration::from_secs(30)));
+    let Step::GcTrace(v8) = &s.steps[2].value else {
+        panic!("gc-trace")
+    };
+    assert_eq!((v8.format, v8.timeout), (GcFormat::V8, None));
+    assert_eq!(s.steps[2].value.key(), "gc-trace");
+}
+
+#[test]
 fn loads_debugger_steps_in_every_form() {
     let s = load_valid("debugger.yaml");
     let keys: Vec<(&str, u32)> = s
@@ -414,7 +430,7 @@ fn loads_debugger_steps_in_every_form() {
 #[test]
 fn every_valid_fixture_loads() {
     let files = scenario::discover(&[PathBuf::from(VALID)]).expect("discovers");
-    assert_eq!(files.len(), 7);
+    assert_eq!(files.len(), 8);
     for file in files {
         if let Err(error) = scenario::load(&file) {
             panic!("{error}");
@@ -441,6 +457,7 @@ fn discover_expands_folders_recursively_and_sorted() {
             valid.join("linux/pi.yml"),
             valid.join("matrix-only.yaml"),
             valid.join("minimal.yaml"),
+            valid.join("runtime-steps.yaml"),
         ]
     );
 }
@@ -581,6 +598,10 @@ invalid! {
     expect_fault_missing_kind => "expect-fault-missing-kind",
     trend_without_groups => "trend-without-groups",
     trend_bad_direction => "trend-bad-direction",
+    gc_trace_unknown_format => "gc-trace-unknown-format",
+    gc_trace_missing_until => "gc-trace-missing-until",
+    gc_trace_missing_format => "gc-trace-missing-format",
+    gc_trace_bad_regex => "gc-trace-bad-regex",
 }
 
 #[test]

@@ -11,6 +11,7 @@ use super::Detail;
 use super::debugger::{Debugger, load_elf};
 use super::faults;
 use super::footprint::Footprint;
+use super::gc_trace;
 use super::layout;
 use super::plan;
 use super::script_host;
@@ -372,15 +373,7 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             match target.console()?.wait_for(pattern, *timeout).await {
                 Ok(found) => {
                     for (name, text) in found.captures {
-                        let value = parse_metric(&text).ok_or_else(|| {
-                            StepFailure::new(
-                                Status::Failed,
-                                format!(
-                                    "capture `{name}` is {text:?}, not a number; metrics are \
-                                     numeric (decimal, or hex with 0x)"
-                                ),
-                            )
-                        })?;
+                        let value = metric_value(&name, &text)?;
                         ctx.metrics.insert(name, value);
                     }
                 }
@@ -450,6 +443,9 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
         Step::Script(script) => {
             script_host::run(script, ctx)?;
         }
+        Step::GcTrace(g) => {
+            return Ok(Some(gc_trace::gc_trace(g, target, &mut ctx.metrics).await?));
+        }
         Step::Trend(t) => {
             let variant = ctx.job.variant.as_deref();
             let detail = trend::sample(t, target.console()?, variant, &mut ctx.metrics).await?;
@@ -489,7 +485,7 @@ fn debugger<'c>(ctx: &'c mut RunContext<'_>) -> Result<&'c mut Debugger, StepFai
 }
 
 /// The console failed: tell a crash from a clean exit from a broken pipe.
-async fn ended_early(target: &mut dyn Target, cause: ConsoleError) -> StepFailure {
+pub(super) async fn ended_early(target: &mut dyn Target, cause: ConsoleError) -> StepFailure {
     match target.exited(EXIT_GRACE).await {
         Some(GuestExit::Crashed(reason)) => StepFailure::new(Status::Error, reason),
         Some(GuestExit::Code(code)) => StepFailure::new(
@@ -498,6 +494,35 @@ async fn ended_early(target: &mut dyn Target, cause: ConsoleError) -> StepFailur
         ),
         None => StepFailure::new(Status::Error, cause.to_string()),
     }
+}
+
+/// Capture `name` as a metric, or a failure that says it is not a number.
+pub(super) fn metric_value(name: &str, text: &str) -> Result<f64, StepFailure> {
+    parse_metric(text).ok_or_else(|| {
+        StepFailure::new(
+            Status::Failed,
+            format!(
+                "capture `{name}` is {text:?}, not a number; metrics are numeric (decimal, or \
+                 hex with 0x)"
+            ),
+        )
+    })
+}
+
+/// The named groups of `pattern` that took part in a match, as metrics.
+pub(super) fn capture_metrics(
+    pattern: &regex::bytes::Regex,
+    caps: &regex::bytes::Captures<'_>,
+) -> Result<Vec<(String, f64)>, StepFailure> {
+    pattern
+        .capture_names()
+        .flatten()
+        .filter_map(|name| caps.name(name).map(|m| (name, m.as_bytes())))
+        .map(|(name, text)| {
+            let value = metric_value(name, &String::from_utf8_lossy(text))?;
+            Ok((name.to_owned(), value))
+        })
+        .collect()
 }
 
 /// A capture as a metric: a decimal number, or hex with a `0x` prefix.

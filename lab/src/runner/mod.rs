@@ -8,6 +8,7 @@ mod debugger;
 mod execute;
 mod faults;
 mod footprint;
+mod gc_trace;
 mod guest_clock;
 mod layout;
 mod plan;

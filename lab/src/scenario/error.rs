@@ -447,6 +447,7 @@ fn step_example(name: &str) -> &'static str {
         "read-symbol" => "lab_counter",
         "write-memory" => "{address: 0x20000000, bytes: [1, 2, 3]}",
         "write-symbol" => "{name: lab_exit_code, value: 42}",
+        "gc-trace" => "{format: go, until: 'DONE t_us=(?P<run_us>\\d+)', timeout: 30s}",
         _ => "{}",
     }
 }

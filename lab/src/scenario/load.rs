@@ -11,14 +11,14 @@ use serde_saphyr::Spanned;
 use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
     At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, Direction,
-    ExpectExit, ExpectFault, FaultKind, ImageRef, Loc, ReadMemory, ReadRegister, ReadSymbol,
-    Scenario, Script, Step, StepInstructions, TargetChoice, Trend, Variant, WaitSerial,
+    ExpectExit, ExpectFault, FaultKind, GcFormat, GcTrace, ImageRef, Loc, ReadMemory, ReadRegister,
+    ReadSymbol, Scenario, Script, Step, StepInstructions, TargetChoice, Trend, Variant, WaitSerial,
     WriteMemory, WriteSymbol,
 };
 use super::raw::{
-    IMAGE_EXPECTED, RawBreak, RawClock, RawExpectFault, RawImage, RawReadMemory, RawReadRegister,
-    RawReadSymbol, RawScalar, RawScenario, RawScript, RawShort, RawStep, RawStepKind, RawTarget,
-    RawTrend, RawTrendExpect, RawWriteMemory, RawWriteSymbol, STEP_KEYS,
+    IMAGE_EXPECTED, RawBreak, RawClock, RawExpectFault, RawGcTrace, RawImage, RawReadMemory,
+    RawReadRegister, RawReadSymbol, RawScalar, RawScenario, RawScript, RawShort, RawStep,
+    RawStepKind, RawTarget, RawTrend, RawTrendExpect, RawWriteMemory, RawWriteSymbol, STEP_KEYS,
 };
 use super::{duration, location, pattern};
 
@@ -482,6 +482,7 @@ impl Validator<'_> {
             RawStep::Step(RawStepKind::MemoryLayout) => Step::MemoryLayout,
             RawStep::Step(RawStepKind::Trend(raw)) => Step::Trend(self.trend(*raw)?),
             RawStep::Step(RawStepKind::Script(raw)) => Step::Script(self.script(*raw)?),
+            RawStep::Step(RawStepKind::GcTrace(raw)) => Step::GcTrace(self.gc_trace(*raw)?),
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }
@@ -602,6 +603,38 @@ impl Validator<'_> {
                 .unwrap_or_else(|| "slope".to_owned()),
             expect,
         })
+    }
+
+    /// `gc-trace:` with a known format and a valid `until` pattern.
+    fn gc_trace(&self, raw: Spanned<RawGcTrace>) -> Result<GcTrace, ScenarioError> {
+        const STEP: &str = "gc-trace";
+        let map = loc(&raw.referenced);
+        let options = raw.value;
+        let format = self.required(options.format, STEP, "format", map)?;
+        let until = self.required(options.until, STEP, "until", map)?;
+        let format = match format.value.as_str() {
+            "go" => GcFormat::Go,
+            "v8" => GcFormat::V8,
+            other => {
+                return Err(self.error(
+                    loc(&format.referenced),
+                    ErrorKind::UnknownValue {
+                        value: other.to_owned(),
+                        expected: vec!["go", "v8"],
+                    },
+                ));
+            }
+        };
+        Ok(GcTrace {
+            format,
+            until: self.pattern(&until)?,
+            timeout: self.optional_duration(options.timeout.as_ref())?,
+        })
+    }
+
+    /// A regex option, compiled.
+    fn pattern(&self, raw: &Spanned<String>) -> Result<regex::bytes::Regex, ScenarioError> {
+        pattern::compile(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
     }
 
     /// `expect-fault:` with its kind and cause checked against the known names.

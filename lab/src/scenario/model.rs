@@ -159,6 +159,8 @@ pub enum Step {
     Trend(Trend),
     /// `script:` run a rhai script against the target.
     Script(Script),
+    /// `gc-trace:` read a runtime's GC trace from the console until a line matches.
+    GcTrace(GcTrace),
 }
 
 impl Step {
@@ -190,6 +192,7 @@ impl Step {
             Step::MemoryLayout => "memory-layout",
             Step::Trend(_) => "trend",
             Step::Script(_) => "script",
+            Step::GcTrace(_) => "gc-trace",
         }
     }
 }
@@ -395,5 +398,36 @@ pub struct Script {
     /// The script's source, already checked by `lab::script::check`.
     pub source: String,
     /// Per-step deadline; the scenario's deadline bounds it too.
+    pub timeout: Option<Duration>,
+}
+
+/// Which runtime's GC trace `gc-trace:` parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcFormat {
+    /// Go's `GODEBUG=gctrace=1` lines (`gc 1 @0.012s 2%: ...`).
+    Go,
+    /// V8's `--trace-gc` lines, as Node.js prints them (`[pid:0x...] 42 ms: Scavenge ...`).
+    V8,
+}
+
+impl GcFormat {
+    /// The name used in scenarios and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GcFormat::Go => "go",
+            GcFormat::V8 => "v8",
+        }
+    }
+}
+
+/// Options of `gc-trace:`.
+#[derive(Debug, Clone)]
+pub struct GcTrace {
+    /// The trace format.
+    pub format: GcFormat,
+    /// Reading ends at the first line this matches; its named groups become
+    /// metrics, and `run_us` is the run time the pauses are a share of.
+    pub until: regex::bytes::Regex,
+    /// Per-step deadline.
     pub timeout: Option<Duration>,
 }

@@ -195,6 +195,7 @@ pub(crate) enum RawStepKind {
     MemoryLayout,
     Trend(Box<RawTrend>),
     Script(Box<Spanned<RawScript>>),
+    GcTrace(Box<Spanned<RawGcTrace>>),
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -218,6 +219,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "memory-layout",
     "trend",
     "script",
+    "gc-trace",
 ];
 
 /// Options of `boot:`.
@@ -274,6 +276,15 @@ pub(crate) enum RawTrendExpect {
     All(String),
     /// A direction per variant name.
     PerVariant(std::collections::BTreeMap<String, String>),
+}
+
+/// Options of `gc-trace:`; `format` and `until` are required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawGcTrace {
+    pub format: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// Options of `expect-fault:`.
@@ -526,6 +537,7 @@ impl<'de> Deserialize<'de> for RawStep {
                     }
                     "trend" => RawStep::Step(RawStepKind::Trend(map.next_value()?)),
                     "script" => RawStep::Step(RawStepKind::Script(map.next_value()?)),
+                    "gc-trace" => RawStep::Step(RawStepKind::GcTrace(map.next_value()?)),
                     "memory-layout" => {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::MemoryLayout)

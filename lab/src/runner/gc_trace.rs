@@ -1,0 +1,334 @@
+//! `gc-trace:` reads a runtime's GC trace from the console (Go's
+//! `GODEBUG=gctrace=1`, V8's `--trace-gc`) until a line matches, and sums
+//! the collections' pauses.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::Detail;
+use super::execute::{StepFailure, capture_metrics, ended_early};
+use crate::console::{ConsoleError, NextLine};
+use crate::report::Status;
+use crate::scenario::{GcFormat, GcTrace};
+use crate::target::{Target, TargetError};
+
+/// A Go trace line starts like this; one that does and does not parse is an error.
+static GO_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^gc \d+ @").expect("valid pattern"));
+
+/// A whole Go 1.19+ trace line (older ones lack stacks and globals):
+/// `gc 1 @0.012s 2%: 0.018+0.51+0.003 ms clock, 0.036+0.10/0.42/0.85+0.006
+/// ms cpu, 4->4->0 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)`.
+/// The wall-clock terms are sweep termination (stop-the-world), concurrent
+/// mark and mark termination (stop-the-world).
+static GO_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^gc \d+ @(?P<at>\d+(?:\.\d+)?)s (?P<cpu>\d+)%: (?P<sweep_term>\d+(?:\.\d+)?)\+\d+(?:\.\d+)?\+(?P<mark_term>\d+(?:\.\d+)?) ms clock, [\d.+/]+ ms cpu, \d+->\d+->\d+ MB, \d+ MB goal, (?:\d+ MB stacks, \d+ MB globals, )?\d+ P(?P<forced> \(forced\))?\s*$",
+    )
+    .expect("valid pattern")
+});
+
+/// A V8 trace line starts like this (`[pid:isolate]  <ms> ms: ... -> ...`);
+/// `--trace-gc-verbose` statistics lines share the prefix but have no `->`.
+static V8_START: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\[\d+:0x[0-9a-fA-F]+\]\s+\d+ ms: .* -> ").expect("valid"));
+
+/// A whole V8 trace line, from Node 18's V8 10.2 (`Mark-sweep`, one decimal)
+/// to newer ones (`Mark-Compact`, two decimals, `pooled:`): `[123:0x55d0c0a0]
+/// 42 ms: Scavenge 2.3 (3.0) -> 1.9 (4.0) MB, 1.2 / 0.0 ms (average mu = ...`.
+/// The pause is the first number of `P / Q ms` (Q is time in embedder callbacks).
+static V8_LINE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\[\d+:0x[0-9a-fA-F]+\]\s+(?P<at>\d+) ms: (?P<kind>[A-Z][A-Za-z-]*(?: [A-Z][A-Za-z-]*)*)(?: \(reduce\))?(?: \(interleaved\))? \d+(?:\.\d+)? \(\d+(?:\.\d+)?\) -> \d+(?:\.\d+)? \(\d+(?:\.\d+)?\) MB, (?:pooled: \d+(?:\.\d+)? MB, )?(?P<pause>\d+(?:\.\d+)?) / \d+(?:\.\d+)? ms ",
+    )
+    .expect("valid pattern")
+});
+
+/// Errors of GC trace parsing.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub(super) enum GcTraceError {
+    /// A line that starts like a trace line but is not one.
+    #[error("the line {line:?} looks like a {format} GC trace line but does not parse as one")]
+    Malformed {
+        /// The trace format.
+        format: &'static str,
+        /// The line as read.
+        line: String,
+    },
+}
+
+impl From<GcTraceError> for StepFailure {
+    fn from(e: GcTraceError) -> Self {
+        StepFailure::new(Status::Failed, e.to_string())
+    }
+}
+
+/// One collection from a trace line.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Collection {
+    /// When it started, in µs since the runtime started.
+    pub at_us: f64,
+    /// Stop-the-world time in µs.
+    pub pause_us: f64,
+    /// The collector (`Scavenge`, `Mark-sweep`, ...) or, for Go, `gc` or `forced`.
+    pub kind: String,
+    /// Go's cumulative share of CPU time spent in GC so far, in percent.
+    pub cpu_percent: Option<f64>,
+}
+
+/// Parses one console line; `Ok(None)` for a line that is not a trace line.
+pub(super) fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, GcTraceError> {
+    let (start, whole) = match format {
+        GcFormat::Go => (&*GO_START, &*GO_LINE),
+        GcFormat::V8 => (&*V8_START, &*V8_LINE),
+    };
+    if !start.is_match(line) {
+        return Ok(None);
+    }
+    let malformed = || GcTraceError::Malformed {
+        format: format.as_str(),
+        line: line.to_owned(),
+    };
+    let caps = whole.captures(line).ok_or_else(malformed)?;
+    let number = |name: &str| -> Result<f64, GcTraceError> {
+        caps.name(name)
+            .and_then(|m| m.as_str().parse::<f64>().ok())
+            .ok_or_else(malformed)
+    };
+    let us = |ms: f64| (ms * 1000.0).round();
+    Ok(Some(match format {
+        GcFormat::Go => Collection {
+            at_us: (number("at")? * 1e6).round(),
+            pause_us: us(number("sweep_term")?) + us(number("mark_term")?),
+            kind: if caps.name("forced").is_some() {
+                "forced"
+            } else {
+                "gc"
+            }
+            .to_owned(),
+            cpu_percent: Some(number("cpu")?),
+        },
+        GcFormat::V8 => Collection {
+            at_us: number("at")? * 1000.0,
+            pause_us: us(number("pause")?),
+            kind: caps["kind"].to_owned(),
+            cpu_percent: None,
+        },
+    }))
+}
+
+/// The collections of one trace, summed.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Summary {
+    /// How many collections.
+    pub count: u32,
+    /// Their pauses, summed, in µs.
+    pub pause_total_us: f64,
+    /// The longest pause in µs.
+    pub pause_max_us: f64,
+    /// When the last one started, in µs since the runtime started.
+    pub last_at_us: Option<f64>,
+    /// Go's cumulative GC CPU share from the last line.
+    pub cpu_percent: Option<f64>,
+    /// Collections per kind.
+    pub kinds: BTreeMap<String, u32>,
+}
+
+impl Summary {
+    /// Adds one collection.
+    pub(super) fn add(&mut self, c: Collection) {
+        self.count += 1;
+        self.pause_total_us += c.pause_us;
+        self.pause_max_us = self.pause_max_us.max(c.pause_us);
+        self.last_at_us = Some(c.at_us);
+        self.cpu_percent = c.cpu_percent.or(self.cpu_percent);
+        *self.kinds.entry(c.kind).or_default() += 1;
+    }
+
+    /// The metrics: count, total and longest pause, the pauses' share of
+    /// `run_us` (or of the trace's own span) in ppm, and Go's CPU share.
+    pub(super) fn metrics(&self, run_us: Option<f64>) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        m.insert("gc_count".into(), f64::from(self.count));
+        m.insert("gc_pause_total_us".into(), self.pause_total_us);
+        m.insert("gc_pause_max_us".into(), self.pause_max_us);
+        if let Some(run) = run_us.or(self.last_at_us).filter(|&r| r > 0.0) {
+            m.insert(
+                "gc_share_ppm".into(),
+                (self.pause_total_us / run * 1e6).round(),
+            );
+        }
+        if let Some(cpu) = self.cpu_percent {
+            m.insert("gc_cpu_percent".into(), cpu);
+        }
+        m
+    }
+}
+
+/// Runs `gc-trace`: parses trace lines until `until` matches a line.
+pub(super) async fn gc_trace(
+    step: &GcTrace,
+    target: &mut dyn Target,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Result<Detail, StepFailure> {
+    let started = Instant::now();
+    let deadline = step.timeout.map(|t| started + t);
+    let mut lines = target.console()?.lines();
+    let mut summary = Summary::default();
+    let mut last = String::new();
+    let ended = loop {
+        match lines.next(deadline).await {
+            NextLine::Line(line) => {
+                if let Some(caps) = step.until.captures(line.text.as_bytes()) {
+                    break capture_metrics(&step.until, &caps)?;
+                }
+                if let Some(collection) = parse(step.format, &line.text)? {
+                    summary.add(collection);
+                }
+                last = line.text;
+            }
+            NextLine::TimedOut { tail } => {
+                return Err(TargetError::from(ConsoleError::Timeout {
+                    pattern: step.until.as_str().to_owned(),
+                    after: started.elapsed(),
+                    tail: if tail.is_empty() { last } else { tail },
+                })
+                .into());
+            }
+            NextLine::Closed { tail } => {
+                let closed = ConsoleError::Closed {
+                    pattern: step.until.as_str().to_owned(),
+                    tail: if tail.is_empty() { last } else { tail },
+                };
+                return Err(ended_early(target, closed).await);
+            }
+        }
+    };
+    let run_us = ended
+        .iter()
+        .find(|(name, _)| name == "run_us")
+        .map(|&(_, v)| v);
+    metrics.extend(ended);
+    metrics.extend(summary.metrics(run_us));
+    let mut detail = Detail::new();
+    detail.insert("format".into(), json!(step.format.as_str()));
+    detail.insert("collections".into(), json!(summary.count));
+    detail.insert("kinds".into(), json!(summary.kinds));
+    detail.insert("pause_total_us".into(), json!(summary.pause_total_us));
+    detail.insert("pause_max_us".into(), json!(summary.pause_max_us));
+    if let Some(run) = run_us.or(summary.last_at_us) {
+        detail.insert("run_us".into(), json!(run));
+    }
+    Ok(detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real lines from Go 1.23 (`GODEBUG=gctrace=1`, linux/amd64; the
+    /// format is the same on arm64).
+    const GO: &[&str] = &[
+        "gc 1 @0.006s 39%: 12+17+0.005 ms clock, 24+0/16/1.3+0.010 ms cpu, 4->5->3 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+        "gc 2 @0.039s 35%: 0.097+16+0.005 ms clock, 0.19+10/0.96/0.088+0.011 ms cpu, 5->6->3 MB, 7 MB goal, 0 MB stacks, 0 MB globals, 2 P",
+        "gc 23 @0.235s 17%: 0.034+0.19+0.001 ms clock, 0.068+0/0.054/0.083+0.002 ms cpu, 5->5->0 MB, 12 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)",
+    ];
+
+    /// Real lines from Node 20 (V8 11.3), and lines in Node 18's format
+    /// (V8 10.2: `Mark-sweep`, pauses with one decimal), whose printf
+    /// format is in V8's gc-tracer.cc.
+    const V8: &[&str] = &[
+        "[6900:0x314b8ee0]       53 ms: Scavenge 3.8 (4.0) -> 3.5 (5.0) MB, 1.07 / 0.00 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ",
+        "[7035:0x1cc4b470]      859 ms: Mark-Compact 49.3 (76.3) -> 16.6 (50.9) MB, 7.32 / 0.01 ms  (+ 15.2 ms in 6 steps since start of marking, biggest step 9.3 ms, walltime since start of marking 29 ms) (average mu = 1.000, current mu = 1.000) finalize incremental marking via stack guard; GC in old space requested",
+        "[412:0xffff8c0a0]      131 ms: Scavenge 2.3 (3.0) -> 1.9 (4.0) MB, 1.2 / 0.0 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ",
+        "[412:0xffff8c0a0]     2210 ms: Mark-sweep (reduce) 12.1 (15.0) -> 8.2 (13.0) MB, 25.5 / 0.1 ms  (+ 3.1 ms in 12 steps since start of marking, biggest step 1.0 ms, walltime since start of marking 40 ms) (average mu = 0.951, current mu = 0.902) finalize incremental marking via task; GC in old space requested",
+    ];
+
+    #[test]
+    fn go_lines_give_the_two_stop_the_world_phases() {
+        let first = parse(GcFormat::Go, GO[0]).unwrap().unwrap();
+        assert_eq!(
+            first,
+            Collection {
+                at_us: 6000.0,
+                pause_us: 12005.0,
+                kind: "gc".into(),
+                cpu_percent: Some(39.0)
+            }
+        );
+        let second = parse(GcFormat::Go, GO[1]).unwrap().unwrap();
+        assert_eq!((second.at_us, second.pause_us), (39000.0, 102.0));
+        let forced = parse(GcFormat::Go, GO[2]).unwrap().unwrap();
+        assert_eq!((forced.pause_us, forced.kind.as_str()), (35.0, "forced"));
+    }
+
+    #[test]
+    fn v8_lines_give_the_main_thread_pause() {
+        let pauses: Vec<(f64, f64, String)> = V8
+            .iter()
+            .map(|l| parse(GcFormat::V8, l).unwrap().unwrap())
+            .map(|c| (c.at_us, c.pause_us, c.kind))
+            .collect();
+        assert_eq!(
+            pauses,
+            [
+                (53000.0, 1070.0, "Scavenge".into()),
+                (859000.0, 7320.0, "Mark-Compact".into()),
+                (131000.0, 1200.0, "Scavenge".into()),
+                (2210000.0, 25500.0, "Mark-sweep".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn other_lines_are_not_trace_lines() {
+        for line in [
+            "GO done gc=23 heap_alloc=1234 t_us=235000",
+            "gc is a word",
+            "scav 0 KiB work (bg), 0 KiB work (eager), 1 KiB total, 0% util",
+            "LAB init t_ms=1234",
+        ] {
+            assert_eq!(parse(GcFormat::Go, line), Ok(None), "{line}");
+        }
+        for line in [
+            "NODE done t_us=1",
+            "[412:0xffff8c0a0] Memory allocator,       used:   4096 KB, available: 1000 KB",
+            "<--- Last few GCs --->",
+        ] {
+            assert_eq!(parse(GcFormat::V8, line), Ok(None), "{line}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_trace_line_is_an_error_that_names_it() {
+        // A trace line cut by the program's own output.
+        let cut = "gc 4 @0.073s 26%: 0.060+7.6+0.GO done";
+        let err = parse(GcFormat::Go, cut).unwrap_err();
+        assert!(err.to_string().contains(cut), "{err}");
+        let cut = "[412:0xffff8c0a0]      131 ms: Scavenge 2.3 (3.0) -> 1.9 (4.0) MB, x / 0.0 ms";
+        assert!(parse(GcFormat::V8, cut).is_err());
+    }
+
+    #[test]
+    fn the_share_is_of_the_run_time_or_else_of_the_trace_span() {
+        let mut s = Summary::default();
+        for line in GO {
+            s.add(parse(GcFormat::Go, line).unwrap().unwrap());
+        }
+        assert_eq!(s.count, 3);
+        assert_eq!(s.pause_total_us, 12005.0 + 102.0 + 35.0);
+        assert_eq!(s.pause_max_us, 12005.0);
+        let m = s.metrics(Some(500_000.0));
+        assert_eq!(m["gc_share_ppm"], (12142.0f64 / 500_000.0 * 1e6).round());
+        assert_eq!(m["gc_cpu_percent"], 17.0);
+        let m = s.metrics(None);
+        assert_eq!(m["gc_share_ppm"], (12142.0f64 / 235_000.0 * 1e6).round());
+        let none = Summary::default().metrics(None);
+        assert_eq!(none["gc_count"], 0.0);
+        assert!(!none.contains_key("gc_share_ppm"));
+    }
+}
