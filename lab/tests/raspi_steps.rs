@@ -1,5 +1,7 @@
-//! The runtime steps on real QEMU and a real Linux guest: `gc-trace` reads
-//! the Go runtime's own GC trace from the go-cold-start image on virt-a53.
+//! The runtime steps on real QEMU and a real Linux guest on virt-a53:
+//! `gc-trace` reads the Go runtime's own GC trace from the go-cold-start
+//! image; `expect-crash` classifies the crashes of a real Go program under
+//! the crash-test image's supervisor and times its restarts.
 
 mod common;
 
@@ -100,4 +102,90 @@ fn gc_trace_without_a_trace_ends_at_its_marker_with_no_collections() {
 /// A result for assertion messages.
 fn text_of(r: &serde_json::Value) -> String {
     serde_json::to_string_pretty(r).unwrap()
+}
+
+/// The crash-test image: the supervisor runs /bin/app three times, which
+/// panics, then kills itself with SIGKILL, then exits 3.
+const SUPERVISED: &str = "version: 1\n\
+     board: virt-a53\n\
+     image: raspi/crash-test\n\
+     clock: virtual\n\
+     timeout: 90s\n\
+     args: [lab.run=/bin/supervise, --, '3', /bin/app, 'panic,kill,exit']\n\
+     steps:\n\
+     \x20 - boot: {}\n";
+
+/// The detail of step `index` (from 0), after checking its key.
+fn detail<'r>(r: &'r serde_json::Value, index: usize, key: &str) -> &'r serde_json::Value {
+    let step = &r["steps"][index];
+    assert_eq!(step["step"], key, "{r}");
+    &step["detail"]
+}
+
+#[test]
+fn expect_crash_classifies_a_go_panic_a_signal_and_an_exit_and_times_the_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_scenario(
+        dir.path(),
+        "crashes.yaml",
+        &format!(
+            "{SUPERVISED}\
+             \x20 - expect-crash: {{kind: go-panic, restart: 'APP ready t_ms=(?P<t_ms>\\d+)', timeout: 60s}}\n\
+             \x20 - expect-crash: {{kind: signal, restart: 'APP ready', timeout: 20s}}\n\
+             \x20 - expect-crash: {{timeout: 20s}}\n\
+             \x20 - wait-serial: {{match: 'LAB exit status=0', timeout: 10s}}\n\
+             \x20 - expect-exit: {{code: 0, timeout: 10s}}\n"
+        ),
+    );
+    assert_eq!(code, Some(0), "{}", text_of(&r));
+    let panic = detail(&r, 1, "expect-crash");
+    assert_eq!(panic["kind"], "go-panic", "{panic}");
+    assert_eq!(panic["status"], 2, "{panic}");
+    assert_eq!(panic["message"], "sensor 3 returned no data", "{panic}");
+    assert_eq!(panic["function"], "main.(*service).handle", "{panic}");
+    let location = panic["location"].as_str().unwrap_or_default();
+    assert!(location.starts_with("lab/crashtest/main.go:"), "{panic}");
+    let recover = panic["recover_ms"].as_f64().unwrap();
+    let ready = panic["recover_ready_ms"].as_f64().unwrap();
+    assert!(recover >= 0.0 && ready >= recover, "{panic}");
+
+    let killed = detail(&r, 2, "expect-crash");
+    assert_eq!(killed["kind"], "signal", "{killed}");
+    assert_eq!(
+        (&killed["status"], &killed["signal"]),
+        (&137.into(), &"SIGKILL".into()),
+        "{killed}"
+    );
+    assert!(killed["recover_ms"].as_f64().unwrap() >= 0.0, "{killed}");
+
+    let exited = detail(&r, 3, "expect-crash");
+    assert_eq!(exited["kind"], "exit", "{exited}");
+    assert_eq!(exited["message"], "config missing", "{exited}");
+    assert!(
+        exited.get("recover_ms").is_none(),
+        "no restart asked: {exited}"
+    );
+    // The last crash's metrics; recover_ms from the last restart measured.
+    assert_eq!(metric(&r, "exit_status"), 3.0, "{r}");
+    assert_eq!(
+        metric(&r, "recover_ms"),
+        killed["recover_ms"].as_f64().unwrap()
+    );
+}
+
+#[test]
+fn expect_crash_fails_on_another_kind_and_says_what_it_saw() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = run_scenario(
+        dir.path(),
+        "wrong-kind.yaml",
+        &format!("{SUPERVISED}\x20 - expect-crash: {{kind: uncaught-exception, timeout: 60s}}\n"),
+    );
+    assert_eq!(code, Some(1), "{}", text_of(&r));
+    assert_eq!(r["status"], "failed", "{r}");
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("expected `uncaught-exception`, but the service crashed with go-panic (status 2): \"sensor 3 returned no data\" in main.(*service).handle at lab/crashtest/main.go:"),
+        "{error}"
+    );
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lab::scenario::{
-    self, At, Clock, CodeLocation, DataLocation, ErrorKind, FaultKind, GcFormat, ImageRef, Loc,
-    Scenario, ScenarioError, Step, TargetChoice,
+    self, At, Clock, CodeLocation, CrashKind, DataLocation, ErrorKind, FaultKind, GcFormat,
+    ImageRef, Loc, Scenario, ScenarioError, Step, TargetChoice,
 };
 
 const VALID: &str = "tests/fixtures/scenarios/valid";
@@ -275,6 +275,22 @@ fn loads_runtime_steps() {
     };
     assert_eq!((v8.format, v8.timeout), (GcFormat::V8, None));
     assert_eq!(s.steps[2].value.key(), "gc-trace");
+    let Step::ExpectCrash(crash) = &s.steps[3].value else {
+        panic!("expect-crash")
+    };
+    assert_eq!(crash.kind, Some(CrashKind::GoPanic));
+    assert_eq!(
+        crash.restart.as_ref().map(|r| r.as_str()),
+        Some("APP ready")
+    );
+    assert_eq!(crash.timeout, Some(Duration::from_secs(30)));
+    let Step::ExpectCrash(any) = &s.steps[4].value else {
+        panic!("expect-crash")
+    };
+    assert_eq!(
+        (any.kind, any.restart.is_none(), any.timeout),
+        (None, true, None)
+    );
 }
 
 #[test]
@@ -602,6 +618,9 @@ invalid! {
     gc_trace_missing_until => "gc-trace-missing-until",
     gc_trace_missing_format => "gc-trace-missing-format",
     gc_trace_bad_regex => "gc-trace-bad-regex",
+    expect_crash_unknown_kind => "expect-crash-unknown-kind",
+    expect_crash_bad_restart => "expect-crash-bad-restart",
+    expect_crash_unknown_key => "expect-crash-unknown-key",
 }
 
 #[test]

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Detail;
+use super::crash;
 use super::debugger::{Debugger, load_elf};
 use super::faults;
 use super::footprint::Footprint;
@@ -442,6 +443,9 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
         }
         Step::Script(script) => {
             script_host::run(script, ctx)?;
+        }
+        Step::ExpectCrash(c) => {
+            return Ok(Some(crash::expect_crash(c, target, &mut ctx.metrics).await?));
         }
         Step::GcTrace(g) => {
             return Ok(Some(gc_trace::gc_trace(g, target, &mut ctx.metrics).await?));

@@ -4,6 +4,7 @@
 //! Nothing here prints: progress goes out as [`RunEvent`]s and results come
 //! back as [`RunResult`]s.
 
+mod crash;
 mod debugger;
 mod execute;
 mod faults;

@@ -10,15 +10,16 @@ use serde_saphyr::Spanned;
 
 use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
-    At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, DataLocation, Direction,
-    ExpectExit, ExpectFault, FaultKind, GcFormat, GcTrace, ImageRef, Loc, ReadMemory, ReadRegister,
-    ReadSymbol, Scenario, Script, Step, StepInstructions, TargetChoice, Trend, Variant, WaitSerial,
-    WriteMemory, WriteSymbol,
+    At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, CrashKind, DataLocation,
+    Direction, ExpectCrash, ExpectExit, ExpectFault, FaultKind, GcFormat, GcTrace, ImageRef, Loc,
+    ReadMemory, ReadRegister, ReadSymbol, Scenario, Script, Step, StepInstructions, TargetChoice,
+    Trend, Variant, WaitSerial, WriteMemory, WriteSymbol,
 };
 use super::raw::{
-    IMAGE_EXPECTED, RawBreak, RawClock, RawExpectFault, RawGcTrace, RawImage, RawReadMemory,
-    RawReadRegister, RawReadSymbol, RawScalar, RawScenario, RawScript, RawShort, RawStep,
-    RawStepKind, RawTarget, RawTrend, RawTrendExpect, RawWriteMemory, RawWriteSymbol, STEP_KEYS,
+    IMAGE_EXPECTED, RawBreak, RawClock, RawExpectCrash, RawExpectFault, RawGcTrace, RawImage,
+    RawReadMemory, RawReadRegister, RawReadSymbol, RawScalar, RawScenario, RawScript, RawShort,
+    RawStep, RawStepKind, RawTarget, RawTrend, RawTrendExpect, RawWriteMemory, RawWriteSymbol,
+    STEP_KEYS,
 };
 use super::{duration, location, pattern};
 
@@ -483,6 +484,9 @@ impl Validator<'_> {
             RawStep::Step(RawStepKind::Trend(raw)) => Step::Trend(self.trend(*raw)?),
             RawStep::Step(RawStepKind::Script(raw)) => Step::Script(self.script(*raw)?),
             RawStep::Step(RawStepKind::GcTrace(raw)) => Step::GcTrace(self.gc_trace(*raw)?),
+            RawStep::Step(RawStepKind::ExpectCrash(raw)) => {
+                Step::ExpectCrash(self.expect_crash(*raw)?)
+            }
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }
@@ -629,6 +633,32 @@ impl Validator<'_> {
             format,
             until: self.pattern(&until)?,
             timeout: self.optional_duration(options.timeout.as_ref())?,
+        })
+    }
+
+    /// `expect-crash:` with a known kind and a valid `restart` pattern.
+    fn expect_crash(&self, raw: RawExpectCrash) -> Result<ExpectCrash, ScenarioError> {
+        let kind = match raw.kind {
+            None => None,
+            Some(kind) => Some(
+                CrashKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == kind.value)
+                    .ok_or_else(|| {
+                        self.error(
+                            loc(&kind.referenced),
+                            ErrorKind::UnknownValue {
+                                value: kind.value.clone(),
+                                expected: CrashKind::ALL.map(CrashKind::as_str).to_vec(),
+                            },
+                        )
+                    })?,
+            ),
+        };
+        Ok(ExpectCrash {
+            kind,
+            restart: raw.restart.as_ref().map(|r| self.pattern(r)).transpose()?,
+            timeout: self.optional_duration(raw.timeout.as_ref())?,
         })
     }
 

@@ -161,6 +161,9 @@ pub enum Step {
     Script(Script),
     /// `gc-trace:` read a runtime's GC trace from the console until a line matches.
     GcTrace(GcTrace),
+    /// `expect-crash:` wait for a supervised service to exit, classify the
+    /// crash and time the restart.
+    ExpectCrash(ExpectCrash),
 }
 
 impl Step {
@@ -193,6 +196,7 @@ impl Step {
             Step::Trend(_) => "trend",
             Step::Script(_) => "script",
             Step::GcTrace(_) => "gc-trace",
+            Step::ExpectCrash(_) => "expect-crash",
         }
     }
 }
@@ -429,5 +433,54 @@ pub struct GcTrace {
     /// metrics, and `run_us` is the run time the pauses are a share of.
     pub until: regex::bytes::Regex,
     /// Per-step deadline.
+    pub timeout: Option<Duration>,
+}
+
+/// How a supervised service crashed, as `expect-crash:` classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashKind {
+    /// A Go panic: `panic: ...` and a goroutine trace, exit status 2.
+    GoPanic,
+    /// Node's report of an uncaught exception, exit status 1.
+    UncaughtException,
+    /// Killed by a signal (status above 128).
+    Signal,
+    /// Out of memory, as Go's runtime, V8 or the kernel reports it.
+    Oom,
+    /// Any other non-zero exit status.
+    Exit,
+}
+
+impl CrashKind {
+    /// Every kind, in the order they are listed in messages.
+    pub const ALL: [CrashKind; 5] = [
+        CrashKind::GoPanic,
+        CrashKind::UncaughtException,
+        CrashKind::Signal,
+        CrashKind::Oom,
+        CrashKind::Exit,
+    ];
+
+    /// The name used in scenarios and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashKind::GoPanic => "go-panic",
+            CrashKind::UncaughtException => "uncaught-exception",
+            CrashKind::Signal => "signal",
+            CrashKind::Oom => "oom",
+            CrashKind::Exit => "exit",
+        }
+    }
+}
+
+/// Options of `expect-crash:`.
+#[derive(Debug, Clone)]
+pub struct ExpectCrash {
+    /// The expected kind; `None` accepts any crash.
+    pub kind: Option<CrashKind>,
+    /// After the crash, wait for the supervisor's restart and then for this
+    /// pattern (the service is ready again).
+    pub restart: Option<regex::bytes::Regex>,
+    /// Per-step deadline, for the crash and the restart together.
     pub timeout: Option<Duration>,
 }

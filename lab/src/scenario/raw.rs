@@ -196,6 +196,7 @@ pub(crate) enum RawStepKind {
     Trend(Box<RawTrend>),
     Script(Box<Spanned<RawScript>>),
     GcTrace(Box<Spanned<RawGcTrace>>),
+    ExpectCrash(Box<RawExpectCrash>),
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -220,6 +221,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "trend",
     "script",
     "gc-trace",
+    "expect-crash",
 ];
 
 /// Options of `boot:`.
@@ -284,6 +286,15 @@ pub(crate) enum RawTrendExpect {
 pub(crate) struct RawGcTrace {
     pub format: Option<Spanned<String>>,
     pub until: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `expect-crash:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawExpectCrash {
+    pub kind: Option<Spanned<String>>,
+    pub restart: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
 }
 
@@ -538,6 +549,7 @@ impl<'de> Deserialize<'de> for RawStep {
                     "trend" => RawStep::Step(RawStepKind::Trend(map.next_value()?)),
                     "script" => RawStep::Step(RawStepKind::Script(map.next_value()?)),
                     "gc-trace" => RawStep::Step(RawStepKind::GcTrace(map.next_value()?)),
+                    "expect-crash" => RawStep::Step(RawStepKind::ExpectCrash(map.next_value()?)),
                     "memory-layout" => {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::MemoryLayout)

@@ -1,0 +1,3 @@
+module lab/crashtest
+
+go 1.23
