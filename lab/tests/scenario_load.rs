@@ -621,6 +621,14 @@ invalid! {
     expect_crash_unknown_kind => "expect-crash-unknown-kind",
     expect_crash_bad_restart => "expect-crash-bad-restart",
     expect_crash_unknown_key => "expect-crash-unknown-key",
+    serial_load_rate_zero => "serial-load-rate-zero",
+    serial_load_rate_text => "serial-load-rate-text",
+    serial_load_count_zero => "serial-load-count-zero",
+    serial_load_missing_reply => "serial-load-missing-reply",
+    serial_load_reply_without_seq => "serial-load-reply-without-seq",
+    serial_load_send_without_seq => "serial-load-send-without-seq",
+    serial_load_timeout_too_short => "serial-load-timeout-too-short",
+    serial_load_bad_regex => "serial-load-bad-regex",
 }
 
 #[test]

@@ -14,6 +14,7 @@ use super::faults;
 use super::footprint::Footprint;
 use super::gc_trace;
 use super::layout;
+use super::load;
 use super::plan;
 use super::script_host;
 use super::trend;
@@ -445,7 +446,12 @@ async fn run_step(step: &Step, ctx: &mut RunContext<'_>) -> Result<Option<Detail
             script_host::run(script, ctx)?;
         }
         Step::ExpectCrash(c) => {
-            return Ok(Some(crash::expect_crash(c, target, &mut ctx.metrics).await?));
+            return Ok(Some(
+                crash::expect_crash(c, target, &mut ctx.metrics).await?,
+            ));
+        }
+        Step::SerialLoad(l) => {
+            return Ok(Some(load::serial_load(l, target, &mut ctx.metrics).await?));
         }
         Step::GcTrace(g) => {
             return Ok(Some(gc_trace::gc_trace(g, target, &mut ctx.metrics).await?));

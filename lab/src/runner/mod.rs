@@ -12,6 +12,7 @@ mod footprint;
 mod gc_trace;
 mod guest_clock;
 mod layout;
+mod load;
 mod plan;
 mod script_host;
 mod select;

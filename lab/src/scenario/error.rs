@@ -448,6 +448,9 @@ fn step_example(name: &str) -> &'static str {
         "write-memory" => "{address: 0x20000000, bytes: [1, 2, 3]}",
         "write-symbol" => "{name: lab_exit_code, value: 42}",
         "gc-trace" => "{format: go, until: 'DONE t_us=(?P<run_us>\\d+)', timeout: 30s}",
+        "serial-load" => {
+            "{count: 100, rate: 10, send: \"MSG {seq}\\n\", reply: 'ACK (?P<seq>\\d+)'}"
+        }
         _ => "{}",
     }
 }

@@ -12,19 +12,22 @@ use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
 use super::model::{
     At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, CrashKind, DataLocation,
     Direction, ExpectCrash, ExpectExit, ExpectFault, FaultKind, GcFormat, GcTrace, ImageRef, Loc,
-    ReadMemory, ReadRegister, ReadSymbol, Scenario, Script, Step, StepInstructions, TargetChoice,
-    Trend, Variant, WaitSerial, WriteMemory, WriteSymbol,
+    ReadMemory, ReadRegister, ReadSymbol, Scenario, Script, SerialLoad, Step, StepInstructions,
+    TargetChoice, Trend, Variant, WaitSerial, WriteMemory, WriteSymbol,
 };
 use super::raw::{
     IMAGE_EXPECTED, RawBreak, RawClock, RawExpectCrash, RawExpectFault, RawGcTrace, RawImage,
-    RawReadMemory, RawReadRegister, RawReadSymbol, RawScalar, RawScenario, RawScript, RawShort,
-    RawStep, RawStepKind, RawTarget, RawTrend, RawTrendExpect, RawWriteMemory, RawWriteSymbol,
-    STEP_KEYS,
+    RawReadMemory, RawReadRegister, RawReadSymbol, RawScalar, RawScenario, RawScript,
+    RawSerialLoad, RawShort, RawStep, RawStepKind, RawTarget, RawTrend, RawTrendExpect,
+    RawWriteMemory, RawWriteSymbol, STEP_KEYS,
 };
 use super::{duration, location, pattern};
 
 /// Scenario files larger than this (1 MiB) are refused without being parsed.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+/// How long `serial-load` waits for stragglers when `drain:` is not given.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
 
 /// The scenario deadline when `timeout:` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -487,6 +490,9 @@ impl Validator<'_> {
             RawStep::Step(RawStepKind::ExpectCrash(raw)) => {
                 Step::ExpectCrash(self.expect_crash(*raw)?)
             }
+            RawStep::Step(RawStepKind::SerialLoad(raw)) => {
+                Step::SerialLoad(self.serial_load(*raw)?)
+            }
             RawStep::Step(RawStepKind::ExpectFault(raw)) => {
                 Step::ExpectFault(self.expect_fault(*raw)?)
             }
@@ -659,6 +665,87 @@ impl Validator<'_> {
             kind,
             restart: raw.restart.as_ref().map(|r| self.pattern(r)).transpose()?,
             timeout: self.optional_duration(raw.timeout.as_ref())?,
+        })
+    }
+
+    /// `serial-load:` with a positive rate, `{seq}` in `send`, a `seq`
+    /// group in `reply`, and a timeout long enough to send everything.
+    fn serial_load(&self, raw: Spanned<RawSerialLoad>) -> Result<SerialLoad, ScenarioError> {
+        const STEP: &str = "serial-load";
+        /// The fastest rate a load may ask for, in messages per second.
+        const MAX_RATE: f64 = 100_000.0;
+        let map = loc(&raw.referenced);
+        let options = raw.value;
+        let count = self.required(options.count, STEP, "count", map)?;
+        let count = self.in_range("`count`", &count, 1, 1_000_000)?;
+        let rate = self.required(options.rate, STEP, "rate", map)?;
+        let rate = match rate.value {
+            RawScalar::Unsigned(v) => Some(v as f64),
+            RawScalar::Float(v) => Some(v),
+            _ => None,
+        }
+        .filter(|&r| r > 0.0 && r <= MAX_RATE)
+        .ok_or_else(|| {
+            self.error(
+                loc(&rate.referenced),
+                ErrorKind::Mismatch {
+                    expected: format!(
+                        "a rate in messages per second, above 0 and at most {MAX_RATE}"
+                    ),
+                    found: rate.value.describe(),
+                },
+            )
+        })?;
+        let send = self.required(options.send, STEP, "send", map)?;
+        if !send.value.contains("{seq}") {
+            return Err(self.error(
+                loc(&send.referenced),
+                ErrorKind::Other(
+                    "`send` has no `{seq}`: each message carries its number so that replies can \
+                     be matched to it, like `send: \"MSG {seq}\\n\"`"
+                        .into(),
+                ),
+            ));
+        }
+        let reply = self.required(options.reply, STEP, "reply", map)?;
+        let reply_at = loc(&reply.referenced);
+        let reply = self.pattern(&reply)?;
+        if !reply.capture_names().flatten().any(|n| n == "seq") {
+            return Err(self.error(
+                reply_at,
+                ErrorKind::Other(
+                    "the reply pattern has no named group `seq`: write `(?P<seq>\\d+)` where the \
+                     reply carries the message's number"
+                        .into(),
+                ),
+            ));
+        }
+        let timeout = self.optional_duration(options.timeout.as_ref())?;
+        let sending = Duration::from_secs_f64(f64::from(count - 1) / rate);
+        if let (Some(t), Some(limit)) = (&options.timeout, timeout)
+            && sending >= limit
+        {
+            return Err(self.error(
+                loc(&t.referenced),
+                ErrorKind::Other(format!(
+                    "{count} messages at {rate} per second take {} to send, longer than the \
+                     step's timeout of {}",
+                    humantime::format_duration(Duration::from_millis(
+                        u64::try_from(sending.as_millis()).unwrap_or(u64::MAX)
+                    )),
+                    humantime::format_duration(limit)
+                )),
+            ));
+        }
+        Ok(SerialLoad {
+            count,
+            rate,
+            send: send.value,
+            reply,
+            timeout,
+            drain: self
+                .optional_duration(options.drain.as_ref())?
+                .unwrap_or(DEFAULT_DRAIN),
         })
     }
 

@@ -164,6 +164,8 @@ pub enum Step {
     /// `expect-crash:` wait for a supervised service to exit, classify the
     /// crash and time the restart.
     ExpectCrash(ExpectCrash),
+    /// `serial-load:` send numbered messages at a set rate and time the replies.
+    SerialLoad(SerialLoad),
 }
 
 impl Step {
@@ -197,6 +199,7 @@ impl Step {
             Step::Script(_) => "script",
             Step::GcTrace(_) => "gc-trace",
             Step::ExpectCrash(_) => "expect-crash",
+            Step::SerialLoad(_) => "serial-load",
         }
     }
 }
@@ -483,4 +486,22 @@ pub struct ExpectCrash {
     pub restart: Option<regex::bytes::Regex>,
     /// Per-step deadline, for the crash and the restart together.
     pub timeout: Option<Duration>,
+}
+
+/// Options of `serial-load:`.
+#[derive(Debug, Clone)]
+pub struct SerialLoad {
+    /// How many messages (at least 1).
+    pub count: u32,
+    /// Messages per second of host wall time (above 0).
+    pub rate: f64,
+    /// The message, with `{seq}` where its number (0 to count - 1) goes.
+    pub send: String,
+    /// A reply; its group `seq` names the message it answers, its other
+    /// named groups are recorded as their maximum (`<name>_max`).
+    pub reply: regex::bytes::Regex,
+    /// Per-step deadline, for sending and draining.
+    pub timeout: Option<Duration>,
+    /// After the last send, how long stragglers may still arrive.
+    pub drain: Duration,
 }

@@ -197,6 +197,7 @@ pub(crate) enum RawStepKind {
     Script(Box<Spanned<RawScript>>),
     GcTrace(Box<Spanned<RawGcTrace>>),
     ExpectCrash(Box<RawExpectCrash>),
+    SerialLoad(Box<Spanned<RawSerialLoad>>),
 }
 
 /// The step keys, in the order they are listed in hints.
@@ -222,6 +223,7 @@ pub(crate) const STEP_KEYS: &[&str] = &[
     "script",
     "gc-trace",
     "expect-crash",
+    "serial-load",
 ];
 
 /// Options of `boot:`.
@@ -296,6 +298,19 @@ pub(crate) struct RawExpectCrash {
     pub kind: Option<Spanned<String>>,
     pub restart: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
+}
+
+/// Options of `serial-load:`; all but `timeout` and `drain` are required,
+/// checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawSerialLoad {
+    pub count: Option<Spanned<i64>>,
+    pub rate: Option<Spanned<RawScalar>>,
+    pub send: Option<Spanned<String>>,
+    pub reply: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub drain: Option<Spanned<String>>,
 }
 
 /// Options of `expect-fault:`.
@@ -550,6 +565,7 @@ impl<'de> Deserialize<'de> for RawStep {
                     "script" => RawStep::Step(RawStepKind::Script(map.next_value()?)),
                     "gc-trace" => RawStep::Step(RawStepKind::GcTrace(map.next_value()?)),
                     "expect-crash" => RawStep::Step(RawStepKind::ExpectCrash(map.next_value()?)),
+                    "serial-load" => RawStep::Step(RawStepKind::SerialLoad(map.next_value()?)),
                     "memory-layout" => {
                         map.next_value::<RawNoOptions>()?;
                         RawStep::Step(RawStepKind::MemoryLayout)

@@ -1,0 +1,294 @@
+//! `serial-load:` sends numbered messages over the serial console at a set
+//! rate of host wall time and times each reply on the host's monotonic
+//! clock, from the write of a message's last byte to the arrival of its
+//! reply line. A reader runs beside the sender, so a due send never waits
+//! for replies and replies are never left unread while sending.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::Detail;
+use super::execute::{StepFailure, ended_early, metric_value};
+use crate::console::{Console, ConsoleError, LineReader, NextLine};
+use crate::report::Status;
+use crate::scenario::SerialLoad;
+use crate::target::Target;
+
+/// What the receiver saw.
+#[derive(Debug, Default)]
+struct Replies {
+    /// Round trip of each answered message, by sequence number.
+    latency: Vec<Option<Duration>>,
+    /// Replies for no message sent, or a second one for the same message.
+    unexpected: u64,
+    /// The largest value of each other named group.
+    maxima: BTreeMap<String, f64>,
+}
+
+/// Why sending or receiving stopped early.
+enum Stop {
+    /// The step failed (the deadline, a capture that is not a number).
+    Failed(StepFailure),
+    /// The console closed.
+    Closed(ConsoleError),
+}
+
+impl From<StepFailure> for Stop {
+    fn from(failure: StepFailure) -> Self {
+        Stop::Failed(failure)
+    }
+}
+
+/// Latency statistics in µs.
+#[derive(Debug, PartialEq)]
+pub(super) struct Latencies {
+    /// The mean.
+    pub mean: f64,
+    /// The median (nearest rank).
+    pub p50: f64,
+    /// The 99th percentile (nearest rank).
+    pub p99: f64,
+    /// The largest.
+    pub max: f64,
+}
+
+impl Latencies {
+    /// Statistics of `samples` (µs); `None` when there are none.
+    pub(super) fn of(samples: &mut [f64]) -> Option<Latencies> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            let n = samples.len();
+            let index = ((p * n as f64).ceil() as usize).clamp(1, n) - 1;
+            samples[index]
+        };
+        Some(Latencies {
+            mean: samples.iter().sum::<f64>() / samples.len() as f64,
+            p50: rank(0.50),
+            p99: rank(0.99),
+            max: samples[samples.len() - 1],
+        })
+    }
+}
+
+/// Runs `serial-load` and records its metrics.
+pub(super) async fn serial_load(
+    step: &SerialLoad,
+    target: &mut dyn Target,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Result<Detail, StepFailure> {
+    let started = Instant::now();
+    let deadline = step.timeout.map(|t| started + t);
+    let count = usize::try_from(step.count).unwrap_or(usize::MAX);
+    let sent_at: Mutex<Vec<Instant>> = Mutex::new(Vec::with_capacity(count));
+    let (done, done_at) = watch::channel(None::<Instant>);
+    let console = target.console()?;
+    let lines = console.lines();
+    let outcome = tokio::try_join!(
+        send(step, console, deadline, &sent_at, done),
+        receive(step, lines, deadline, &sent_at, done_at),
+    );
+    let replies = match outcome {
+        Ok(((), replies)) => replies,
+        Err(Stop::Failed(failure)) => return Err(failure),
+        Err(Stop::Closed(closed)) => return Err(ended_early(target, closed).await),
+    };
+    let sent = sent_at.into_inner().unwrap_or_else(PoisonError::into_inner);
+    let mut latencies: Vec<f64> = replies
+        .latency
+        .iter()
+        .flatten()
+        .map(|d| (d.as_secs_f64() * 1e6).round())
+        .collect();
+    let received = latencies.len();
+    let lost = sent.len() - received;
+    let mut m = BTreeMap::new();
+    m.insert("sent".to_owned(), sent.len() as f64);
+    m.insert("received".to_owned(), received as f64);
+    m.insert("lost".to_owned(), lost as f64);
+    m.insert(
+        "loss_ppm".to_owned(),
+        (lost as f64 / sent.len() as f64 * 1e6).round(),
+    );
+    m.insert("unexpected".to_owned(), replies.unexpected as f64);
+    if let (Some(first), Some(last)) = (sent.first(), sent.last())
+        && last > first
+    {
+        let span = last.duration_since(*first).as_secs_f64();
+        m.insert(
+            "achieved_rate".to_owned(),
+            ((sent.len() - 1) as f64 / span * 1000.0).round() / 1000.0,
+        );
+    }
+    if let Some(l) = Latencies::of(&mut latencies) {
+        m.insert("latency_mean_us".to_owned(), l.mean.round());
+        m.insert("latency_p50_us".to_owned(), l.p50);
+        m.insert("latency_p99_us".to_owned(), l.p99);
+        m.insert("latency_max_us".to_owned(), l.max);
+    }
+    for (name, max) in &replies.maxima {
+        m.insert(format!("{name}_max"), *max);
+    }
+    let mut detail: Detail = m.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    detail.insert("rate".into(), json!(step.rate));
+    detail.insert("duration_ms".into(), json!(ms(started.elapsed())));
+    metrics.extend(m);
+    Ok(detail)
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Sends message `seq` when it is due (`started + seq / rate`): late ones
+/// go at once, one after another, never ahead of their time.
+async fn send(
+    step: &SerialLoad,
+    console: &mut Console,
+    deadline: Option<Instant>,
+    sent_at: &Mutex<Vec<Instant>>,
+    done: watch::Sender<Option<Instant>>,
+) -> Result<(), Stop> {
+    let start = Instant::now();
+    for seq in 0..step.count {
+        let due = start + Duration::from_secs_f64(f64::from(seq) / step.rate);
+        if deadline.is_some_and(|d| due >= d) {
+            return Err(too_slow(step, seq));
+        }
+        tokio::time::sleep_until(due).await;
+        let message = step.send.replace("{seq}", &seq.to_string());
+        let write = console.send(message.as_bytes());
+        let written = match deadline {
+            Some(d) => tokio::time::timeout_at(d, write)
+                .await
+                .map_err(|_| too_slow(step, seq))?,
+            None => write.await,
+        };
+        match written {
+            Ok(()) => sent_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Instant::now()),
+            Err(e) => return Err(Stop::Closed(e)),
+        }
+    }
+    // The receiver may have stopped waiting already: nothing to tell then.
+    let _ = done.send(Some(Instant::now()));
+    Ok(())
+}
+
+/// The step's deadline came before message `seq` went out.
+fn too_slow(step: &SerialLoad, seq: u32) -> Stop {
+    Stop::Failed(StepFailure::new(
+        Status::Timeout,
+        format!(
+            "the step's timeout ended the load with {seq} of {} messages sent (rate {} per second)",
+            step.count, step.rate
+        ),
+    ))
+}
+
+/// Reads replies until every message is answered, or `drain` after the
+/// last send, or the deadline.
+async fn receive(
+    step: &SerialLoad,
+    mut lines: LineReader,
+    deadline: Option<Instant>,
+    sent_at: &Mutex<Vec<Instant>>,
+    mut done_at: watch::Receiver<Option<Instant>>,
+) -> Result<Replies, Stop> {
+    let count = usize::try_from(step.count).unwrap_or(usize::MAX);
+    let mut replies = Replies {
+        latency: vec![None; count],
+        ..Replies::default()
+    };
+    let mut answered = 0usize;
+    let mut last = String::new();
+    while answered < count {
+        let stop = match *done_at.borrow() {
+            Some(done) => Some(deadline.map_or(done + step.drain, |d| d.min(done + step.drain))),
+            None => deadline,
+        };
+        let sending = done_at.borrow().is_none();
+        let next = tokio::select! {
+            next = lines.next(stop) => next,
+            // The last message went out: wait at most `drain` from now on.
+            changed = done_at.changed(), if sending => {
+                if changed.is_err() {
+                    // The sender stopped early; its error ends the step.
+                    std::future::pending::<()>().await;
+                }
+                continue;
+            }
+        };
+        let line = match next {
+            NextLine::Line(line) => line,
+            NextLine::TimedOut { .. } => break,
+            NextLine::Closed { tail } => {
+                return Err(Stop::Closed(ConsoleError::Closed {
+                    pattern: step.reply.as_str().to_owned(),
+                    tail: if tail.is_empty() { last } else { tail },
+                }));
+            }
+        };
+        if let Some(caps) = step.reply.captures(line.text.as_bytes()) {
+            let seq = caps
+                .name("seq")
+                .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
+                .and_then(|s| s.trim().parse::<usize>().ok());
+            let sent = seq.and_then(|seq| {
+                let sent = sent_at.lock().unwrap_or_else(PoisonError::into_inner);
+                sent.get(seq).map(|&at| (seq, at))
+            });
+            match sent {
+                Some((seq, at)) if replies.latency[seq].is_none() => {
+                    replies.latency[seq] = Some(line.at.saturating_duration_since(at));
+                    answered += 1;
+                }
+                _ => replies.unexpected += 1,
+            }
+            for name in step.reply.capture_names().flatten() {
+                if name == "seq" {
+                    continue;
+                }
+                if let Some(m) = caps.name(name) {
+                    let value = metric_value(name, &String::from_utf8_lossy(m.as_bytes()))?;
+                    let max = replies.maxima.entry(name.to_owned()).or_insert(value);
+                    *max = max.max(value);
+                }
+            }
+        }
+        last = line.text;
+    }
+    Ok(replies)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_use_the_nearest_rank() {
+        let mut samples: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        let l = Latencies::of(&mut samples).unwrap();
+        assert_eq!(
+            l,
+            Latencies {
+                mean: 50.5,
+                p50: 50.0,
+                p99: 99.0,
+                max: 100.0
+            }
+        );
+        let one = Latencies::of(&mut [7.0]).unwrap();
+        assert_eq!((one.p50, one.p99, one.max), (7.0, 7.0, 7.0));
+        assert_eq!(Latencies::of(&mut []), None);
+    }
+}
