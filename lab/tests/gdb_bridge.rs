@@ -232,6 +232,7 @@ fn shutdown_disconnects_gdb_and_stops_accepting() {
         .gdb_command(&[
             INTERRUPT_SOON,
             "continue",
+            "echo LAB-IDLE\\n",
             "shell sleep 5",
             "print lab_spin",
         ])
@@ -239,7 +240,25 @@ fn shutdown_disconnects_gdb_and_stops_accepting() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    // Shut down once gdb is attached and idle (in `shell sleep 5`), however
+    // long a loaded machine takes to get it there.
+    let mut gdb = gdb;
+    let stdout = gdb.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)).map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !out.contains("LAB-IDLE") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) => out.push_str(&(line + "\n")),
+            Err(e) => panic!("gdb did not stop and go idle ({e}):\n{out}"),
+        }
+    }
     let addr = rig.addr();
     let started = Instant::now();
     rig.server.take().unwrap().shutdown();
@@ -249,7 +268,12 @@ fn shutdown_disconnects_gdb_and_stops_accepting() {
         started.elapsed()
     );
     assert!(TcpStream::connect(addr).is_err(), "still accepting");
-    let out = output(gdb.wait_with_output().unwrap());
+    let rest = gdb.wait_with_output().unwrap();
+    // The reader ends at gdb's end of output, which closes the channel.
+    while let Ok(line) = seen.recv_timeout(Duration::from_secs(5)) {
+        out.push_str(&(line + "\n"));
+    }
+    out.push_str(&output(rest));
     assert!(out.contains("Remote connection closed"), "{out}");
 }
 
