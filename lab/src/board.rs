@@ -64,6 +64,9 @@ impl Arch {
     }
 }
 
+/// The baud rate of a UART console when the profile names none.
+const DEFAULT_BAUD: u32 = 115_200;
+
 /// One board profile.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,10 +184,76 @@ pub enum LoadMethod {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Serial {
-    /// The UART model, for firmware drivers.
-    pub uart: String,
+    /// The UART model, which picks the runtime's driver.
+    pub uart: UartModel,
     /// Its base address.
     pub base: u64,
+    /// QEMU's serial port number for this UART (the position of the lab's
+    /// `-serial` among the machine's ports); 0 unless the console is not
+    /// the machine's first UART.
+    #[serde(default)]
+    pub index: u8,
+    /// The real chip's pins for the UART (STM32 only): the runtime hands
+    /// them to the UART's alternate function.
+    #[serde(default)]
+    pub pins: Option<UartPins>,
+}
+
+/// The model of a board's console UART.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UartModel {
+    /// Arm's CMSDK APB UART (the MPS2 boards).
+    CmsdkApbUart,
+    /// The USART of STM32F2/F4 chips (QEMU's `stm32f2xx-usart`); on a real
+    /// chip the runtime also starts its clocks and muxes its pins.
+    Stm32f4Usart,
+    /// Arm's PL011 (Linux boards: the kernel drives it, the runtime does not).
+    Pl011,
+}
+
+/// Where a UART's signals leave an STM32 chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UartPins {
+    /// The transmit pin (`PC6`).
+    pub tx: GpioPin,
+    /// The receive pin (`PC7`).
+    pub rx: GpioPin,
+    /// The alternate function number that connects both pins to the UART.
+    pub af: u8,
+}
+
+/// An STM32 GPIO pin, written `P<port letter><number>` (`PC6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct GpioPin {
+    /// The port: 0 for A, 1 for B, ...
+    pub port: u8,
+    /// The pin within the port, 0 to 15.
+    pub pin: u8,
+}
+
+impl TryFrom<String> for GpioPin {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<Self, String> {
+        let bad = || format!("`{name}` is not a GPIO pin; write it like PC6 (port A-K, pin 0-15)");
+        let rest = name.strip_prefix('P').ok_or_else(bad)?;
+        let mut chars = rest.chars();
+        let port = chars
+            .next()
+            .filter(|c| ('A'..='K').contains(c))
+            .ok_or_else(bad)?;
+        let pin: u8 = chars.as_str().parse().map_err(|_| bad())?;
+        if pin > 15 {
+            return Err(bad());
+        }
+        Ok(GpioPin {
+            port: port as u8 - b'A',
+            pin,
+        })
+    }
 }
 
 /// How the guest ends the emulation.
@@ -304,6 +373,21 @@ impl BoardProfile {
         if self.qemu.is_some() && self.serial.is_none() {
             return Err("a QEMU board needs `serial:` (the UART its console is wired to)".into());
         }
+        if let Some(serial) = &self.serial
+            && serial.pins.is_some()
+            && serial.uart != UartModel::Stm32f4Usart
+        {
+            return Err("`serial.pins` is for STM32 USARTs (`uart: stm32f4-usart`) only".into());
+        }
+        if let Some(serial) = &self.serial
+            && serial.uart == UartModel::Pl011
+            && self.firmware.is_some()
+        {
+            return Err(
+                "the Cortex-M runtime has no driver for `uart: pl011`; use cmsdk-apb-uart or stm32f4-usart"
+                    .into(),
+            );
+        }
         if let Some(fw) = &self.firmware {
             for name in [&fw.regions.text, &fw.regions.data, &fw.regions.heap] {
                 if self.region(name).is_none() {
@@ -347,17 +431,46 @@ impl BoardProfile {
 
     /// Compiler arguments for firmware built for this board: the CPU flags
     /// plus `LAB_CPU_HZ`, `LAB_UART_BASE` (or `LAB_CONSOLE_RTT` for a board
-    /// without a UART console) and `LAB_BOARD` defines.
+    /// without a UART console) and `LAB_BOARD` defines; an STM32 USART adds
+    /// `LAB_UART_STM32F4`, `LAB_UART_BAUD` and its pins.
     pub fn firmware_cflags(&self) -> Option<Vec<String>> {
         let fw = self.firmware.as_ref()?;
         let mut flags = fw.cflags.clone();
         flags.push(format!("-DLAB_CPU_HZ={}", fw.clock_hz));
         match &self.serial {
-            Some(serial) => flags.push(format!("-DLAB_UART_BASE={:#x}", serial.base)),
+            Some(serial) => {
+                flags.push(format!("-DLAB_UART_BASE={:#x}", serial.base));
+                if serial.uart == UartModel::Stm32f4Usart {
+                    flags.extend(self.stm32_uart_flags(serial));
+                }
+            }
             None => flags.push("-DLAB_CONSOLE_RTT=1".to_owned()),
         }
         flags.push(format!("-DLAB_BOARD=\"{}\"", self.name));
         Some(flags)
+    }
+
+    /// The STM32 USART driver's defines: `LAB_UART_STM32F4`, the baud rate
+    /// (the hardware console's, else 115200) and the pins when given.
+    fn stm32_uart_flags(&self, serial: &Serial) -> Vec<String> {
+        let baud = match self.hardware.as_ref().map(|h| &h.console) {
+            Some(HardwareConsole::Uart { baud, .. }) => *baud,
+            _ => DEFAULT_BAUD,
+        };
+        let mut flags = vec![
+            "-DLAB_UART_STM32F4=1".to_owned(),
+            format!("-DLAB_UART_BAUD={baud}"),
+        ];
+        if let Some(pins) = &serial.pins {
+            flags.extend([
+                format!("-DLAB_UART_TX_PORT={}", pins.tx.port),
+                format!("-DLAB_UART_TX_PIN={}", pins.tx.pin),
+                format!("-DLAB_UART_RX_PORT={}", pins.rx.port),
+                format!("-DLAB_UART_RX_PIN={}", pins.rx.pin),
+                format!("-DLAB_UART_AF={}", pins.af),
+            ]);
+        }
+        flags
     }
 
     /// The `memory.ld` fragment for firmware: a `MEMORY` block from the
@@ -498,6 +611,54 @@ mod tests {
         assert_eq!(
             m3.kernel_cmdline(&BTreeMap::new(), &["a".into(), "b".into()]),
             "a b"
+        );
+    }
+
+    #[test]
+    fn an_stm32_usart_passes_its_driver_baud_and_pins_to_firmware() {
+        let boards = repo_boards();
+        let nd = boards.get("netduinoplus2").unwrap();
+        assert!(nd.emulated() && nd.hardware.is_some(), "both worlds");
+        let flags = nd.firmware_cflags().unwrap().join(" ");
+        assert!(
+            flags.ends_with(
+                "-DLAB_CPU_HZ=168000000 -DLAB_UART_BASE=0x40011400 -DLAB_UART_STM32F4=1 -DLAB_UART_BAUD=115200 -DLAB_UART_TX_PORT=2 -DLAB_UART_TX_PIN=6 -DLAB_UART_RX_PORT=2 -DLAB_UART_RX_PIN=7 -DLAB_UART_AF=8 -DLAB_BOARD=\"netduinoplus2\""
+            ),
+            "{flags}"
+        );
+        let m3 = boards.get("mps2-an385").unwrap().firmware_cflags().unwrap();
+        assert!(
+            !m3.iter().any(|f| f.contains("STM32") || f.contains("BAUD")),
+            "the CMSDK build is unchanged: {m3:?}"
+        );
+    }
+
+    #[test]
+    fn gpio_pins_are_checked() {
+        let pin = |s: &str| GpioPin::try_from(s.to_owned());
+        assert_eq!(pin("PC6"), Ok(GpioPin { port: 2, pin: 6 }));
+        assert_eq!(pin("PA15"), Ok(GpioPin { port: 0, pin: 15 }));
+        for bad in ["PC16", "C6", "PZ1", "P", "PC", "pc6"] {
+            assert!(pin(bad).unwrap_err().contains("write it like PC6"), "{bad}");
+        }
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/netduinoplus2.yaml"),
+        )
+        .unwrap();
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text.replace("tx: PC6", "tx: PC66"))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("`PC66` is not a GPIO pin"),
+            "{err}"
+        );
+        let err = BoardProfile::parse(
+            Path::new("x.yaml"),
+            &text.replace("uart: stm32f4-usart", "uart: cmsdk-apb-uart"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`serial.pins` is for STM32"),
+            "{err}"
         );
     }
 

@@ -434,21 +434,25 @@ fn boards() -> anyhow::Result<Outcome> {
         };
     }
     out.push_str("boards with a hardware profile:\n");
-    for b in ws.boards.iter() {
-        if let Some(hw) = &b.hardware {
-            let _ = writeln!(
-                out,
-                "  {:<16} chip {:<16} console {:<8} {}",
-                b.name,
-                hw.chip,
-                hw.console.describe(),
-                if b.emulated() {
-                    "also in QEMU"
-                } else {
-                    "hardware only"
-                }
-            );
-        }
+    let rows: Vec<_> = ws
+        .boards
+        .iter()
+        .filter_map(|b| Some((b, b.hardware.as_ref()?)))
+        .map(|(b, hw)| (b, hw, hw.console.describe()))
+        .collect();
+    let width = rows.iter().map(|(_, _, c)| c.len()).max().unwrap_or(0);
+    for (b, hw, console) in rows {
+        let _ = writeln!(
+            out,
+            "  {:<16} chip {:<16} console {console:<width$}  {}",
+            b.name,
+            hw.chip,
+            if b.emulated() {
+                "also in QEMU"
+            } else {
+                "hardware only"
+            }
+        );
     }
     print_stdout(&out)?;
     Ok(Outcome::Passed)

@@ -253,3 +253,74 @@ fn qmp_and_hmp_from_a_script_are_not_available_on_hardware() {
         assert!(error.contains(what), "{error}");
     }
 }
+
+/// The Netduino Plus 2 exists in QEMU and as a real board: the repository's
+/// own scenarios for it ask for `target: auto`.
+fn netduinoplus2_scenarios() -> Vec<scenario::Scenario> {
+    let dir = common::repo().join("scenarios/netduinoplus2");
+    ["hello.yaml", "echo.yaml", "debug.yaml"]
+        .iter()
+        .map(|f| scenario::load(&dir.join(f)).unwrap())
+        .collect()
+}
+
+#[test]
+fn auto_picks_the_netduino_board_when_a_probe_answers_for_its_chip() {
+    let scenarios = netduinoplus2_scenarios();
+    let f405 = Arc::new(FakeLister::new("STM32F405RGTx", Board::new(&[], 0)));
+    let jobs = runner::plan_with(&scenarios, &workspace(), None, f405.clone()).unwrap();
+    assert_eq!(jobs.len(), 3);
+    assert!(
+        jobs.iter().all(|j| j.target == TargetKind::Hardware),
+        "{:?}",
+        jobs.iter().map(|j| j.target).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        *f405.opened.lock().unwrap(),
+        vec!["STM32F405RGTx".to_owned()],
+        "one question per chip"
+    );
+
+    // A probe for another chip, or none: the same scenarios run in QEMU.
+    let f767: Arc<dyn ProbeLister> = Arc::new(FakeLister::new(CHIP, Board::new(&[], 0)));
+    for probes in [f767, Arc::new(NoProbes) as Arc<dyn ProbeLister>] {
+        let jobs = runner::plan_with(&scenarios, &workspace(), None, probes).unwrap();
+        assert!(jobs.iter().all(|j| j.target == TargetKind::Qemu));
+        assert!(jobs.iter().all(|j| j.probe.is_none()));
+    }
+}
+
+#[test]
+fn without_a_probe_the_netduino_scenarios_pass_in_qemu() {
+    // The CLI asks the real probe lister; no probe is attached here.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let scenarios = common::repo().join("scenarios/netduinoplus2");
+    let out = common::run(&[
+        "run",
+        scenarios.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
+    let report = common::report(&json);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3);
+    for r in results {
+        assert_eq!(r["status"], "passed", "{r}");
+        assert_eq!(r["board"], "netduinoplus2");
+        assert_eq!(r["target"], "qemu", "{r}");
+    }
+    let by_name = |name: &str| {
+        results
+            .iter()
+            .find(|r| r["scenario"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {results:?}"))
+    };
+    assert!(by_name("netduinoplus2-hello")["metrics"]["boot_us"].as_f64() > Some(0.0));
+    assert_eq!(
+        by_name("netduinoplus2-debug")["metrics"]["done_code"],
+        42.0,
+        "the debugger's write reached the firmware"
+    );
+}

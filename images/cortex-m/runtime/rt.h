@@ -7,6 +7,10 @@
  *   LAB_UART_BASE  base address of the CMSDK APB UART used as the console,
  *                  or LAB_CONSOLE_RTT for a console over SEGGER RTT (real
  *                  boards whose console is reached through the probe)
+ *   LAB_UART_STM32F4, LAB_UART_BAUD and optionally LAB_UART_TX_PORT,
+ *   LAB_UART_TX_PIN, LAB_UART_RX_PORT, LAB_UART_RX_PIN, LAB_UART_AF
+ *                  the console is the STM32F4 USART at LAB_UART_BASE
+ *                  (usart_stm32f4.h), on those pins on a real chip
  *   LAB_BOARD      board profile name, a string literal
  *
  * The reset handler (start.c) starts the SysTick time base, initialises
@@ -44,6 +48,14 @@ int main(int argc, char **argv);
 
 /* Enables the UART transmitter and receiver (done by the reset code). */
 void rt_uart_init(void);
+#ifdef LAB_UART_STM32F4
+/* Runs the core at LAB_CPU_HZ (the reset code calls it before anything
+ * else; it touches no RAM beyond its stack frame). */
+void rt_clock_init(void);
+/* Waits until the last byte has left the USART (before an exit, whose
+ * reset on a real board would cut it off). */
+void rt_uart_flush(void);
+#endif
 /* Writes one byte, waiting while the TX buffer is full. */
 void rt_putc(char c);
 /* Writes a NUL-terminated string as is (no newline is added). */

@@ -24,6 +24,9 @@ void rt_exit(int code)
 {
   uintptr_t block[2] = {ADP_STOPPED_APPLICATION_EXIT, (uintptr_t)code};
 
+#ifdef LAB_UART_STM32F4
+  rt_uart_flush();
+#endif
   rt_semihost(SYS_EXIT_EXTENDED, block);
   __asm__ volatile("cpsid i" ::: "memory");
   for (;;)

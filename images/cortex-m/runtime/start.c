@@ -68,7 +68,8 @@ const rt_vector rt_vectors[16 + 32] = {
 };
 
 /* Reset entry. Runs without touching RAM until .data and .bss are set up:
- * starts SysTick first so boot time counts from reset, copies .data, zeroes
+ * sets up the clock tree on an STM32F4, starts SysTick first so boot time
+ * counts from reset, copies .data, zeroes
  * .bss, paints the whole (still unused) main stack with RT_STACK_PAINT,
  * enables the FPU if the code is built for one, then calls rt_start.
  * Interrupts stay masked until rt_start so the SysTick handler cannot run
@@ -77,6 +78,10 @@ __attribute__((naked, noreturn)) void Reset_Handler(void)
 {
   __asm__ volatile(
       "cpsid i\n"
+#ifdef LAB_UART_STM32F4
+      /* STM32F4: the core clock first, so SysTick counts at LAB_CPU_HZ. */
+      "bl rt_clock_init\n"
+#endif
       "bl rt_systick_start\n"
       /* .data: copy words from the load image in TEXT. */
       "ldr r0, =__data_start__\n"

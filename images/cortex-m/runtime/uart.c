@@ -1,12 +1,15 @@
 /*
- * uart.c - CMSDK APB UART console (or RTT, with LAB_CONSOLE_RTT) and a
- * small printf.
+ * uart.c - CMSDK APB UART console (or RTT, with LAB_CONSOLE_RTT, or an
+ * STM32F4 USART, with LAB_UART_STM32F4) and a small printf.
  */
 #include "rt.h"
 
 #ifdef LAB_CONSOLE_RTT
 /* The board's console is RTT through the debug probe. */
 #include "rtt.h"
+#elif defined(LAB_UART_STM32F4)
+/* The board's console is an STM32F4 USART. */
+#include "usart_stm32f4.h"
 #else
 #define UART_REG(off) (*(volatile uint32_t *)(uintptr_t)(LAB_UART_BASE + (off)))
 #define UART_DATA UART_REG(0x00)

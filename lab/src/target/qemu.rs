@@ -75,6 +75,18 @@ impl QemuLaunch {
         let serial = dir.join("serial.sock");
         let qmp = dir.join("qmp.sock");
         let gdb = dir.join(GDB_SOCKET);
+        // The machine's UARTs before the console's get a null chardev, so
+        // that the lab's socket lands on the console's port. (`-serial null`
+        // would name its chardev `serial0`, which is taken.)
+        let index = self.board.serial.as_ref().map_or(0, |s| s.index);
+        for i in 0..index {
+            push(&[
+                "-chardev",
+                &format!("null,id=unused{i}"),
+                "-serial",
+                &format!("chardev:unused{i}"),
+            ]);
+        }
         push(&[
             "-chardev",
             &format!(
@@ -512,11 +524,15 @@ mod tests {
     use crate::board::BoardCatalog;
 
     fn launch(clock: Clock, args: &[&str]) -> QemuLaunch {
+        launch_on("mps2-an385", clock, args)
+    }
+
+    fn launch_on(board: &str, clock: Clock, args: &[&str]) -> QemuLaunch {
         let boards =
             BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
                 .unwrap();
         QemuLaunch {
-            board: boards.get("mps2-an385").unwrap().clone(),
+            board: boards.get(board).unwrap().clone(),
             image: BootImage::Elf(PathBuf::from("/img/hello.elf")),
             clock,
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -569,6 +585,22 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("semihosting"), "{line}");
+    }
+
+    #[test]
+    fn the_console_lands_on_the_boards_serial_index() {
+        let line =
+            joined(launch_on("netduinoplus2", Clock::Wall, &[]).command_line(Path::new("/r")));
+        assert!(
+            line.contains(
+                "-monitor none -chardev null,id=unused0 -serial chardev:unused0 -chardev null,id=unused1 -serial chardev:unused1 -chardev null,id=unused2 -serial chardev:unused2 -chardev null,id=unused3 -serial chardev:unused3 -chardev null,id=unused4 -serial chardev:unused4 -chardev socket,id=serial0,path=/r/serial.sock -serial chardev:serial0 -chardev"
+            ),
+            "USART6 is QEMU's sixth serial port: {line}"
+        );
+        assert!(
+            line.starts_with("-M netduinoplus2 -cpu cortex-m4 "),
+            "{line}"
+        );
     }
 
     #[test]
