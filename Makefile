@@ -3,7 +3,7 @@
 CARGO ?= cargo
 LAB := target/release/lab
 # The default scenario suite that `make demo` runs.
-DEMO_SUITE := scenarios/hello.yaml scenarios/echo.yaml scenarios/faults/ scenarios/debug-attach.yaml scenarios/cortex-m/ scenarios/raspi/ scenarios/scripted/
+DEMO_SUITE := scenarios/hello.yaml scenarios/echo.yaml scenarios/faults/ scenarios/debug-attach.yaml scenarios/netduinoplus2/ scenarios/cortex-m/ scenarios/raspi/ scenarios/scripted/
 
 .PHONY: demo test deps build images check-style clean
 

@@ -103,10 +103,12 @@ fn list_shows_boards_images_and_scenarios() {
     for expected in [
         "mps2-an385",
         "mps2-an500",
+        "netduinoplus2",
         "cortex-m/hello",
         "cortex-m/duktape",
         "scenarios/hello.yaml",
         "scenarios/cortex-m/cold-start.yaml",
+        "scenarios/netduinoplus2/echo.yaml",
     ] {
         assert!(
             stdout.contains(expected),

@@ -5,16 +5,19 @@
  *
  * Included once, by uart.c, in place of the CMSDK driver. The same code runs
  * in QEMU and on the real chip:
- *   - QEMU's STM32F405 models the USARTs (stm32f2xx-usart: SR, DR, BRR, CR1
- *     with TXE, RXNE, UE, TE, RE) but not the RCC, the flash interface or
- *     the GPIO ports: those are unimplemented devices that ignore writes and
- *     read as 0. Its SYSCLK is a fixed 168 MHz.
+ *   - QEMU 10's STM32F405 models the USARTs (stm32f2xx-usart: SR, DR, BRR,
+ *     CR1 with TXE, RXNE, UE, TE, RE). Its RCC (stm32-rcc) implements only
+ *     the enable and reset registers; the others read back what was
+ *     written and are 0 at reset, so HSIRDY and PLLRDY never rise. The
+ *     flash interface and the GPIO ports are unimplemented devices that
+ *     ignore writes and read as 0. Its SYSCLK is a fixed 168 MHz.
  *   - The real chip starts on its 16 MHz HSI with every peripheral clock
  *     off and every pin an input. rt_clock_init moves it to 168 MHz (so
  *     that LAB_CPU_HZ holds in both worlds), rt_uart_init enables the
  *     USART's and its GPIO port's clocks and gives the pins to the USART.
- * An RCC that reads as 0 (no HSIRDY) is QEMU's: there is no clock tree to
- * set up, and waiting on its ready bits would never end.
+ * An RCC whose HSIRDY reads 0 (the HSI runs from reset on a real chip) is
+ * QEMU's: there is no clock tree to set up, and waiting on its ready bits
+ * would never end.
  */
 #ifndef LAB_USART_STM32F4_H
 #define LAB_USART_STM32F4_H
@@ -111,7 +114,7 @@
  * 48 MHz on PLLQ = 7 for USB), then the bus dividers and the switch. The
  * regulator's scale 1, needed at 168 MHz, is the F405's reset state. Runs
  * before .data and .bss exist, so it uses registers and its stack only.
- * Does nothing where the RCC reads as 0 (QEMU) or the PLL already runs. */
+ * Does nothing where HSIRDY reads 0 (QEMU) or the PLL already runs. */
 void rt_clock_init(void)
 {
 #if STM32_PLL
