@@ -288,6 +288,50 @@ fn a_missing_image_file_is_an_error_result() {
 }
 
 #[test]
+fn an_option_qemu_refuses_after_connecting_is_named_in_the_error() {
+    // QEMU connects its QMP and serial sockets before it creates devices,
+    // so a bad device closes the QMP connection: its stderr is the error.
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir(ws.path().join("qemu-configs")).unwrap();
+    let profile = std::fs::read_to_string(common::repo().join("qemu-configs/mps2-an385.yaml"))
+        .unwrap()
+        .replace(
+            "  memory: 16M\n",
+            "  memory: 16M\n  args: [-device, no-such-device]\n",
+        );
+    std::fs::write(ws.path().join("qemu-configs/mps2-an385.yaml"), profile).unwrap();
+    let elf = built_image("cortex-m/hello", "mps2-an385");
+    let file = scenario(
+        ws.path(),
+        "s.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n",
+            elf.display()
+        ),
+    );
+    let json = ws.path().join("report.json");
+    let out = common::lab()
+        .env("LAB_ROOT", ws.path())
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let error = report(&json)["results"][0]["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        error.contains("'no-such-device' is not a valid device model name"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_missing_qemu_names_the_package_to_install() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");

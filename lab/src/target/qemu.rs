@@ -306,10 +306,29 @@ impl QemuTarget {
             r = tokio::time::timeout(STARTUP_TIMEOUT, connect) => r.map_err(|_| None),
             status = child.wait() => Err(Some(status)),
         };
+        let stderr_text = || {
+            String::from_utf8_lossy(&stderr.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_owned()
+        };
         let (serial, qmp, events) = match outcome {
             Ok(Ok(connected)) => connected,
             Ok(Err(e)) => {
+                // QEMU connects its sockets before it has read the whole
+                // command line; when it then refuses an option, the QMP
+                // connection closes and its stderr says why.
+                let exited = matches!(e, TargetError::Qmp(QmpError::Disconnected { .. }))
+                    && tokio::time::timeout(REAP_TIMEOUT, child.wait())
+                        .await
+                        .is_ok();
                 let _ = killpg(pgid, Signal::SIGKILL);
+                if exited {
+                    let _ = tokio::time::timeout(REAP_TIMEOUT, stderr_task).await;
+                    if let Some(line) = telling_line(&stderr_text()) {
+                        return Err(TargetError::Startup {
+                            reason: line.to_owned(),
+                        });
+                    }
+                }
                 return Err(e);
             }
             Err(status) => {
@@ -318,12 +337,9 @@ impl QemuTarget {
                 }
                 let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
                 let _ = tokio::time::timeout(REAP_TIMEOUT, stderr_task).await;
-                let text =
-                    String::from_utf8_lossy(&stderr.lock().unwrap_or_else(PoisonError::into_inner))
-                        .into_owned();
                 let reason = match status {
                     None => format!("QEMU did not connect within {STARTUP_TIMEOUT:?}"),
-                    Some(_) => telling_line(&text)
+                    Some(_) => telling_line(&stderr_text())
                         .unwrap_or("QEMU exited without a message")
                         .to_owned(),
                 };
