@@ -6,10 +6,12 @@ shell. It writes into OUT:
 
   Image             the kernel (Debian's arm64 vmlinuz is an uncompressed Image)
   dtbs/<vendor>/    device trees from the kernel package (--dtbs)
-  initrd.cpio.gz    a newc initramfs: /init, the unpacked --package debs,
+  initrd.cpio.gz    a newc initramfs: /init, the unpacked --package debs
+                    (less docs and --exclude prefixes),
                     --module kernel modules in /lib/modules, --file extras
 
-Packages are pinned as NAME=VERSION and fetched for arm64 with
+Packages are pinned as NAME=VERSION (NAME:all=VERSION for an
+architecture-independent package) and fetched for arm64 with
 `apt-get download` from the machine's own apt sources (no host is named
 here) into a download cache shared by every build, so a rebuild never
 downloads again. Only the members needed are read from each .deb
@@ -41,31 +43,37 @@ def fail(message):
 
 
 def split_pin(pin):
+    """NAME[:ARCH]=VERSION as (name, arch, version); ARCH is arm64 or all."""
     name, sep, version = pin.partition("=")
+    name, _, arch = name.partition(":")
     if not sep or not name or not version:
         fail(f"`{pin}` is not NAME=VERSION: pin every package to an exact version")
-    return name, version
+    if arch not in ("", ARCH, "all"):
+        fail(f"`{pin}`: the architecture is {ARCH} (the default) or all, not {arch}")
+    return name, arch or ARCH, version
 
 
 def fetch(pin, downloads):
-    """The cached .deb for NAME=VERSION, downloading it once."""
-    name, version = split_pin(pin)
+    """The cached .deb for NAME[:all]=VERSION, downloading it once."""
+    name, arch, version = split_pin(pin)
     debs = downloads / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    deb = debs / f"{name}_{version.replace(':', '%3a')}_{ARCH}.deb"
+    deb = debs / f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
     if deb.is_file():
         print(f"cached {deb.name}")
         return deb
+    # apt names an arch-all package without a qualifier.
+    wanted = f"{name}={version}" if arch == "all" else f"{name}:{arch}={version}"
     with tempfile.TemporaryDirectory(dir=debs, prefix=".fetch-") as tmp:
         run = subprocess.run(
-            ["apt-get", "download", f"{name}:{ARCH}={version}"],
+            ["apt-get", "download", wanted],
             cwd=tmp, capture_output=True, text=True)
         print(run.stdout + run.stderr, end="")
         got = list(Path(tmp).glob("*.deb"))
         if run.returncode != 0 or len(got) != 1:
-            policy = subprocess.run(["apt-cache", "policy", f"{name}:{ARCH}"],
+            policy = subprocess.run(["apt-cache", "policy", wanted.partition("=")[0]],
                                     capture_output=True, text=True).stdout
-            fail(f"cannot download {name}:{ARCH}={version}.\n"
+            fail(f"cannot download {wanted}.\n"
                  f"Is the {ARCH} architecture enabled? Run scripts/install-deps.sh.\n"
                  f"If the version is gone from the archive, pin the current one "
                  f"in image.yaml; apt-cache policy says:\n{policy}")
@@ -124,10 +132,11 @@ class Cpio:
         return out.getvalue()
 
 
-def add_package(cpio, deb):
+def add_package(cpio, deb, exclude):
+    skip = SKIP_PREFIXES + tuple(e.strip("/") + "/" for e in exclude)
     for info, f in members(deb):
         name = info.name
-        if not name or name.startswith(SKIP_PREFIXES):
+        if not name or name.startswith(skip):
             continue
         if info.isdir():
             cpio.dir(name)
@@ -149,6 +158,8 @@ def main():
     p.add_argument("--dtbs", action="append", default=[], help="device tree folder to copy")
     p.add_argument("--module", action="append", default=[], help="kernel module (file stem)")
     p.add_argument("--package", action="append", default=[], help="deb unpacked into the initramfs")
+    p.add_argument("--exclude", action="append", default=[],
+                   help="folder left out of every --package (files the guest never opens)")
     p.add_argument("--file", action="append", default=[], help="SRC=DEST copied into the initramfs")
     p.add_argument("--init", type=Path, required=True, help="the initramfs's /init")
     args = p.parse_args()
@@ -199,7 +210,7 @@ def main():
             fail(f"{kernel.name} has no device tree folder {d}")
 
     for pin in args.package:
-        add_package(cpio, fetch(pin, args.downloads))
+        add_package(cpio, fetch(pin, args.downloads), args.exclude)
     for spec in args.file:
         src, sep, dest = spec.partition("=")
         if not sep:

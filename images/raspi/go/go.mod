@@ -1,0 +1,3 @@
+module lab/goapp
+
+go 1.23

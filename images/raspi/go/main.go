@@ -1,0 +1,84 @@
+// Command app is the Go side of the Go against Node.js experiments
+// (images/raspi/node/app.js is the same program in JavaScript): one static
+// binary, one mode per experiment, chosen by the first argument.
+//
+// Every mode first prints "GO start t_us=<µs>", the time at which the first
+// line of this package ran, then "GO ready mode=<mode> t_us=<µs>" once that
+// first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
+// started (the clock /proc/timer_list and Node's process.hrtime read).
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"unsafe"
+)
+
+// startUs is taken while the package initialises: the first user code that
+// runs, after the Go runtime's own start-up.
+var startUs = nowUs()
+
+// nowUs reads CLOCK_MONOTONIC through a raw system call, in µs.
+func nowUs() int64 {
+	var ts syscall.Timespec
+	const clockMonotonic = 1
+	syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockMonotonic, uintptr(unsafe.Pointer(&ts)), 0)
+	return ts.Nano() / 1000
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint")
+	os.Exit(64)
+}
+
+func main() {
+	fmt.Printf("GO start t_us=%d\n", startUs)
+	if len(os.Args) < 2 {
+		usage()
+	}
+	mode := os.Args[1]
+	switch mode {
+	case "cold":
+		phases(ready(mode))
+	case "gc":
+		ready(mode)
+		gcPressure()
+	case "msg":
+		ready(mode)
+		messages()
+	case "crash":
+		ready(mode)
+		crash()
+	case "footprint":
+		ready(mode)
+		footprint()
+	default:
+		usage()
+	}
+}
+
+// ready prints the ready line: the first output has been written. It
+// returns the time it printed.
+func ready(mode string) int64 {
+	t := nowUs()
+	fmt.Printf("GO ready mode=%s t_us=%d\n", mode, t)
+	return t
+}
+
+// phases prints the cold start in phases, in µs: kernel start to /init, /init
+// to the supervisor's exec (LAB_INIT_US and LAB_EXEC_US, stamped by the
+// guest's /init and /bin/supervise), exec to the first line of user code
+// (the runtime's own start-up), from there to the first output written, and
+// the total.
+func phases(readyUs int64) {
+	initUs, err1 := strconv.ParseInt(os.Getenv("LAB_INIT_US"), 10, 64)
+	execUs, err2 := strconv.ParseInt(os.Getenv("LAB_EXEC_US"), 10, 64)
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(os.Stderr, "phases: LAB_INIT_US and LAB_EXEC_US are set by /init and /bin/supervise")
+		os.Exit(1)
+	}
+	fmt.Printf("GO phases kernel_us=%d init_us=%d runtime_us=%d first_output_us=%d total_us=%d\n",
+		initUs, execUs-initUs, startUs-execUs, readyUs-startUs, readyUs)
+}

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// The GC workload, the same in app.js: rounds of building a map of small
+// objects, of which the last `window` rounds stay alive.
+const (
+	rounds   = 60
+	perRound = 5000
+	window   = 8
+)
+
+type item struct {
+	id   int
+	name string
+	tags []int
+}
+
+// gcPressure runs the allocation workload and prints
+// "GO done rounds=<n> objects=<n> live=<n> gc=<n> t_us=<µs the work took>".
+func gcPressure() {
+	begin := nowUs()
+	live := make([]map[int]*item, window)
+	objects := 0
+	for r := 0; r < rounds; r++ {
+		m := make(map[int]*item)
+		for i := 0; i < perRound; i++ {
+			m[i] = &item{id: r*perRound + i, name: "item-" + strconv.Itoa(i), tags: []int{r, i}}
+		}
+		objects += len(m)
+		live[r%window] = m
+	}
+	kept := 0
+	for _, m := range live {
+		kept += len(m)
+	}
+	var stats runtime.MemStats
+	runtime.ReadMemStats(&stats)
+	fmt.Printf("GO done rounds=%d objects=%d live=%d gc=%d t_us=%d\n",
+		rounds, objects, kept, stats.NumGC, nowUs()-begin)
+}
+
+// messages answers each "MSG <seq>" line on stdin with
+// "ACK <seq> rss_kb=<VmRSS>", each in its own goroutine; VmRSS is sampled
+// every 100 messages. It ends at "QUIT" or the end of input, after printing
+// "GO done received=<n> t_us=<µs>".
+func messages() {
+	var rss atomic.Int64
+	rss.Store(status("VmRSS"))
+	var count atomic.Int64
+	var pending sync.WaitGroup
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		line := strings.TrimSpace(in.Text())
+		if line == "QUIT" {
+			break
+		}
+		pending.Add(1)
+		go func() {
+			defer pending.Done()
+			seq, ok := strings.CutPrefix(line, "MSG ")
+			if !ok {
+				return
+			}
+			if count.Add(1)%100 == 0 {
+				rss.Store(status("VmRSS"))
+			}
+			fmt.Printf("ACK %s rss_kb=%d\n", seq, rss.Load())
+		}()
+	}
+	pending.Wait()
+	fmt.Printf("GO done received=%d t_us=%d\n", count.Load(), nowUs())
+}
+
+// crash fails the way an unhandled Go error does, on the first start only:
+// a panic in a request's goroutine ends the process with status 2 and a
+// goroutine trace. After a restart (LAB_RESTARTS > 0) it exits cleanly.
+func crash() {
+	if os.Getenv("LAB_RESTARTS") != "" && os.Getenv("LAB_RESTARTS") != "0" {
+		fmt.Printf("GO done recovered t_us=%d\n", nowUs())
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		handle(map[string]int{})
+		close(done)
+	}()
+	<-done
+}
+
+// handle looks up a key that is not there and panics on it.
+func handle(request map[string]int) {
+	if _, ok := request["user"]; !ok {
+		panic("lab crash: request without a user")
+	}
+}
+
+// footprint prints "GO footprint app_bytes=<n> runtime_bytes=<n>
+// rss_kb=<n> hwm_kb=<n>": the program's size, the size of every file
+// mapped into the process (for a static Go binary, the binary itself) and
+// the resident set now and at its peak.
+func footprint() {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "footprint:", err)
+		os.Exit(1)
+	}
+	app, err := os.Stat(self)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "footprint:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("GO footprint app_bytes=%d runtime_bytes=%d rss_kb=%d hwm_kb=%d\n",
+		app.Size(), mappedBytes(), status("VmRSS"), status("VmHWM"))
+}
+
+// mappedBytes adds up the sizes of the distinct files mapped into this
+// process (/proc/self/maps).
+func mappedBytes() int64 {
+	maps, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return 0
+	}
+	seen := map[string]bool{}
+	total := int64(0)
+	for _, line := range strings.Split(string(maps), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 6 || !filepath.IsAbs(fields[5]) || seen[fields[5]] {
+			continue
+		}
+		seen[fields[5]] = true
+		if info, err := os.Stat(fields[5]); err == nil && info.Mode().IsRegular() {
+			total += info.Size()
+		}
+	}
+	return total
+}
+
+// status reads a "<key>: <n> kB" line of /proc/self/status.
+func status(key string) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, key+":"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

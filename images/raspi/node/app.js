@@ -1,0 +1,152 @@
+// The Node.js side of the Go against Node.js experiments: the same program
+// as images/raspi/go (main.go, work.go), in plain JavaScript with no
+// dependencies. One mode per experiment, chosen by the first argument.
+//
+// Every mode first prints "NODE start t_us=<µs>", the time at which the first
+// line of this script ran, then "NODE ready mode=<mode> t_us=<µs>" once that
+// first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
+// started: process.hrtime reads it (libuv's uv_hrtime).
+'use strict';
+const startUs = process.hrtime.bigint() / 1000n;
+const nowUs = () => process.hrtime.bigint() / 1000n;
+const fs = require('fs');
+
+// The GC workload, the same as in work.go.
+const ROUNDS = 60;
+const PER_ROUND = 5000;
+const WINDOW = 8;
+
+function print(line) {
+  process.stdout.write(line + '\n');
+}
+
+// Prints the ready line (the first output has been written) and returns its time.
+function ready(mode) {
+  const t = nowUs();
+  print(`NODE ready mode=${mode} t_us=${t}`);
+  return t;
+}
+
+// The cold start in phases, in µs, as in main.go: kernel start to /init,
+// /init to the supervisor's exec (LAB_INIT_US and LAB_EXEC_US, stamped by the
+// guest's /init and /bin/supervise), exec to the first line of this script
+// (the runtime's own start-up), from there to the first output written, and
+// the total.
+function phases(readyUs) {
+  const stamp = (name) => (/^\d+$/.test(process.env[name] || '') ? BigInt(process.env[name]) : null);
+  const initUs = stamp('LAB_INIT_US');
+  const execUs = stamp('LAB_EXEC_US');
+  if (initUs === null || execUs === null) {
+    process.stderr.write('phases: LAB_INIT_US and LAB_EXEC_US are set by /init and /bin/supervise\n');
+    process.exit(1);
+  }
+  print(`NODE phases kernel_us=${initUs} init_us=${execUs - initUs} runtime_us=${startUs - execUs} ` +
+    `first_output_us=${readyUs - startUs} total_us=${readyUs}`);
+}
+
+// Rounds of building a map of small objects, of which the last WINDOW rounds
+// stay alive; prints "NODE done rounds=<n> objects=<n> live=<n> t_us=<µs the work took>".
+function gcPressure() {
+  const begin = nowUs();
+  const live = new Array(WINDOW);
+  let objects = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const m = new Map();
+    for (let i = 0; i < PER_ROUND; i++) {
+      m.set(i, { id: r * PER_ROUND + i, name: 'item-' + i, tags: [r, i] });
+    }
+    objects += m.size;
+    live[r % WINDOW] = m;
+  }
+  const kept = live.reduce((n, m) => n + m.size, 0);
+  print(`NODE done rounds=${ROUNDS} objects=${objects} live=${kept} t_us=${nowUs() - begin}`);
+}
+
+// A "<key>: <n> kB" line of /proc/self/status.
+function status(key) {
+  const text = fs.readFileSync('/proc/self/status', 'latin1');
+  const m = text.match(new RegExp(`^${key}:\\s*(\\d+) kB`, 'm'));
+  return m ? Number(m[1]) : 0;
+}
+
+// Answers each "MSG <seq>" line on stdin with "ACK <seq> rss_kb=<VmRSS>" on
+// the event loop; VmRSS is sampled every 100 messages. It ends at "QUIT" or
+// the end of input, after printing "NODE done received=<n> t_us=<µs>".
+function messages() {
+  let rss = status('VmRSS');
+  let count = 0;
+  let rest = '';
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    print(`NODE done received=${count} t_us=${nowUs()}`);
+    process.stdin.pause();
+    process.exit(0);
+  };
+  process.stdin.setEncoding('latin1');
+  process.stdin.on('data', (chunk) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop();
+    for (const raw of lines) {
+      const line = raw.trim();
+      if (line === 'QUIT') return finish();
+      if (!line.startsWith('MSG ')) continue;
+      count += 1;
+      if (count % 100 === 0) rss = status('VmRSS');
+      print(`ACK ${line.slice(4)} rss_kb=${rss}`);
+    }
+  });
+  process.stdin.on('end', finish);
+}
+
+// Fails the way an unhandled JavaScript error does, on the first start
+// only: an exception thrown from a callback on the event loop ends the
+// process with status 1 and a stack trace. After a restart
+// (LAB_RESTARTS > 0) it exits cleanly.
+function crash() {
+  const restarts = process.env.LAB_RESTARTS;
+  if (restarts !== undefined && restarts !== '0') {
+    print(`NODE done recovered t_us=${nowUs()}`);
+    return;
+  }
+  setImmediate(() => handle({}));
+}
+
+// Looks up a key that is not there and throws on it.
+function handle(request) {
+  if (!('user' in request)) {
+    throw new Error('lab crash: request without a user');
+  }
+}
+
+// Prints "NODE footprint app_bytes=<n> runtime_bytes=<n> rss_kb=<n> hwm_kb=<n>":
+// the script's size, the size of every file mapped into the process (node,
+// libnode and the libraries it loads) and the resident set now and at its peak.
+function footprint() {
+  const app = fs.statSync(__filename).size;
+  const seen = new Set();
+  let runtime = 0;
+  for (const line of fs.readFileSync('/proc/self/maps', 'latin1').split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    const file = fields[5];
+    if (fields.length < 6 || !file.startsWith('/') || seen.has(file)) continue;
+    seen.add(file);
+    try {
+      const info = fs.statSync(file);
+      if (info.isFile()) runtime += info.size;
+    } catch (_) {
+      // a mapping whose file is gone
+    }
+  }
+  print(`NODE footprint app_bytes=${app} runtime_bytes=${runtime} rss_kb=${status('VmRSS')} hwm_kb=${status('VmHWM')}`);
+}
+
+print(`NODE start t_us=${startUs}`);
+const modes = { cold: phases, gc: gcPressure, msg: messages, crash, footprint };
+const mode = process.argv[2];
+if (!Object.hasOwn(modes, mode)) {
+  process.stderr.write('usage: app.js cold|gc|msg|crash|footprint\n');
+  process.exit(64);
+}
+modes[mode](ready(mode));
