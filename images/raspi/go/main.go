@@ -3,8 +3,8 @@
 // binary, one mode per experiment, chosen by the first argument.
 //
 // Every mode first prints "GO start t_us=<µs>", the time at which the first
-// line of this package ran, then "GO ready mode=<mode> t_us=<µs>" once that
-// first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
+// line of this package ran, then "GO ready mode=<mode> t_ms=<ms> t_us=<µs>"
+// once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started (the clock /proc/timer_list and Node's process.hrtime read).
 package main
 
@@ -63,7 +63,7 @@ func main() {
 // returns the time it printed.
 func ready(mode string) int64 {
 	t := nowUs()
-	fmt.Printf("GO ready mode=%s t_us=%d\n", mode, t)
+	fmt.Printf("GO ready mode=%s t_ms=%d t_us=%d\n", mode, t/1000, t)
 	return t
 }
 

@@ -3,8 +3,8 @@
 // dependencies. One mode per experiment, chosen by the first argument.
 //
 // Every mode first prints "NODE start t_us=<µs>", the time at which the first
-// line of this script ran, then "NODE ready mode=<mode> t_us=<µs>" once that
-// first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
+// line of this script ran, then "NODE ready mode=<mode> t_ms=<ms> t_us=<µs>"
+// once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started: process.hrtime reads it (libuv's uv_hrtime).
 'use strict';
 const startUs = process.hrtime.bigint() / 1000n;
@@ -23,7 +23,7 @@ function print(line) {
 // Prints the ready line (the first output has been written) and returns its time.
 function ready(mode) {
   const t = nowUs();
-  print(`NODE ready mode=${mode} t_us=${t}`);
+  print(`NODE ready mode=${mode} t_ms=${t / 1000n} t_us=${t}`);
   return t;
 }
 
