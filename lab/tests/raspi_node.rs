@@ -1,0 +1,102 @@
+//! Go against Node.js on the Raspberry Pi class Linux images: the Go image
+//! (a static Go 1.23 program) and the Node.js image (Debian's Node 18 with
+//! its libraries) build from Debian packages, are cached, boot on QEMU's
+//! virt board under the guest supervisor and answer messages on the serial
+//! console.
+
+mod common;
+
+use common::{report, run, text};
+
+#[test]
+fn the_go_and_node_images_build_once_and_then_are_cached() {
+    for image in ["raspi/go", "raspi/node"] {
+        let build = || run(&["images", "build", image, "--board", "virt-a53"]);
+        let first = build();
+        assert!(first.status.success(), "{}", text(&first));
+        let second = build();
+        assert!(second.status.success(), "{}", text(&second));
+        let stdout = String::from_utf8_lossy(&second.stdout);
+        assert!(
+            stdout.starts_with(&format!("cached {image}@virt-a53")),
+            "{stdout}"
+        );
+        let out = common::repo().join("build/images/virt-a53").join(image);
+        for file in ["Image", "initrd.cpio.gz"] {
+            assert!(out.join(file).is_file(), "{image}: {file} is built");
+        }
+    }
+    let go = common::repo().join("build/images/virt-a53/raspi/go");
+    // ELF e_machine: EM_AARCH64 (183) for app, EM_ARM (40) for app-armv7.
+    for (file, machine) in [("app", 183u16), ("app-armv7", 40)] {
+        let elf = std::fs::read(go.join(file)).unwrap();
+        assert_eq!(&elf[..4], b"\x7fELF", "{file}");
+        assert_eq!(u16::from_le_bytes([elf[18], elf[19]]), machine, "{file}");
+    }
+}
+
+/// Go and Node as matrix variants: the program in `msg` mode under the
+/// guest supervisor, one message, then QUIT.
+const MESSAGES: &str = r#"version: 1
+name: go-node-answer
+clock: virtual
+timeout: 90s
+matrix:
+  - {name: go, board: virt-a53, image: raspi/go, args: [lab.run=/bin/supervise, --, "0", /bin/app, msg]}
+  - {name: node, board: virt-a53, image: raspi/node, args: [lab.run=/bin/supervise, --, "0", /usr/bin/node, /app/app.js, msg]}
+steps:
+  - boot: {}
+  - wait-serial: {match: 'LAB service started t_ms=(?P<started_ms>\d+)', timeout: 60s}
+  - wait-serial: {match: '(?:GO|NODE) start t_us=(?P<start_us>\d+)', timeout: 30s}
+  - wait-serial: {match: '(?:GO|NODE) ready mode=msg t_ms=\d+ t_us=(?P<ready_us>\d+)', timeout: 10s}
+  - send-serial: "MSG 7\n"
+  - wait-serial: {match: 'ACK 7 rss_kb=(?P<rss_kb>\d+)', timeout: 10s}
+  - send-serial: "QUIT\n"
+  - wait-serial: {match: '(?:GO|NODE) done received=(?P<received>\d+)', timeout: 10s}
+  - wait-serial: {match: 'LAB service exited status=(?P<status>\d+) t_ms=(?P<exited_ms>\d+)', timeout: 10s}
+  - expect-exit: {code: 0, timeout: 20s}
+"#;
+
+#[test]
+fn go_and_node_each_boot_and_answer_a_message_on_virt() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let file = common::scenario(dir.path(), "answer.yaml", MESSAGES);
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "-j",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report(&json);
+    let results = report["results"].as_array().unwrap();
+    let variants: Vec<&str> = results
+        .iter()
+        .map(|r| r["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(variants, ["go", "node"]);
+    for r in results {
+        assert_eq!(r["status"], "passed", "{r}");
+        let metric = |name: &str| {
+            r["metrics"][name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("metric {name} in {r}"))
+        };
+        assert_eq!(metric("received"), 1.0, "{r}");
+        assert_eq!(metric("status"), 0.0, "{r}");
+        assert!(metric("rss_kb") > 0.0, "{r}");
+        // Guest time, one clock for the supervisor and the program: the
+        // program starts after the supervisor's stamp, is ready after its
+        // first line, and exits before the supervisor's second stamp.
+        let started_us = metric("started_ms") * 1000.0;
+        assert!(metric("start_us") >= started_us, "{r}");
+        assert!(metric("ready_us") >= metric("start_us"), "{r}");
+        assert!(
+            metric("exited_ms") * 1000.0 >= metric("ready_us") - 1000.0,
+            "{r}"
+        );
+    }
+}
