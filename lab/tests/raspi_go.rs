@@ -1,7 +1,7 @@
 //! A static Go program on the Raspberry Pi class Linux image: the
 //! go-cold-start image (Go 1.23, CGO_ENABLED=0) boots on QEMU's virt board,
-//! init runs /bin/app, and the Go runtime's start-up and GC counters come back
-//! as metrics.
+//! init runs /bin/app, and the time to main (the Go runtime's start-up
+//! included) and the GC counters come back as metrics.
 
 mod common;
 
