@@ -82,9 +82,16 @@ pub(super) struct Collection {
 
 /// Parses one console line; `Ok(None)` for a line that is not a trace line.
 pub(super) fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, GcTraceError> {
-    let (start, whole) = match format {
-        GcFormat::Go => (&*GO_START, &*GO_LINE),
-        GcFormat::V8 => (&*V8_START, &*V8_LINE),
+    // `auto` reads a line that starts like a V8 one as V8, any other as Go.
+    let v8 = match format {
+        GcFormat::Go => false,
+        GcFormat::V8 => true,
+        GcFormat::Auto => V8_START.is_match(line),
+    };
+    let (format, start, whole) = if v8 {
+        (GcFormat::V8, &*V8_START, &*V8_LINE)
+    } else {
+        (GcFormat::Go, &*GO_START, &*GO_LINE)
     };
     if !start.is_match(line) {
         return Ok(None);
@@ -100,8 +107,15 @@ pub(super) fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, 
             .ok_or_else(malformed)
     };
     let us = |ms: f64| (ms * 1000.0).round();
-    Ok(Some(match format {
-        GcFormat::Go => Collection {
+    Ok(Some(if v8 {
+        Collection {
+            at_us: number("at")? * 1000.0,
+            pause_us: us(number("pause")?),
+            kind: caps["kind"].to_owned(),
+            cpu_percent: None,
+        }
+    } else {
+        Collection {
             at_us: (number("at")? * 1e6).round(),
             pause_us: us(number("sweep_term")?) + us(number("mark_term")?),
             kind: if caps.name("forced").is_some() {
@@ -111,13 +125,7 @@ pub(super) fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, 
             }
             .to_owned(),
             cpu_percent: Some(number("cpu")?),
-        },
-        GcFormat::V8 => Collection {
-            at_us: number("at")? * 1000.0,
-            pause_us: us(number("pause")?),
-            kind: caps["kind"].to_owned(),
-            cpu_percent: None,
-        },
+        }
     }))
 }
 
@@ -300,6 +308,25 @@ mod tests {
             "<--- Last few GCs --->",
         ] {
             assert_eq!(parse(GcFormat::V8, line), Ok(None), "{line}");
+        }
+    }
+
+    #[test]
+    fn auto_tells_go_and_v8_lines_apart() {
+        for line in GO.iter().chain(V8) {
+            let known = if line.starts_with('[') {
+                GcFormat::V8
+            } else {
+                GcFormat::Go
+            };
+            assert_eq!(parse(GcFormat::Auto, line), parse(known, line), "{line}");
+            assert!(parse(known, line).unwrap().is_some(), "{line}");
+        }
+        for line in [
+            "NODE done t_us=1",
+            "GO done gc=23 heap_alloc=1234 t_us=235000",
+        ] {
+            assert_eq!(parse(GcFormat::Auto, line), Ok(None), "{line}");
         }
     }
 

@@ -625,12 +625,13 @@ impl Validator<'_> {
         let format = match format.value.as_str() {
             "go" => GcFormat::Go,
             "v8" => GcFormat::V8,
+            "auto" => GcFormat::Auto,
             other => {
                 return Err(self.error(
                     loc(&format.referenced),
                     ErrorKind::UnknownValue {
                         value: other.to_owned(),
-                        expected: vec!["go", "v8"],
+                        expected: vec!["go", "v8", "auto"],
                     },
                 ));
             }

@@ -415,6 +415,9 @@ pub enum GcFormat {
     Go,
     /// V8's `--trace-gc` lines, as Node.js prints them (`[pid:0x...] 42 ms: Scavenge ...`).
     V8,
+    /// Either, told apart line by line: Go and Node.js as matrix variants of
+    /// one scenario share its steps.
+    Auto,
 }
 
 impl GcFormat {
@@ -423,6 +426,7 @@ impl GcFormat {
         match self {
             GcFormat::Go => "go",
             GcFormat::V8 => "v8",
+            GcFormat::Auto => "auto",
         }
     }
 }
