@@ -100,3 +100,55 @@ fn go_and_node_each_boot_and_answer_a_message_on_virt() {
         );
     }
 }
+
+#[test]
+fn gc_traces_of_go_and_node_are_read_by_one_step_on_virt() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    // The checked-in experiment with its raspi3b variants left out (they
+    // run in `make demo`).
+    let yaml =
+        std::fs::read_to_string(common::repo().join("scenarios/raspi/gc-pressure.yaml")).unwrap();
+    let virt_only: String = yaml
+        .lines()
+        .filter(|line| !line.contains("board: raspi3b"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert!(virt_only.contains("format: auto"), "{virt_only}");
+    let file = common::scenario(dir.path(), "gc-virt.yaml", &virt_only);
+    let out = run(&[
+        "run",
+        file.to_str().unwrap(),
+        "-j",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report(&json);
+    let results = report["results"].as_array().unwrap();
+    let variants: Vec<&str> = results
+        .iter()
+        .map(|r| r["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(variants, ["go-virt", "node-virt"]);
+    for r in results {
+        assert_eq!(r["status"], "passed", "{r}");
+        let metric = |name: &str| {
+            r["metrics"][name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("metric {name} in {r}"))
+        };
+        // Both runtimes collect under this workload, and each collection
+        // pauses the program for some part of its run.
+        assert!(metric("gc_count") >= 1.0, "{r}");
+        assert!(
+            metric("gc_pause_max_us") <= metric("gc_pause_total_us"),
+            "{r}"
+        );
+        assert!(metric("gc_pause_total_us") < metric("run_us"), "{r}");
+    }
+    // Only Go's trace carries the runtime's own GC CPU share.
+    assert!(results[0]["metrics"]["gc_cpu_percent"].is_number());
+    assert!(results[1]["metrics"]["gc_cpu_percent"].is_null());
+}
