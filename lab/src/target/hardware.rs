@@ -485,18 +485,8 @@ impl Target for HardwareTarget {
             .ok_or(TargetError::NotBooted)
     }
 
-    async fn wait_exit(&mut self, timeout: Option<Duration>) -> Result<GuestExit, TargetError> {
-        if self.running.is_none() && self.exit.is_none() {
-            return Err(TargetError::NotBooted);
-        }
-        match timeout {
-            Some(t) => self.exited(t).await.ok_or(TargetError::ExitTimeout(t)),
-            None => loop {
-                if let Some(exit) = self.exited(Duration::from_secs(3600)).await {
-                    break Ok(exit);
-                }
-            },
-        }
+    fn booted(&self) -> bool {
+        self.running.is_some() || self.exit.is_some()
     }
 
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit> {

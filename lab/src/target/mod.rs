@@ -154,9 +154,24 @@ pub trait Target: Send {
     /// The serial console of a booted target.
     fn console(&mut self) -> Result<&mut Console, TargetError>;
 
+    /// Whether the target has been booted (it may have ended since).
+    fn booted(&self) -> bool;
+
     /// Waits for the guest to end, at most `timeout`; with `None` the caller
     /// bounds the wait.
-    async fn wait_exit(&mut self, timeout: Option<Duration>) -> Result<GuestExit, TargetError>;
+    async fn wait_exit(&mut self, timeout: Option<Duration>) -> Result<GuestExit, TargetError> {
+        if !self.booted() {
+            return Err(TargetError::NotBooted);
+        }
+        match timeout {
+            Some(t) => self.exited(t).await.ok_or(TargetError::ExitTimeout(t)),
+            None => loop {
+                if let Some(exit) = self.exited(Duration::from_secs(3600)).await {
+                    break Ok(exit);
+                }
+            },
+        }
+    }
 
     /// How the guest ended, if it has ended within `grace`; `None` while it runs.
     async fn exited(&mut self, grace: Duration) -> Option<GuestExit>;
