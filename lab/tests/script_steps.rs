@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{built_image, qemu_processes_with, report, run, scenario, text};
+use common::{built_image, qemu_processes_with, report, run, run_scenario, scenario, text};
 
 /// Copies `image`'s ELF for mps2-an385 into `dir` and returns its file name.
 fn elf(dir: &Path, image: &str) -> String {
@@ -397,7 +397,7 @@ fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
         "#,
     )
     .unwrap();
-    let file = scenario(
+    let (code, r) = run_scenario(
         dir.path(),
         "guest-sleep.yaml",
         &format!(
@@ -405,15 +405,7 @@ fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
              steps:\n  - boot: {{}}\n  - script: {{file: test.rhai}}\n"
         ),
     );
-    let json = dir.path().join("report.json");
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let r = report(&json)["results"][0].clone();
-    assert_eq!(out.status.code(), Some(0), "{r}");
+    assert_eq!(code, Some(0), "{r}");
     let slept = r["metrics"]["slept_us"].as_f64().unwrap();
     let counted = r["metrics"]["icount_us"].as_f64().unwrap();
     assert!(slept >= 100_000.0, "slept {slept} µs of guest time");
@@ -459,29 +451,18 @@ fn sleep_guest_on_a_board_without_a_guest_clock_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let build = run(&["images", "build", "raspi/busybox", "--board", "virt-a53"]);
     assert!(build.status.success(), "{}", text(&build));
-    std::fs::write(
-        dir.path().join("test.rhai"),
+    let (code, r) = run_scenario(
+        dir.path(),
+        "test.rhai",
         r#"
         const BOARD = "virt-a53";
         const IMAGE = "raspi/busybox";
         boot();
         sleep_guest("1ms");
         "#,
-    )
-    .unwrap();
-    let json = dir.path().join("report.json");
-    let file = dir.path().join("test.rhai");
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let error = report(&json)["results"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    );
+    assert_eq!(code, Some(1), "{r}");
+    let error = r["error"].as_str().unwrap().to_owned();
     assert!(
         error.contains("board `virt-a53` has no guest clock") && error.contains("test.rhai:5:"),
         "{error}"
