@@ -5,6 +5,7 @@
 //! report. See DESIGN.md for the contracts.
 
 pub mod board;
+pub mod child;
 pub mod console;
 pub mod deps;
 mod diagnostic;
@@ -17,6 +18,7 @@ pub mod qmp;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod scratch;
 pub mod script;
 pub mod target;
 pub mod workspace;

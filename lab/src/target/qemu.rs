@@ -4,7 +4,7 @@
 //! QEMU connects to sockets the lab listens on, in a temporary folder of the
 //! run's own, so no output is lost before the lab is ready and no two runs
 //! share a socket. QEMU runs in its own process group and is killed on
-//! shutdown, drop, timeout and when the lab itself dies (`PR_SET_PDEATHSIG`).
+//! shutdown, drop, timeout and when the lab process dies (see [`crate::child`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -23,12 +23,14 @@ use tokio::task::JoinHandle;
 
 use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, ExitMethod};
+use crate::child;
 use crate::console::Console;
 use crate::deps::HostTool;
 use crate::gdb::bridge::BackendFactory;
 use crate::gdb::{DebugBackend, GdbClient};
 use crate::qmp::{QmpClient, QmpError, QmpEvents};
 use crate::scenario::Clock;
+use crate::scratch::ScratchDir;
 
 /// How long QEMU may take to connect its QMP and serial sockets.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,7 +169,7 @@ fn escape(value: &str) -> String {
 /// A QEMU process and its connections.
 pub struct QemuTarget {
     launch: QemuLaunch,
-    dir: tempfile::TempDir,
+    dir: ScratchDir,
     running: Option<Running>,
     exit: Option<GuestExit>,
 }
@@ -198,13 +200,10 @@ impl QemuTarget {
         if launch.board.qemu.is_none() {
             return Err(TargetError::NotEmulated(launch.board.name.clone()));
         }
-        let dir = tempfile::Builder::new()
-            .prefix("lab-qemu-")
-            .tempdir()
-            .map_err(|source| TargetError::Io {
-                context: "cannot create a temporary folder for QEMU's sockets".into(),
-                source,
-            })?;
+        let dir = ScratchDir::new("qemu").map_err(|source| TargetError::Io {
+            context: "cannot create a temporary folder for QEMU's sockets".into(),
+            source,
+        })?;
         Ok(QemuTarget {
             launch,
             dir,
@@ -260,14 +259,7 @@ impl QemuTarget {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: the closure runs in the forked child before exec and only
-        // calls prctl(2), which is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
-        }
-        let mut child = cmd.spawn().map_err(|source| TargetError::Spawn {
+        let mut child = child::spawn(cmd).map_err(|source| TargetError::Spawn {
             binary: binary.display().to_string(),
             source,
         })?;
