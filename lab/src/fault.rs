@@ -1,5 +1,13 @@
-//! Cortex-M fault status: the names of the bits in CFSR and HFSR, and the
-//! addresses of the fault registers in the System Control Block.
+//! Cortex-M fault status: the names of the bits in CFSR and HFSR, the
+//! addresses of the fault registers in the System Control Block, and how a
+//! debugger finds the HardFault handler and reads a fault caught there.
+
+use crate::gdb::{GdbClient, GdbError, Transport};
+
+/// Vector Table Offset Register: where the firmware's vector table is.
+pub const VTOR: u64 = 0xE000_ED08;
+/// The HardFault exception's number: its slot in the vector table.
+const HARDFAULT_EXCEPTION: u64 = 3;
 
 /// Configurable Fault Status Register (MMFSR | BFSR << 8 | UFSR << 16).
 pub const CFSR: u64 = 0xE000_ED28;
@@ -79,6 +87,40 @@ impl FaultStatus {
             None
         }
     }
+}
+
+/// A HardFault caught on entry to its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaughtFault {
+    /// The fault registers.
+    pub status: FaultStatus,
+    /// The faulting instruction: the PC in the stacked exception frame.
+    pub pc: u64,
+}
+
+/// The entry of the firmware's HardFault handler, whatever it is named:
+/// its vector, read through VTOR, without the Thumb bit.
+pub fn hardfault_handler<S: Transport>(core: &mut GdbClient<S>) -> Result<u64, GdbError> {
+    let table = u64::from(core.read_u32(VTOR)?);
+    let vector = core.read_u32(table + 4 * HARDFAULT_EXCEPTION)?;
+    Ok(u64::from(vector & !1))
+}
+
+/// What a core halted on entry to its HardFault handler caught: the
+/// stacked PC and the fault registers.
+pub fn read_caught<S: Transport>(core: &mut GdbClient<S>) -> Result<CaughtFault, GdbError> {
+    // On entry LR holds EXC_RETURN; its bit 2 says which stack the frame
+    // (r0-r3, r12, lr, pc, xpsr) went to.
+    let exc_return = core.read_register_by_name("lr")?;
+    let sp = core.read_register_by_name(if exc_return & 4 != 0 { "psp" } else { "msp" })?;
+    let pc = u64::from(core.read_u32(sp + 24)?);
+    let status = FaultStatus {
+        cfsr: core.read_u32(CFSR)?,
+        hfsr: core.read_u32(HFSR)?,
+        bfar: core.read_u32(BFAR)?,
+        mmfar: core.read_u32(MMFAR)?,
+    };
+    Ok(CaughtFault { status, pc })
 }
 
 #[cfg(test)]

@@ -240,7 +240,7 @@ fn faults_are_caught_decoded_and_placed_in_the_source() {
             .clone()
     };
     let undef = caught("fault-undefined-instruction");
-    assert_eq!(undef["source"], "uart");
+    assert_eq!(undef["source"], "vector-catch");
     assert_eq!(undef["causes"], serde_json::json!(["UNDEFINSTR", "FORCED"]));
     assert_eq!(undef["function"], "fault_undef");
     let bus = caught("fault-bus");
@@ -250,6 +250,74 @@ fn faults_are_caught_decoded_and_placed_in_the_source() {
     let lockup = caught("fault-lockup");
     assert_eq!(lockup["kind"], "lockup");
     assert!(lockup["reason"].as_str().unwrap().contains("Lockup"));
+    assert_eq!(lockup["source"], "vector-catch");
+    assert_eq!(lockup["function"], "fault_undef");
+    let user = caught("fault-user-firmware");
+    assert_eq!(user["source"], "vector-catch");
+    assert_eq!(user["function"], "crash_bus");
+    assert_eq!(
+        user["causes"],
+        serde_json::json!(["PRECISERR", "BFARVALID", "FORCED"])
+    );
+}
+
+/// A user's own ELF, with its own HardFault handler that prints its own
+/// line and exits through semihosting with code 3: the lab catches the
+/// fault from outside, without a debugger step and without the lab's
+/// runtime reporting anything.
+#[test]
+fn a_users_own_hardfault_handler_is_caught_from_outside() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = built_image("cortex-m/user-fault", "mps2-an385");
+    let (code, r) = run_scenario(
+        dir.path(),
+        "user.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [undef]\nsteps:\n  - boot: {{}}\n  \
+             - expect-fault: {{kind: hardfault, timeout: 5s}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
+            elf.display()
+        ),
+    );
+    assert_eq!(code, Some(0), "{r}");
+    let detail = &r["steps"][1]["detail"];
+    assert_eq!(detail["source"], "vector-catch", "{r}");
+    assert_eq!(
+        detail["causes"],
+        serde_json::json!(["UNDEFINSTR", "FORCED"])
+    );
+    assert_eq!(detail["cfsr"], 0x0001_0000);
+    assert_eq!(detail["hfsr"], 0x4000_0000);
+    assert_eq!(detail["function"], "crash_undefined");
+    assert!(
+        detail["location"]
+            .as_str()
+            .unwrap()
+            .starts_with("crash_undefined"),
+        "{detail}"
+    );
+}
+
+/// Without a fault, an armed catch neither holds the firmware up nor
+/// invents a fault: the step fails and says what happened instead.
+#[test]
+fn an_expected_fault_that_never_comes_names_the_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = built_image("cortex-m/hello", "mps2-an385");
+    let (code, r) = run_scenario(
+        dir.path(),
+        "no-fault.yaml",
+        &format!(
+            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n  \
+             - expect-fault: {{kind: hardfault, timeout: 5s}}\n",
+            elf.display()
+        ),
+    );
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["status"], "failed");
+    assert_eq!(
+        r["error"],
+        "expected a HardFault, but the target exited with code 0"
+    );
 }
 
 #[test]

@@ -647,6 +647,19 @@ impl<S: Transport> GdbClient<S> {
         Ok(None)
     }
 
+    /// Waits up to `timeout` for the next stop the stub reports on its own,
+    /// whatever the client believes. QEMU's gdbstub reports every stop of
+    /// the machine (a breakpoint, a QMP `stop`), also after someone else
+    /// resumed it (QMP `cont`) while the client thought it stopped.
+    pub fn wait_next_stop(&mut self, timeout: Duration) -> Result<Option<StopReason>, GdbError> {
+        match &self.state {
+            State::Exited(reason) => return Ok(Some(reason.clone())),
+            State::Detached => return Err(GdbError::Gone("detached".into())),
+            State::Stopped | State::Running => self.state = State::Running,
+        }
+        self.wait_stop(timeout)
+    }
+
     /// One instruction: `s`, then waits for the stop.
     pub fn step(&mut self) -> Result<StopReason, GdbError> {
         self.resume(true)?;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::Detail;
 use super::execute::StepFailure;
 use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
-use crate::fault::{self, FaultStatus};
+use crate::fault::{self, CaughtFault};
 use crate::gdb::bridge::BridgeServer;
 use crate::gdb::{BreakKind, GdbClient, GdbError, StopReason};
 use crate::report::Status;
@@ -27,8 +27,6 @@ use crate::target::Target;
 
 /// Default wait for a debugger request when the step gives no timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// The runtime's HardFault handler, where `expect-fault` catches faults.
-const HARDFAULT_HANDLER: &str = "HardFault_Handler";
 /// GDB's signal number for a breakpoint or a finished step.
 const SIGTRAP: u8 = 5;
 
@@ -310,18 +308,14 @@ impl Debugger {
     pub(super) async fn catch_hardfault(
         &mut self,
         wait: Duration,
-    ) -> Result<Option<(FaultStatus, u64)>, StepFailure> {
-        let elf = self.elf()?;
-        let handler = elf
-            .require_symbol(HARDFAULT_HANDLER)
-            .map_err(elf_failure)?
-            .address;
+    ) -> Result<Option<CaughtFault>, StepFailure> {
         let mut breakpoints = (*self.breakpoints).clone();
-        breakpoints.push((BreakKind::Software, handler));
         self.with_client(move |c| {
+            let handler = fault::hardfault_handler(c)?;
             if !c.insert_break(BreakKind::Software, handler, 2)? {
                 return Err(GdbError::Unsupported("Z0".into()));
             }
+            breakpoints.push((BreakKind::Software, handler));
             let stop = match step_over_breakpoint(c, &breakpoints)? {
                 Some(ended @ (StopReason::Exited(_) | StopReason::Terminated(_))) => ended,
                 _ => {
@@ -338,18 +332,7 @@ impl Debugger {
             {
                 return Ok(None);
             }
-            // On entry LR holds EXC_RETURN; its bit 2 says which stack the
-            // frame (r0-r3, r12, lr, pc, xpsr) went to.
-            let exc_return = c.read_register_by_name("lr")?;
-            let sp = c.read_register_by_name(if exc_return & 4 != 0 { "psp" } else { "msp" })?;
-            let pc = u64::from(c.read_u32(sp + 24)?);
-            let status = FaultStatus {
-                cfsr: c.read_u32(fault::CFSR)?,
-                hfsr: c.read_u32(fault::HFSR)?,
-                bfar: c.read_u32(fault::BFAR)?,
-                mmfar: c.read_u32(fault::MMFAR)?,
-            };
-            Ok(Some((status, pc)))
+            fault::read_caught(c).map(Some)
         })
         .await
     }

@@ -19,11 +19,11 @@ use super::plan;
 use super::script_host;
 use super::trend;
 use super::{BuiltImages, ImageSource, Job};
-use crate::board::BoardProfile;
+use crate::board::{Arch, BoardProfile};
 use crate::console::ConsoleError;
 use crate::image::BuiltFiles;
 use crate::report::{RunResult, Status, StepResult};
-use crate::scenario::{ExpectExit, ImageRef, Step, WaitSerial};
+use crate::scenario::{At, ExpectExit, ImageRef, Step, WaitSerial};
 use crate::target::{
     BootImage, GuestExit, HardwareLaunch, HardwareTarget, QemuLaunch, QemuTarget, Target,
     TargetError,
@@ -164,7 +164,24 @@ fn launch(
         args,
         env: job.env.clone(),
     };
-    Ok((Box::new(QemuTarget::new(launch)?), elf))
+    let mut target: Box<dyn Target> = Box::new(QemuTarget::new(launch)?);
+    if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(&job.scenario.steps) {
+        target.arm_fault_catch();
+    }
+    Ok((target, elf))
+}
+
+/// Whether a run needs the target's HardFault catch: it expects a fault,
+/// and no debugger of its own holds the core (QEMU's gdbstub serves one
+/// client; scripts may attach one at any time).
+fn catches_faults(steps: &[At<Step>]) -> bool {
+    let expects = steps
+        .iter()
+        .any(|s| matches!(s.value, Step::ExpectFault(_)));
+    let debugs = steps
+        .iter()
+        .any(|s| matches!(s.value, Step::AttachDebugger(_) | Step::Script(_)));
+    expects && !debugs
 }
 
 /// The files to boot on `board`: a workspace image's build, or the

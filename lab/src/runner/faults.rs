@@ -1,7 +1,10 @@
-//! `expect-fault:` catches a Cortex-M fault, through the debugger when one
-//! is attached (a breakpoint on the HardFault handler, then the stacked
-//! frame and the fault registers) and otherwise through the runtime's UART
-//! report; decodes CFSR and HFSR; and places the faulting PC in the source.
+//! `expect-fault:` catches a Cortex-M fault from outside the firmware: on
+//! entry to its HardFault handler (found through VTOR, whatever it is named),
+//! then the stacked frame and the fault registers. The debugger does it when
+//! one is attached; otherwise the target's HardFault catch, armed at boot
+//! (QEMU). Only a target without either (a board without a debugger step)
+//! falls back to the lab runtime's UART report. The step decodes CFSR and
+//! HFSR and places the faulting PC in the source.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -14,7 +17,7 @@ use super::debugger::{Debugger, insert_location, load_elf};
 use super::execute::StepFailure;
 use crate::console::ConsoleError;
 use crate::elf::ElfInfo;
-use crate::fault::FaultStatus;
+use crate::fault::{CaughtFault, FaultStatus};
 use crate::report::Status;
 use crate::scenario::{ExpectFault, FaultKind};
 use crate::target::{GuestExit, Target, TargetError};
@@ -40,6 +43,13 @@ pub(super) async fn expect_fault(
     let mut detail = Detail::new();
     match step.kind {
         FaultKind::Lockup => {
+            // The catch holds the core at the first fault: read it and let
+            // the handler run on into the lockup.
+            let first = match target.caught_fault(wait).await {
+                Ok(caught) => caught.map(|c| (c, "vector-catch")),
+                Err(TargetError::NoFaultCatch) => None,
+                Err(e) => return Err(e.into()),
+            };
             let reason = match target.wait_exit(Some(wait)).await? {
                 GuestExit::Crashed(reason) if reason.contains("Lockup") => reason,
                 GuestExit::Crashed(reason) => {
@@ -57,15 +67,22 @@ pub(super) async fn expect_fault(
             };
             detail.insert("kind".into(), json!("lockup"));
             detail.insert("reason".into(), json!(reason));
-            // The handler may have reported the first fault before locking up.
-            if let Some((status, pc)) = uart_report(target, Duration::ZERO).await? {
+            // Without a catch, the handler may have reported the first
+            // fault before locking up.
+            let first = match first {
+                Some(first) => Some(first),
+                None => uart_report(target, Duration::ZERO)
+                    .await?
+                    .map(|c| (c, "uart")),
+            };
+            if let Some((caught, source)) = first {
                 let elf = load_elf(elf_path, "expect-fault")?;
-                return check(step, &elf, status, pc, "uart", detail);
+                return check(step, &elf, caught, source, detail);
             }
             if step.cause.is_some() || step.function.is_some() {
                 return Err(StepFailure::new(
                     Status::Failed,
-                    "the lockup left no fault report to check `cause` or `in` against",
+                    "the lockup left no first fault to check `cause` or `in` against",
                 ));
             }
             Ok(detail)
@@ -77,16 +94,24 @@ pub(super) async fn expect_fault(
                     let caught = debugger.catch_hardfault(wait).await?;
                     (caught, "debugger", debugger.elf()?)
                 }
-                None => (
-                    uart_report(target, wait).await?,
-                    "uart",
-                    load_elf(elf_path, "expect-fault")?.into(),
-                ),
+                None => {
+                    let (caught, source) = match target.caught_fault(wait).await {
+                        Ok(caught) => (caught, "vector-catch"),
+                        Err(TargetError::NoFaultCatch) => {
+                            (uart_report(target, wait).await?, "uart")
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
+                    (caught, source, load_elf(elf_path, "expect-fault")?.into())
+                }
             };
-            let Some((status, pc)) = caught else {
+            let Some(caught) = caught else {
                 let how = match target.exited(Duration::from_millis(200)).await {
                     Some(GuestExit::Code(code)) => format!("the target exited with code {code}"),
                     Some(GuestExit::Crashed(reason)) => reason,
+                    None if source == "vector-catch" => {
+                        format!("none came within {}", humantime::format_duration(wait))
+                    }
                     None => "the target stopped elsewhere".to_owned(),
                 };
                 return Err(StepFailure::new(
@@ -94,7 +119,7 @@ pub(super) async fn expect_fault(
                     format!("expected a HardFault, but {how}"),
                 ));
             };
-            check(step, &elf, status, pc, source, detail)
+            check(step, &elf, caught, source, detail)
         }
     }
 }
@@ -103,8 +128,7 @@ pub(super) async fn expect_fault(
 fn check(
     step: &ExpectFault,
     elf: &ElfInfo,
-    status: FaultStatus,
-    pc: u64,
+    CaughtFault { status, pc }: CaughtFault,
     source: &str,
     mut detail: Detail,
 ) -> Result<Detail, StepFailure> {
@@ -144,7 +168,7 @@ fn check(
 async fn uart_report(
     target: &mut dyn Target,
     wait: Duration,
-) -> Result<Option<(FaultStatus, u64)>, StepFailure> {
+) -> Result<Option<CaughtFault>, StepFailure> {
     let found = match target.console()?.wait_for(&UART_REPORT, Some(wait)).await {
         Ok(found) => found,
         Err(ConsoleError::Closed { .. } | ConsoleError::Timeout { .. }) => return Ok(None),
@@ -164,7 +188,10 @@ async fn uart_report(
         bfar: field("bfar"),
         mmfar: field("mmfar"),
     };
-    Ok(Some((status, u64::from(field("pc")))))
+    Ok(Some(CaughtFault {
+        status,
+        pc: u64::from(field("pc")),
+    }))
 }
 
 fn list(names: &[&str]) -> String {

@@ -4,6 +4,7 @@
 //! A target boots an image, exposes its serial console and reports how the
 //! guest ended. It knows nothing of scenarios: the runner drives it.
 
+mod fault_catch;
 mod hardware;
 pub mod probe;
 mod qemu;
@@ -18,6 +19,8 @@ pub use qemu::{QemuLaunch, QemuTarget};
 
 use crate::console::{Console, ConsoleError};
 use crate::deps::MissingTool;
+use crate::fault::CaughtFault;
+use crate::gdb::GdbError;
 use crate::gdb::bridge::BackendFactory;
 use crate::qmp::QmpError;
 use probe::ProbeError;
@@ -127,6 +130,14 @@ pub enum TargetError {
     /// The debug probe or the board failed.
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// No HardFault catch is armed on this target.
+    #[error("no HardFault catch is armed on this target (it needs QEMU and no debugger steps)")]
+    NoFaultCatch,
+    /// The HardFault catch could not be armed or read.
+    #[error(
+        "the HardFault catch through QEMU's gdbstub failed: {0}; is the image Cortex-M firmware with a vector table at VTOR?"
+    )]
+    FaultCatch(GdbError),
     /// Local I/O failed (temporary folder, sockets).
     #[error("{context}: {source}")]
     Io {
@@ -185,6 +196,25 @@ pub trait Target: Send {
 
     /// Runs a monitor (HMP) command, like `info mtree`, and returns its text.
     async fn monitor(&mut self, command: &str) -> Result<String, TargetError>;
+
+    /// Arms a HardFault catch (a vector catch, as probe-rs and OpenOCD call
+    /// it) for every later boot: the core halts on entry to the firmware's
+    /// HardFault handler, whatever the handler is named or does, until
+    /// [`Target::caught_fault`] reads the fault and lets the core run on.
+    /// Returns whether this backend can; one that cannot leaves the fault to
+    /// other witnesses.
+    fn arm_fault_catch(&mut self) -> bool {
+        false
+    }
+
+    /// Waits up to `wait` for the armed HardFault catch. After a catch the
+    /// core runs on into its handler and the catch is spent until the next
+    /// boot; `None` while nothing was caught, or when the guest ended
+    /// without a fault. [`TargetError::NoFaultCatch`] when none is armed.
+    async fn caught_fault(&mut self, wait: Duration) -> Result<Option<CaughtFault>, TargetError> {
+        let _ = wait;
+        Err(TargetError::NoFaultCatch)
+    }
 
     /// Opens debug connections to the booted target's core, one per
     /// debugger session; the GDB bridge serves them.

@@ -21,11 +21,13 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
+use super::fault_catch::{FaultCatch, Watch};
 use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, ExitMethod};
 use crate::child;
 use crate::console::Console;
 use crate::deps::HostTool;
+use crate::fault::CaughtFault;
 use crate::gdb::bridge::BackendFactory;
 use crate::gdb::{DebugBackend, GdbClient};
 use crate::qmp::{QmpClient, QmpError, QmpEvents};
@@ -172,6 +174,8 @@ pub struct QemuTarget {
     dir: ScratchDir,
     running: Option<Running>,
     exit: Option<GuestExit>,
+    /// Whether each boot arms a HardFault catch.
+    catch_faults: bool,
 }
 
 struct Running {
@@ -182,6 +186,8 @@ struct Running {
     console: Console,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_task: JoinHandle<()>,
+    /// The armed HardFault catch, until it fires.
+    fault_catch: Option<FaultCatch>,
 }
 
 impl std::fmt::Debug for QemuTarget {
@@ -209,6 +215,7 @@ impl QemuTarget {
             dir,
             running: None,
             exit: None,
+            catch_faults: false,
         })
     }
 
@@ -338,7 +345,30 @@ impl QemuTarget {
                 return Err(TargetError::Startup { reason });
             }
         };
-        if !halted {
+        let fault_catch = if self.catch_faults {
+            let socket = self.dir.path().join(GDB_SOCKET);
+            let armed = tokio::task::spawn_blocking(move || {
+                FaultCatch::arm(&socket, !halted, DEBUG_CONNECT_TIMEOUT)
+            })
+            .await;
+            match armed {
+                Ok(Ok(catch)) => Some(catch),
+                Ok(Err(e)) => {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    return Err(TargetError::FaultCatch(e));
+                }
+                Err(e) => {
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    return Err(TargetError::Crashed(format!(
+                        "the lab failed while arming the HardFault catch: {e}"
+                    )));
+                }
+            }
+        } else {
+            None
+        };
+        // An armed catch has already resumed the machine through the stub.
+        if !halted && fault_catch.is_none() {
             match qmp.execute(qapi::qmp::cont {}, QMP_TIMEOUT).await {
                 // A guest that exits at once can take QEMU down before the
                 // reply is sent; the next step sees how it ended.
@@ -357,6 +387,7 @@ impl QemuTarget {
             console: Console::new(serial),
             stderr,
             stderr_task,
+            fault_catch,
         })
     }
 
@@ -484,6 +515,39 @@ impl Target for QemuTarget {
 
     async fn monitor(&mut self, command: &str) -> Result<String, TargetError> {
         Ok(self.qmp_client()?.hmp(command, QMP_TIMEOUT).await?)
+    }
+
+    fn arm_fault_catch(&mut self) -> bool {
+        self.catch_faults = true;
+        true
+    }
+
+    async fn caught_fault(&mut self, wait: Duration) -> Result<Option<CaughtFault>, TargetError> {
+        let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
+        let Some(mut catch) = running.fault_catch.take() else {
+            return if self.catch_faults {
+                // Spent by an earlier catch, or gone with the machine.
+                Ok(None)
+            } else {
+                Err(TargetError::NoFaultCatch)
+            };
+        };
+        let (catch, watch) = tokio::task::spawn_blocking(move || {
+            let watch = catch.wait(wait);
+            (catch, watch)
+        })
+        .await
+        .map_err(|e| {
+            TargetError::Crashed(format!("the lab failed while waiting for a fault: {e}"))
+        })?;
+        match watch.map_err(TargetError::FaultCatch)? {
+            Watch::Caught(fault) => Ok(Some(fault)),
+            Watch::Running => {
+                running.fault_catch = Some(catch);
+                Ok(None)
+            }
+            Watch::Ended => Ok(None),
+        }
     }
 
     fn debug_connector(&self) -> Result<BackendFactory, TargetError> {

@@ -51,6 +51,7 @@ pub fn built_image(image: &str, board: &str) -> PathBuf {
         "cortex-m/echo" => "echo.elf",
         "cortex-m/fault" => "fault.elf",
         "cortex-m/debuggee" => "debuggee.elf",
+        "cortex-m/user-fault" => "user-fault.elf",
         other => panic!("no known output for {other}"),
     };
     repo()
