@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
-use lab::report::{self, Report};
+use lab::report::{self, Checkpoint, Report};
 use lab::runner::{self, DebugEvent, RunEvent, ServeEnd};
 use lab::scenario::{self, Scenario, TargetChoice};
 use lab::workspace::Workspace;
@@ -199,6 +199,8 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
 
 fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let started_at = jiff::Timestamp::now();
+    // What a killed lab left behind goes first.
+    lab::scratch::sweep_once();
     let seed = args
         .seed
         .unwrap_or_else(|| started_at.as_nanosecond().unsigned_abs() as u64);
@@ -217,27 +219,50 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let parallel = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Ctrl-C is caught from here on: during image builds it stops the run
+    // before any job starts, and every job still gets its result.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let cancel = CancellationToken::new();
+    runtime.spawn(cancel_on_ctrl_c(cancel.clone()));
+
+    // The report files exist from the start and follow each finished job,
+    // so that even a lab killed outright leaves a valid report. A path that
+    // cannot be written is reported when the run ends.
+    let wants_report = args.json.is_some() || args.junit.is_some();
+    let checkpoint = wants_report
+        .then(|| {
+            let placeholders = Report {
+                lab_version: env!("CARGO_PKG_VERSION").to_owned(),
+                started_at: started_at.to_string(),
+                seed,
+                results: jobs.iter().map(runner::unfinished).collect(),
+                summaries: Vec::new(),
+            };
+            Checkpoint::start(placeholders, args.json.clone(), args.junit.clone())
+                .inspect_err(|e| tracing::warn!("no report checkpoints: {e}"))
+                .ok()
+        })
+        .flatten();
+
     let progress = Arc::new(progress::Progress::new(jobs.len()));
     let images = {
         let progress = Arc::clone(&progress);
         runner::build_images(&jobs, &ws, &move |e| progress.event(&e))
     };
-
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let results = runtime.block_on(async {
-        let cancel = CancellationToken::new();
-        let on_ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-            }
-        });
         let on_event: Arc<dyn Fn(RunEvent) + Send + Sync> = {
             let progress = Arc::clone(&progress);
-            Arc::new(move |e| progress.event(&e))
+            Arc::new(move |e| {
+                if let (RunEvent::Finished { index, result }, Some(checkpoint)) = (&e, &checkpoint)
+                    && let Err(error) = checkpoint.record(*index, (**result).clone())
+                {
+                    tracing::warn!("report checkpoint: {error}");
+                }
+                progress.event(&e);
+            })
         };
         runner::run_jobs(jobs, Arc::new(ws), images, parallel, cancel, seed, on_event).await
     });
@@ -260,6 +285,13 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// Cancels `cancel` on the first Ctrl-C (SIGINT).
+async fn cancel_on_ctrl_c(cancel: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        cancel.cancel();
+    }
 }
 
 fn write_reports(report: &Report, json: Option<&Path>, junit: Option<&Path>) -> anyhow::Result<()> {
@@ -313,12 +345,7 @@ fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcom
     let board = job.board.name.clone();
     let end = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        let on_ctrl_c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_ctrl_c.cancel();
-            }
-        });
+        tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
         runner::serve_debugger(&job, &images, port, cancel, |event| match event {
             DebugEvent::Ready(endpoint) => print_endpoint(&name, &board, &endpoint),
             DebugEvent::Serial(bytes) => {

@@ -30,9 +30,8 @@ impl ScratchDir {
     /// A new scratch folder in the system's temporary folder, named
     /// `lab-<what>-XXXXXX`.
     pub fn new(what: &str) -> io::Result<Self> {
-        static SWEEP: Once = Once::new();
+        sweep_once();
         let root = std::env::temp_dir();
-        SWEEP.call_once(|| sweep(&root));
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PREFIX}{what}-"))
             .tempdir_in(&root)?;
@@ -50,6 +49,14 @@ impl ScratchDir {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Removes the scratch folders of dead labs from the system's temporary
+/// folder, once per process: a lab calls it as it starts, and the first
+/// scratch folder it makes calls it anyway.
+pub fn sweep_once() {
+    static SWEEP: Once = Once::new();
+    SWEEP.call_once(|| sweep(&std::env::temp_dir()));
 }
 
 /// Removes the scratch folders in `root` whose owners are gone. A folder

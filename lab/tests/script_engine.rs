@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use lab::report::Status;
 use lab::script::{
-    BootOptions, HostError, Limit, Limits, Match, ScriptError, ScriptErrorKind, ScriptHost, Stop,
-    check, run,
+    BootOptions, HostError, Interrupt, Limit, Limits, Match, ScriptError, ScriptErrorKind,
+    ScriptHost, Stop, check, run,
 };
 
 /// A host that records each call as a line and answers with canned values.
@@ -134,7 +134,15 @@ const FILE: &str = "scenarios/test.rhai";
 /// Runs `source` with `limits` against `host`, with a 60 s deadline.
 fn run_with(source: &str, host: &mut Fake, limits: &Limits) -> Result<(), ScriptError> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    run(Path::new(FILE), source, host, limits, 1, deadline)
+    run(
+        Path::new(FILE),
+        source,
+        host,
+        limits,
+        1,
+        deadline,
+        &Interrupt::default(),
+    )
 }
 
 /// Runs `source` against a fresh fake and returns its calls.
@@ -276,6 +284,7 @@ fn draws(seed: u64) -> String {
         &Limits::default(),
         seed,
         deadline,
+        &Interrupt::default(),
     );
     assert!(result.is_ok(), "{result:?}");
     host.calls.concat()
@@ -385,6 +394,7 @@ fn a_busy_loop_ends_at_the_deadline() {
         &limits,
         1,
         deadline,
+        &Interrupt::default(),
     );
     let elapsed = started.elapsed();
     let Err(e) = result else {
@@ -403,6 +413,39 @@ fn a_busy_loop_ends_at_the_deadline() {
     );
 }
 
+/// Ctrl-C reaches a script that never calls the host, and a script that
+/// catches every host error cannot swallow it.
+#[test]
+fn an_interrupt_stops_a_script_that_catches_everything() {
+    let limits = Limits {
+        max_operations: 0,
+        ..Limits::default()
+    };
+    let interrupt = Interrupt::default();
+    let raiser = {
+        let interrupt = interrupt.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            interrupt.raise();
+        })
+    };
+    let result = run(
+        Path::new(FILE),
+        "loop { try { send_serial(\"x\"); } catch (e) { } }",
+        &mut Fake::default(),
+        &limits,
+        1,
+        Instant::now() + Duration::from_secs(60),
+        &interrupt,
+    );
+    raiser.join().unwrap();
+    let Err(e) = result else {
+        panic!("the script should have been interrupted")
+    };
+    assert!(matches!(e.kind(), ScriptErrorKind::Interrupted), "{e}");
+    assert_eq!(e.status(), Status::Error);
+}
+
 #[test]
 fn a_sleep_past_the_deadline_is_a_timeout() {
     let deadline = Instant::now() + Duration::from_millis(200);
@@ -414,6 +457,7 @@ fn a_sleep_past_the_deadline_is_a_timeout() {
         &Limits::default(),
         1,
         deadline,
+        &Interrupt::default(),
     );
     let Err(e) = result else {
         panic!("the sleep should have timed out")

@@ -3,6 +3,7 @@
 //! Every renderer is pure or writes only the file it is given; none of them
 //! looks at or prints to the terminal. The CLI prints what they return.
 
+mod checkpoint;
 mod compare;
 mod error;
 mod json;
@@ -12,6 +13,7 @@ mod stats;
 mod table;
 mod write;
 
+pub use checkpoint::{Checkpoint, UNFINISHED};
 pub use compare::render_comparison;
 pub use error::ReportError;
 pub use json::{to_json_string, write_json};

@@ -87,6 +87,7 @@ pub(super) async fn execute(
                 debugger: None,
                 deadline: started + job.scenario.timeout,
                 seed,
+                cancel: cancel.clone(),
             };
             let outcome = run_steps(&mut ctx, &mut result, started, cancel).await;
             // The bridge goes before the target: its session must not outlive QEMU.
@@ -106,7 +107,7 @@ pub(super) async fn execute(
 }
 
 /// A result for `job` that says nothing ran yet: status `error`, no steps.
-pub(super) fn unfinished(job: &Job) -> RunResult {
+pub fn unfinished(job: &Job) -> RunResult {
     RunResult {
         scenario: job.scenario.name.clone(),
         file: job.scenario.file.display().to_string(),
@@ -276,6 +277,8 @@ pub(super) struct RunContext<'a> {
     pub(super) deadline: Instant,
     /// Seeds scripts' random numbers.
     pub(super) seed: u64,
+    /// Cancelled on Ctrl-C: steps that block in place (scripts) watch it.
+    pub(super) cancel: CancellationToken,
 }
 
 impl RunContext<'_> {

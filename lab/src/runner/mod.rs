@@ -25,6 +25,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+pub use execute::unfinished;
 pub use plan::{ImageSource, Job, PlanError, plan, plan_with};
 pub use select::ProbeSlot;
 pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};

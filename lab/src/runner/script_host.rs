@@ -1,13 +1,16 @@
 //! `script:` steps: a rhai script drives the run's target through
 //! [`ScriptHost`]. The script engine is synchronous; it runs in place on the
 //! runtime's worker (`block_in_place`) and each host call blocks on the
-//! async target. The engine's own deadline (the scenario's) bounds it all.
+//! async target. The engine's own deadline (the scenario's) bounds it all,
+//! and Ctrl-C stops it at once: a host call that waits gives up, and the
+//! script stops at its next operation.
 
 use std::time::Duration;
 
 use regex::bytes::Regex;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::debugger::Debugger;
 use super::execute::{RunContext, StepFailure};
@@ -15,7 +18,7 @@ use super::guest_clock;
 use crate::scenario::{
     Break, Continue, ReadRegister, ReadSymbol, Script, WriteMemory, WriteSymbol,
 };
-use crate::script::{self, BootOptions, HostError, Limits, Match, ScriptHost, Stop};
+use crate::script::{self, BootOptions, HostError, Interrupt, Limits, Match, ScriptHost, Stop};
 
 /// Runs `step`'s script against the run's target.
 pub(super) fn run(step: &Script, ctx: &mut RunContext<'_>) -> Result<(), StepFailure> {
@@ -24,9 +27,23 @@ pub(super) fn run(step: &Script, ctx: &mut RunContext<'_>) -> Result<(), StepFai
         None => ctx.deadline,
     };
     let seed = ctx.seed;
-    let handle = Handle::current();
+    let cancel = ctx.cancel.clone();
+    let interrupt = Interrupt::default();
+    // The script runs in place on this worker; a task of its own watches
+    // for Ctrl-C.
+    let watch = {
+        let (cancel, interrupt) = (cancel.clone(), interrupt.clone());
+        tokio::spawn(async move {
+            cancel.cancelled().await;
+            interrupt.raise();
+        })
+    };
     let outcome = tokio::task::block_in_place(|| {
-        let mut host = RunnerHost { ctx, handle };
+        let waiter = Waiter {
+            handle: Handle::current(),
+            cancel,
+        };
+        let mut host = RunnerHost { ctx, waiter };
         script::run(
             &step.file,
             &step.source,
@@ -34,20 +51,49 @@ pub(super) fn run(step: &Script, ctx: &mut RunContext<'_>) -> Result<(), StepFai
             &Limits::default(),
             seed,
             deadline.into_std(),
+            &interrupt,
         )
     });
+    watch.abort();
     outcome.map_err(|e| StepFailure::new(e.status(), e.to_string().replace('\n', " ")))
 }
 
 /// The run's target, debugger and metrics, as a script sees them.
 struct RunnerHost<'c, 'a> {
     ctx: &'c mut RunContext<'a>,
+    waiter: Waiter,
+}
+
+/// Blocks a host call on the async runtime, until the run is interrupted.
+struct Waiter {
     handle: Handle,
+    cancel: CancellationToken,
+}
+
+impl Waiter {
+    /// Runs `work` to completion, or gives up when the run is interrupted.
+    fn wait<T, E>(
+        &self,
+        work: impl Future<Output = Result<T, E>>,
+        error: impl FnOnce(E) -> HostError,
+    ) -> Result<T, HostError> {
+        self.handle.block_on(async {
+            tokio::select! {
+                done = work => done.map_err(error),
+                _ = self.cancel.cancelled() => Err(HostError::new("interrupted (Ctrl-C)")),
+            }
+        })
+    }
 }
 
 /// A step failure as a host error the script can catch.
 fn host_error(f: StepFailure) -> HostError {
     HostError::new(f.message)
+}
+
+/// The error of a debugger call without a debugger: it says how to get one.
+fn no_debugger() -> HostError {
+    HostError::new("the debugger is not attached: call attach_debugger() first")
 }
 
 /// A target error as a host error.
@@ -56,21 +102,13 @@ fn target_error(e: crate::target::TargetError) -> HostError {
 }
 
 impl RunnerHost<'_, '_> {
-    /// The attached debugger, or an error that says how to get one.
-    fn debugger(&mut self) -> Result<&mut Debugger, HostError> {
-        self.ctx.debugger.as_mut().ok_or_else(|| {
-            HostError::new("the debugger is not attached: call attach_debugger() first")
-        })
-    }
-
     /// Runs a debugger operation to completion.
     fn with_debugger<T>(
         &mut self,
         op: impl AsyncFnOnce(&mut Debugger) -> Result<T, StepFailure>,
     ) -> Result<T, HostError> {
-        let handle = self.handle.clone();
-        let debugger = self.debugger()?;
-        handle.block_on(op(debugger)).map_err(host_error)
+        let debugger = self.ctx.debugger.as_mut().ok_or_else(no_debugger)?;
+        self.waiter.wait(op(debugger), host_error)
     }
 
     /// Runs a QMP command for its effect.
@@ -88,39 +126,29 @@ impl ScriptHost for RunnerHost<'_, '_> {
             halted,
         } = options;
         if board.is_some() || image.is_some() {
-            self.handle
-                .block_on(
-                    self.ctx
-                        .switch_target(board.as_deref(), image.as_deref(), args),
-                )
-                .map_err(host_error)?;
-            let target = &mut *self.ctx.target;
-            return self
-                .handle
-                .block_on(target.boot(halted))
-                .map_err(target_error);
+            self.waiter.wait(
+                self.ctx
+                    .switch_target(board.as_deref(), image.as_deref(), args),
+                host_error,
+            )?;
+            return self.waiter.wait(self.ctx.target.boot(halted), target_error);
         }
         // A debugger session belongs to the QEMU it attached to.
         drop(self.ctx.debugger.take());
         let args = (!args.is_empty()).then_some(args);
-        let target = &mut *self.ctx.target;
-        self.handle
-            .block_on(target.restart(halted, args))
-            .map_err(target_error)
+        self.waiter
+            .wait(self.ctx.target.restart(halted, args), target_error)
     }
 
     fn wait_serial(&mut self, pattern: &str, timeout: Duration) -> Result<Match, HostError> {
         let pattern =
             Regex::new(pattern).map_err(|e| HostError::new(format!("invalid regex: {e}")))?;
-        let target = &mut *self.ctx.target;
-        let found = self.handle.block_on(async {
-            target
-                .console()
-                .map_err(target_error)?
-                .wait_for(&pattern, Some(timeout))
-                .await
-                .map_err(|e| HostError::new(e.to_string()))
-        })?;
+        let console = self.ctx.target.console().map_err(target_error)?;
+        let found = self
+            .waiter
+            .wait(console.wait_for(&pattern, Some(timeout)), |e| {
+                HostError::new(e.to_string())
+            })?;
         Ok(Match {
             text: found.text,
             captures: found.captures,
@@ -128,14 +156,9 @@ impl ScriptHost for RunnerHost<'_, '_> {
     }
 
     fn send_serial(&mut self, text: &str) -> Result<(), HostError> {
-        let target = &mut *self.ctx.target;
-        self.handle.block_on(async {
-            target
-                .console()
-                .map_err(target_error)?
-                .send(text.as_bytes())
-                .await
-                .map_err(|e| HostError::new(e.to_string()))
+        let console = self.ctx.target.console().map_err(target_error)?;
+        self.waiter.wait(console.send(text.as_bytes()), |e| {
+            HostError::new(e.to_string())
         })
     }
 
@@ -144,17 +167,13 @@ impl ScriptHost for RunnerHost<'_, '_> {
         command: &str,
         args: Option<serde_json::Value>,
     ) -> Result<serde_json::Value, HostError> {
-        let target = &mut *self.ctx.target;
-        self.handle
-            .block_on(target.qmp(command, args))
-            .map_err(target_error)
+        self.waiter
+            .wait(self.ctx.target.qmp(command, args), target_error)
     }
 
     fn hmp(&mut self, command: &str) -> Result<String, HostError> {
-        let target = &mut *self.ctx.target;
-        self.handle
-            .block_on(target.monitor(command))
-            .map_err(target_error)
+        self.waiter
+            .wait(self.ctx.target.monitor(command), target_error)
     }
 
     fn pause(&mut self) -> Result<(), HostError> {
@@ -170,11 +189,9 @@ impl ScriptHost for RunnerHost<'_, '_> {
     }
 
     fn expect_exit(&mut self, timeout: Duration) -> Result<i64, HostError> {
-        let target = &mut *self.ctx.target;
         match self
-            .handle
-            .block_on(target.wait_exit(Some(timeout)))
-            .map_err(target_error)?
+            .waiter
+            .wait(self.ctx.target.wait_exit(Some(timeout)), target_error)?
         {
             crate::target::GuestExit::Code(code) => Ok(i64::from(code)),
             crate::target::GuestExit::Crashed(reason) => Err(HostError::new(reason)),
@@ -278,8 +295,13 @@ impl ScriptHost for RunnerHost<'_, '_> {
     }
 
     fn sleep(&mut self, duration: Duration) -> Result<(), HostError> {
-        std::thread::sleep(duration);
-        Ok(())
+        self.waiter.wait(
+            async {
+                tokio::time::sleep(duration).await;
+                Ok(())
+            },
+            |never: std::convert::Infallible| match never {},
+        )
     }
 
     fn sleep_guest(
@@ -289,13 +311,9 @@ impl ScriptHost for RunnerHost<'_, '_> {
     ) -> Result<Duration, HostError> {
         let limit = Instant::now() + timeout;
         let ctx = &mut *self.ctx;
-        self.handle
-            .block_on(guest_clock::sleep_guest(
-                &mut *ctx.target,
-                &ctx.board,
-                duration,
-                limit,
-            ))
-            .map_err(|e| HostError::new(e.to_string()))
+        self.waiter.wait(
+            guest_clock::sleep_guest(&mut *ctx.target, &ctx.board, duration, limit),
+            |e| HostError::new(e.to_string()),
+        )
     }
 }

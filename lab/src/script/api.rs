@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map, Position};
 
 use super::engine::{Abort, HostFailure};
-use super::host::{BootOptions, HostError, ScriptHost};
+use super::host::{BootOptions, HostError, Interrupt, ScriptHost};
 use crate::scenario::duration;
 use crate::scenario::suggest::did_you_mean;
 
@@ -51,12 +51,18 @@ pub(crate) type Job = Box<dyn FnOnce(&mut dyn ScriptHost) + Send>;
 pub(crate) struct Bridge {
     jobs: mpsc::Sender<Job>,
     deadline: Instant,
+    interrupt: Interrupt,
 }
 
 impl Bridge {
-    /// A bridge sending jobs to `jobs`, for a run that must end by `deadline`.
-    pub(crate) fn new(jobs: mpsc::Sender<Job>, deadline: Instant) -> Self {
-        Self { jobs, deadline }
+    /// A bridge sending jobs to `jobs`, for a run that must end by
+    /// `deadline` or when `interrupt` is raised.
+    pub(crate) fn new(jobs: mpsc::Sender<Job>, deadline: Instant, interrupt: Interrupt) -> Self {
+        Self {
+            jobs,
+            deadline,
+            interrupt,
+        }
     }
 
     /// Runs `call` on the host and waits for its result.
@@ -78,6 +84,7 @@ impl Bridge {
         self.jobs.send(job).map_err(|_| lost())?;
         match result.recv().map_err(|_| lost())? {
             Ok(value) => Ok(value),
+            Err(_) if self.interrupt.is_raised() => Err(abort(Abort::Interrupted)),
             Err(_) if Instant::now() >= self.deadline => Err(abort(Abort::Deadline)),
             Err(e) => Err(EvalAltResult::ErrorRuntime(
                 Dynamic::from(HostFailure {

@@ -47,6 +47,8 @@ impl Default for Limits {
 pub(crate) enum Abort {
     /// The scenario's deadline passed.
     Deadline,
+    /// The host interrupted the script (Ctrl-C).
+    Interrupted,
     /// An `assert` did not hold; the message.
     Assertion(String),
 }
@@ -149,6 +151,7 @@ pub(crate) fn from_eval(file: &Path, error: EvalAltResult, limits: &Limits) -> O
         }
         EvalAltResult::ErrorTerminated(ref value, _) => match value.clone().try_cast::<Abort>() {
             Some(Abort::Deadline) => ScriptErrorKind::Deadline,
+            Some(Abort::Interrupted) => ScriptErrorKind::Interrupted,
             Some(Abort::Assertion(message)) => ScriptErrorKind::Assertion(message),
             None => ScriptErrorKind::Internal(format!("unexpected termination: {value}")),
         },

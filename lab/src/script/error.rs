@@ -150,6 +150,9 @@ pub enum ScriptErrorKind {
     /// The scenario's deadline passed while the script ran.
     #[error("the scenario's deadline passed while the script was running")]
     Deadline,
+    /// The run was interrupted (Ctrl-C) while the script ran.
+    #[error("interrupted (Ctrl-C)")]
+    Interrupted,
     /// The script's thread stopped unexpectedly (a bug in the lab).
     #[error("internal error: {0}")]
     Internal(String),

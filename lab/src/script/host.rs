@@ -4,6 +4,8 @@
 //! call is synchronous and bounded by the timeout it is given (the script
 //! engine already shortens timeouts to the scenario's deadline).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A host call that failed; the message becomes a script error at the
@@ -63,6 +65,24 @@ pub struct Stop {
     pub line: Option<u32>,
     /// The program counter.
     pub pc: u64,
+}
+
+/// A flag the host raises to stop a running script (Ctrl-C). The script
+/// stops at its next operation, and a host call that fails while it is
+/// raised stops it too; `try`/`catch` in the script cannot swallow it.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt(Arc<AtomicBool>);
+
+impl Interrupt {
+    /// Stops the script.
+    pub fn raise(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Self::raise`] was called.
+    pub fn is_raised(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// The calls a script makes into the lab. Each returns a [`HostError`] when

@@ -21,7 +21,7 @@ use rhai::{AST, Dynamic, Engine};
 pub use check::BootCall;
 pub use engine::Limits;
 pub use error::{Limit, ScriptError, ScriptErrorKind};
-pub use host::{BootOptions, HostError, Match, ScriptHost, Stop};
+pub use host::{BootOptions, HostError, Interrupt, Match, ScriptHost, Stop};
 
 use api::{Bridge, Job};
 use engine::{Abort, from_eval, from_parse, new_engine};
@@ -39,13 +39,17 @@ pub fn check(file: &Path, source: &str) -> Result<(), ScriptError> {
     let limits = Limits::default();
     // No host: the jobs' receiver is dropped at once, and nothing runs.
     let (jobs, _) = mpsc::channel();
-    let engine = engine_with_api(&limits, Bridge::new(jobs, Instant::now()), 0);
+    let engine = engine_with_api(
+        &limits,
+        Bridge::new(jobs, Instant::now(), Interrupt::default()),
+        0,
+    );
     compile(file, &engine, source, &limits).map(drop)
 }
 
 /// Runs the script `source` (read from `file`) against `host`, within
-/// `limits`, with `random()` seeded by `seed`, until it ends or `deadline`
-/// passes. Host calls are made on the calling thread; the script itself
+/// `limits`, with `random()` seeded by `seed`, until it ends, `deadline`
+/// passes or `interrupt` is raised. Host calls are made on the calling thread; the script itself
 /// runs on a thread of its own.
 pub fn run(
     file: &Path,
@@ -54,10 +58,16 @@ pub fn run(
     limits: &Limits,
     seed: u64,
     deadline: Instant,
+    interrupt: &Interrupt,
 ) -> Result<(), ScriptError> {
     let (jobs, requests) = mpsc::channel::<Job>();
-    let mut engine = engine_with_api(limits, Bridge::new(jobs, deadline), seed);
+    let bridge = Bridge::new(jobs, deadline, interrupt.clone());
+    let mut engine = engine_with_api(limits, bridge, seed);
+    let interrupt = interrupt.clone();
     engine.on_progress(move |operations| {
+        if interrupt.is_raised() {
+            return Some(Dynamic::from(Abort::Interrupted));
+        }
         (operations % DEADLINE_EVERY == 0 && Instant::now() >= deadline)
             .then(|| Dynamic::from(Abort::Deadline))
     });
@@ -100,7 +110,11 @@ pub fn run(
 pub fn literal_boots(file: &Path, source: &str) -> Result<Vec<BootCall>, ScriptError> {
     let limits = Limits::default();
     let (jobs, _) = mpsc::channel();
-    let engine = engine_with_api(&limits, Bridge::new(jobs, Instant::now()), 0);
+    let engine = engine_with_api(
+        &limits,
+        Bridge::new(jobs, Instant::now(), Interrupt::default()),
+        0,
+    );
     let ast = compile(file, &engine, source, &limits)?;
     Ok(check::literal_boots(&ast))
 }
@@ -122,7 +136,11 @@ pub enum Constant {
 pub fn constants(file: &Path, source: &str) -> Result<Vec<(String, Constant)>, ScriptError> {
     let limits = Limits::default();
     let (jobs, _) = mpsc::channel();
-    let engine = engine_with_api(&limits, Bridge::new(jobs, Instant::now()), 0);
+    let engine = engine_with_api(
+        &limits,
+        Bridge::new(jobs, Instant::now(), Interrupt::default()),
+        0,
+    );
     let ast = compile(file, &engine, source, &limits)?;
     Ok(ast
         .iter_literal_variables(true, false)
