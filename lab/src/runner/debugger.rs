@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::Detail;
-use super::execute::StepFailure;
+use super::outcome::StepFailure;
 use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
 use crate::fault::{self, CaughtFault};
 use crate::gdb::bridge::BridgeServer;

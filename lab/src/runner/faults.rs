@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::Detail;
 use super::debugger::{Debugger, insert_location, load_elf};
-use super::execute::StepFailure;
+use super::outcome::StepFailure;
 use crate::console::ConsoleError;
 use crate::elf::ElfInfo;
 use crate::fault::{CaughtFault, FaultStatus};

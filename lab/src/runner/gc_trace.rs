@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Detail;
-use super::execute::{StepFailure, capture_metrics, ended_early};
+use super::outcome::{StepFailure, capture_metrics, ended_early};
 use crate::console::{ConsoleError, NextLine};
 use crate::report::Status;
 use crate::scenario::{GcFormat, GcTrace};

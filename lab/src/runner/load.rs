@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Detail;
-use super::execute::{StepFailure, ended_early, metric_value};
+use super::outcome::{StepFailure, ended_early, metric_value};
 use crate::console::{Console, ConsoleError, LineReader, NextLine};
 use crate::report::Status;
 use crate::scenario::SerialLoad;

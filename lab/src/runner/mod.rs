@@ -4,6 +4,7 @@
 //! Nothing here prints: progress goes out as [`RunEvent`]s and results come
 //! back as [`RunResult`]s.
 
+mod context;
 mod crash;
 mod debugger;
 mod execute;
@@ -13,6 +14,7 @@ mod gc_trace;
 mod guest_clock;
 mod layout;
 mod load;
+mod outcome;
 mod plan;
 mod script_host;
 mod select;
@@ -156,7 +158,7 @@ pub async fn run_jobs(
                     label: job.label(),
                 });
             }
-            let resources = execute::JobResources {
+            let resources = context::JobResources {
                 workspace: &workspace,
                 images: &images,
             };

@@ -12,9 +12,10 @@ use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::context::RunContext;
 use super::debugger::Debugger;
-use super::execute::{RunContext, StepFailure};
 use super::guest_clock;
+use super::outcome::StepFailure;
 use crate::scenario::{
     Break, Continue, ReadRegister, ReadSymbol, Script, WriteMemory, WriteSymbol,
 };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::execute::prepare_target;
+use super::context::prepare_target;
 use super::{BuiltImages, Job};
 use crate::gdb::bridge::BridgeServer;
 use crate::target::{GuestExit, Target};

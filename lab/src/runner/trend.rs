@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Detail;
-use super::execute::StepFailure;
+use super::outcome::StepFailure;
 use crate::console::{Console, ConsoleError};
 use crate::report::Status;
 use crate::scenario::{Direction, Trend};
