@@ -8,7 +8,6 @@ pub mod board;
 pub mod child;
 pub mod console;
 pub mod deps;
-mod diagnostic;
 pub mod elf;
 pub mod error;
 pub mod fault;
@@ -20,6 +19,7 @@ pub mod runner;
 pub mod scenario;
 pub mod scratch;
 pub mod script;
+pub mod source;
 pub mod target;
 pub mod workspace;
 

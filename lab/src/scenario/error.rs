@@ -2,16 +2,16 @@
 
 use std::borrow::Cow;
 
-use crate::diagnostic::{HintLine, LocSuffix, OneLine};
+use crate::source::diagnostic::{HintLine, LocSuffix, OneLine};
+use crate::source::suggest::choices_hint;
+use crate::source::{DurationError, Loc};
 use std::io;
 use std::path::{Path, PathBuf};
 
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, MessageFormatter, UserMessageFormatter};
 
-use super::model::Loc;
 use super::raw::STEP_KEYS;
-use super::suggest::choices_hint;
 
 /// A scenario that could not be loaded, rendered as
 /// `FILE:LINE:COL: MESSAGE`, plus a line `  hint: ...` when one helps.
@@ -165,20 +165,9 @@ pub enum ErrorKind {
         /// The version as written.
         found: String,
     },
-    /// A duration without a unit (`5`).
-    #[error("duration `{text}` has no unit")]
-    DurationWithoutUnit {
-        /// The duration as written.
-        text: String,
-    },
-    /// A duration that does not parse, or is zero.
-    #[error("invalid duration `{text}`: {reason}")]
-    BadDuration {
-        /// The duration as written.
-        text: String,
-        /// Why it is invalid.
-        reason: String,
-    },
+    /// A duration without a unit, or one that does not parse.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
     /// A `match:` pattern that is not a valid regex.
     #[error("invalid regex: {reason}")]
     BadRegex {
@@ -313,12 +302,7 @@ impl ErrorKind {
             Self::MissingKey { key } => return missing_key_hint(key),
             Self::DuplicateKey { .. } => "each key may appear only once in a map".into(),
             Self::UnsupportedVersion { .. } => "this lab reads `version: 1`".into(),
-            Self::DurationWithoutUnit { text } if text.trim().bytes().all(|b| b.is_ascii_digit()) => {
-                format!("durations need a unit: write `{}s`", text.trim())
-            }
-            Self::DurationWithoutUnit { .. } | Self::BadDuration { .. } => {
-                "write a number and a unit, like `250ms`, `5s`, `2m` or `1m 30s`".into()
-            }
+            Self::Duration(e) => e.hint(),
             Self::BadRegex { context, .. } => return context.clone(),
             Self::EmptySteps => "a scenario needs at least one step, like `- boot: {}`".into(),
             Self::DuplicateVariant { first, .. } => {

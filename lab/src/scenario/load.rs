@@ -21,7 +21,8 @@ use super::raw::{
     RawSerialLoad, RawShort, RawStep, RawStepKind, RawTarget, RawTrend, RawTrendExpect,
     RawWriteMemory, RawWriteSymbol, STEP_KEYS,
 };
-use super::{duration, location, pattern};
+use super::{location, pattern};
+use crate::source::duration;
 
 /// Scenario files larger than this (1 MiB) are refused without being parsed.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
@@ -95,7 +96,7 @@ fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     let board = required("BOARD", "mps2-an385")?;
     let image = required("IMAGE", "cortex-m/hello")?;
     let timeout = match text("TIMEOUT")? {
-        Some(t) => duration::parse(&t).map_err(|kind| ScenarioError::at(path, start, kind))?,
+        Some(t) => duration::parse(&t).map_err(|e| ScenarioError::at(path, start, e.into()))?,
         None => DEFAULT_TIMEOUT,
     };
     let clock = match text("CLOCK")?.as_deref() {
@@ -410,7 +411,7 @@ impl Validator<'_> {
     }
 
     fn duration(&self, raw: &Spanned<String>) -> Result<Duration, ScenarioError> {
-        duration::parse(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
+        duration::parse(&raw.value).map_err(|e| self.error(loc(&raw.referenced), e.into()))
     }
 
     fn optional_duration(

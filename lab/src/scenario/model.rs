@@ -5,33 +5,10 @@
 //! reject (a board name, an image) keep their source position in [`At`].
 
 use std::collections::BTreeMap;
-use std::fmt;
+
+pub use crate::source::{At, Loc};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// A 1-based position in a scenario file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Loc {
-    /// Line, starting at 1.
-    pub line: u32,
-    /// Column, starting at 1.
-    pub column: u32,
-}
-
-impl fmt::Display for Loc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.line, self.column)
-    }
-}
-
-/// A value together with where it was written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct At<T> {
-    /// The value itself.
-    pub value: T,
-    /// Where the value starts in the scenario file.
-    pub loc: Loc,
-}
 
 /// One scenario file, loaded and validated.
 #[derive(Debug, Clone)]

@@ -36,8 +36,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map, Position};
 
 use super::engine::{Abort, HostFailure};
 use super::host::{BootOptions, HostError, Interrupt, ScriptHost};
-use crate::scenario::duration;
-use crate::scenario::suggest::did_you_mean;
+use crate::source::duration;
+use crate::source::suggest::did_you_mean;
 
 /// The result of a registered function.
 type Res<T> = Result<T, Box<EvalAltResult>>;
@@ -443,10 +443,7 @@ fn parse_duration(function: &str, value: &Dynamic) -> Res<Duration> {
             value.type_name()
         )));
     };
-    duration::parse(&text).map_err(|kind| {
-        let hint = kind.hint().map(|h| format!("; {h}")).unwrap_or_default();
-        error(format!("{function}: {kind}{hint}"))
-    })
+    duration::parse(&text).map_err(|e| error(format!("{function}: {e}; {}", e.hint())))
 }
 
 /// A non-negative integer argument.

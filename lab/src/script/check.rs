@@ -8,8 +8,8 @@ use rhai::{AST, ASTNode, Engine, Expr, Position, Stmt};
 
 use super::engine::loc;
 use super::error::{ScriptError, ScriptErrorKind};
-use crate::scenario::Loc;
-use crate::scenario::suggest::did_you_mean;
+use crate::source::Loc;
+use crate::source::suggest::did_you_mean;
 
 /// Names rhai handles itself rather than as registered functions.
 const KEYWORDS: &[&str] = &[

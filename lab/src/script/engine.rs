@@ -7,7 +7,7 @@ use rhai::packages::{Package, StandardPackage};
 use rhai::{Dynamic, Engine, EvalAltResult, LexError, ParseError, ParseErrorType, Position};
 
 use super::error::{Limit, ScriptError, ScriptErrorKind};
-use crate::scenario::Loc;
+use crate::source::Loc;
 
 /// The sandbox's limits. A limit of 0 turns that limit off (as in rhai).
 #[derive(Debug, Clone, PartialEq, Eq)]

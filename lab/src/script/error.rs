@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use crate::diagnostic::{HintLine, LocSuffix, OneLine};
+use crate::source::diagnostic::{HintLine, LocSuffix, OneLine};
 use std::path::{Path, PathBuf};
 
 use crate::report::Status;
-use crate::scenario::Loc;
+use crate::source::Loc;
 
 /// A script that could not be compiled, or that stopped with an error, a
 /// failed assertion, a limit or its deadline.

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::scenario::Loc;
+use super::Loc;
 
 /// `:LINE:COL` after a file name, when the error is at one place.
 pub(crate) struct LocSuffix(pub(crate) Option<Loc>);
