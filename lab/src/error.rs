@@ -1,12 +1,12 @@
 //! The lab's top-level error: every module's error folded into one.
 
+use crate::backend::TargetError;
 use crate::board::BoardError;
 use crate::image::ImageError;
 use crate::qmp::QmpError;
 use crate::report::ReportError;
 use crate::runner::PlanError;
 use crate::scenario::ScenarioError;
-use crate::target::TargetError;
 use crate::workspace::WorkspaceError;
 
 /// Any error the lab reports.

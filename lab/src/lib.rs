@@ -4,6 +4,7 @@
 //! target backend (QEMU, or a real board through probe-rs) and produces a
 //! report. See DESIGN.md for the contracts.
 
+pub mod backend;
 pub mod board;
 pub mod child;
 pub mod console;
@@ -20,7 +21,6 @@ pub mod scenario;
 pub mod scratch;
 pub mod script;
 pub mod source;
-pub mod target;
 pub mod workspace;
 
 pub use error::Error;

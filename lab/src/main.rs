@@ -430,7 +430,7 @@ fn list() -> anyhow::Result<Outcome> {
 }
 
 fn boards() -> anyhow::Result<Outcome> {
-    use lab::target::probe;
+    use lab::backend::probe;
     use std::fmt::Write as _;
     let ws = workspace()?;
     let mut out = String::new();

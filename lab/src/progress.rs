@@ -7,8 +7,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use lab::backend::probe::FlashEvent;
 use lab::runner::RunEvent;
-use lab::target::probe::FlashEvent;
 
 /// Shows what the runner is doing.
 pub struct Progress {

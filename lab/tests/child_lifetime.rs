@@ -8,9 +8,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use lab::backend::{BootImage, QemuLaunch, QemuTarget, Target};
 use lab::board::BoardCatalog;
 use lab::scenario::Clock;
-use lab::target::{BootImage, QemuLaunch, QemuTarget, Target};
 use regex::bytes::Regex;
 
 #[test]

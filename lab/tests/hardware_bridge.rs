@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hardware_fake::{Board, FakeSession};
+use lab::backend::probe::{CoreAccess, CoreState, HaltCause, ProbeSession};
 use lab::gdb::{
     BackendFactory, BreakKind, BridgeServer, DebugBackend, DebugHost, ProbeBackend, StopReason,
 };
-use lab::target::probe::{CoreAccess, CoreState, HaltCause, ProbeSession};
 
 /// Records what the backend tells its target.
 #[derive(Default)]
@@ -224,14 +224,14 @@ fn probe_rs_fake_probe_behind_the_labs_session() {
     // probe-rs's mocked core answers DHCSR (halt, run, status) and reads
     // memory as zeros; flashing and RTT are beyond it.
     let probe = FakeProbe::with_mocked_core().into_probe();
-    let mut session = lab::target::probe::ProbeRsSession::attach(probe, "nrf51822_xxAC").unwrap();
+    let mut session = lab::backend::probe::ProbeRsSession::attach(probe, "nrf51822_xxAC").unwrap();
     session.halt().unwrap();
     assert!(matches!(session.state().unwrap(), CoreState::Halted(_)));
     let mut buf = [0xffu8; 4];
     session.read_memory(0x2000_0000, &mut buf).unwrap();
     assert_eq!(buf, [0; 4]);
     assert_eq!(
-        lab::target::probe::semihost::serve(&mut session, "x").unwrap(),
-        lab::target::probe::semihost::Call::NotSemihosting
+        lab::backend::probe::semihost::serve(&mut session, "x").unwrap(),
+        lab::backend::probe::semihost::Call::NotSemihosting
     );
 }

@@ -12,10 +12,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use hardware_fake::{Board, FakeLister};
+use lab::backend::TargetKind;
+use lab::backend::probe::{FlashEvent, NoProbes, ProbeLister};
 use lab::runner::{self, RunEvent};
 use lab::scenario::{self, TargetChoice};
-use lab::target::TargetKind;
-use lab::target::probe::{FlashEvent, NoProbes, ProbeLister};
 use lab::workspace::Workspace;
 use tokio_util::sync::CancellationToken;
 

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::{BackendError, BreakKind, DebugBackend, StopReason};
-use crate::target::probe::semihost::{self, Call};
-use crate::target::probe::{CoreAccess, CoreState, HaltCause, ProbeError};
+use crate::backend::probe::semihost::{self, Call};
+use crate::backend::probe::{CoreAccess, CoreState, HaltCause, ProbeError};
 
 /// How often a running core is polled for a stop.
 const POLL: Duration = Duration::from_millis(2);

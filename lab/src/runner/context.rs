@@ -12,11 +12,11 @@ use super::debugger::Debugger;
 use super::outcome::StepFailure;
 use super::plan;
 use super::{BuiltImages, ImageSource, Job};
+use crate::backend::{BootImage, HardwareLaunch, HardwareTarget, QemuLaunch, QemuTarget, Target};
 use crate::board::{Arch, BoardProfile};
 use crate::image::BuiltFiles;
 use crate::report::Status;
 use crate::scenario::{At, ImageRef, Step};
-use crate::target::{BootImage, HardwareLaunch, HardwareTarget, QemuLaunch, QemuTarget, Target};
 use crate::workspace::Workspace;
 
 /// The job's target (QEMU or a board behind its probe), not yet booted,
@@ -240,8 +240,8 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::{BuiltFiles, boot_files};
+    use crate::backend::BootImage;
     use crate::board::BoardCatalog;
-    use crate::target::BootImage;
 
     #[test]
     fn a_linux_build_boots_with_the_device_tree_its_board_names() {

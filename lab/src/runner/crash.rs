@@ -15,10 +15,10 @@ use tokio::time::Instant;
 
 use super::Detail;
 use super::outcome::{StepFailure, capture_metrics, ended_early};
+use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, LineReader, NextLine};
 use crate::report::Status;
 use crate::scenario::{CrashKind, ExpectCrash};
-use crate::target::{Target, TargetError};
 
 /// The supervisor's line after the service ends.
 static EXITED: LazyLock<Regex> = LazyLock::new(|| {

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::Detail;
 use super::outcome::StepFailure;
+use crate::backend::Target;
 use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
 use crate::fault::{self, CaughtFault};
 use crate::gdb::bridge::BridgeServer;
@@ -23,7 +24,6 @@ use crate::scenario::{
     Break, CodeLocation, Continue, DataLocation, ReadMemory, ReadRegister, ReadSymbol, WriteMemory,
     WriteSymbol,
 };
-use crate::target::Target;
 
 /// Default wait for a debugger request when the step gives no timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);

@@ -19,10 +19,10 @@ use super::load;
 use super::outcome::{StepFailure, ended_early, metric_value};
 use super::script_host;
 use super::trend;
+use crate::backend::{GuestExit, TargetError};
 use crate::console::ConsoleError;
 use crate::report::{RunResult, Status, StepResult};
 use crate::scenario::{ExpectExit, Step, WaitSerial};
-use crate::target::{GuestExit, TargetError};
 
 /// Runs one job to completion and returns its result. Never panics on a
 /// target's behaviour; always stops the target before returning.

@@ -15,12 +15,12 @@ use serde_json::json;
 use super::Detail;
 use super::debugger::{Debugger, insert_location, load_elf};
 use super::outcome::StepFailure;
+use crate::backend::{GuestExit, Target, TargetError};
 use crate::console::ConsoleError;
 use crate::elf::ElfInfo;
 use crate::fault::{CaughtFault, FaultStatus};
 use crate::report::Status;
 use crate::scenario::{ExpectFault, FaultKind};
-use crate::target::{GuestExit, Target, TargetError};
 
 /// The line the lab's Cortex-M runtime prints from its HardFault handler
 /// (see images/cortex-m/README.md).

@@ -11,10 +11,10 @@ use tokio::time::Instant;
 
 use super::Detail;
 use super::outcome::{StepFailure, capture_metrics, ended_early};
+use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, NextLine};
 use crate::report::Status;
 use crate::scenario::{GcFormat, GcTrace};
-use crate::target::{Target, TargetError};
 
 /// A Go trace line starts like this; one that does and does not parse is an error.
 static GO_START: LazyLock<Regex> =

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::backend::{Target, TargetError};
 use crate::board::{BoardProfile, GuestClock};
-use crate::target::{Target, TargetError};
 
 /// The shortest and longest pause between two readings of the counter.
 const POLL_MIN: Duration = Duration::from_micros(200);

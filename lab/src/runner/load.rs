@@ -14,10 +14,10 @@ use tokio::time::Instant;
 
 use super::Detail;
 use super::outcome::{StepFailure, ended_early, metric_value};
+use crate::backend::Target;
 use crate::console::{Console, ConsoleError, LineReader, NextLine};
 use crate::report::Status;
 use crate::scenario::SerialLoad;
-use crate::target::Target;
 
 /// What the receiver saw.
 #[derive(Debug, Default)]

@@ -63,7 +63,7 @@ pub enum RunEvent {
         /// The job's label.
         label: String,
         /// How far the download is.
-        event: crate::target::probe::FlashEvent,
+        event: crate::backend::probe::FlashEvent,
     },
     /// A job ended.
     Finished {

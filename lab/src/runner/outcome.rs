@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use crate::backend::{GuestExit, Target, TargetError};
 use crate::console::ConsoleError;
 use crate::report::Status;
-use crate::target::{GuestExit, Target, TargetError};
 
 /// After the console closes, how long QEMU gets to report its exit.
 const EXIT_GRACE: Duration = Duration::from_secs(1);

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::select::{ProbeSlot, Selector};
+use crate::backend::TargetKind;
+use crate::backend::probe::{ProbeLister, system_lister};
 use crate::board::{BoardProfile, ExitMethod};
 use crate::scenario::{Clock, ImageRef, Loc, Scenario, Step, TargetChoice};
-use crate::target::TargetKind;
-use crate::target::probe::{ProbeLister, system_lister};
 use crate::workspace::Workspace;
 
 /// A scenario that cannot run as written; reported with file:line:col.

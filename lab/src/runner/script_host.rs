@@ -98,7 +98,7 @@ fn no_debugger() -> HostError {
 }
 
 /// A target error as a host error.
-fn target_error(e: crate::target::TargetError) -> HostError {
+fn target_error(e: crate::backend::TargetError) -> HostError {
     HostError::new(e.to_string())
 }
 
@@ -194,8 +194,8 @@ impl ScriptHost for RunnerHost<'_, '_> {
             .waiter
             .wait(self.ctx.target.wait_exit(Some(timeout)), target_error)?
         {
-            crate::target::GuestExit::Code(code) => Ok(i64::from(code)),
-            crate::target::GuestExit::Crashed(reason) => Err(HostError::new(reason)),
+            crate::backend::GuestExit::Code(code) => Ok(i64::from(code)),
+            crate::backend::GuestExit::Crashed(reason) => Err(HostError::new(reason)),
         }
     }
 

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::backend::probe::{self, ProbeError, ProbeInfo, ProbeLister};
+use crate::backend::{FlashSink, TargetKind};
 use crate::board::BoardProfile;
 use crate::scenario::TargetChoice;
-use crate::target::probe::{self, ProbeError, ProbeInfo, ProbeLister};
-use crate::target::{FlashSink, TargetKind};
 
 /// The probe a hardware job runs on.
 #[derive(Clone)]

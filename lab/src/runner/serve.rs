@@ -9,8 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::context::prepare_target;
 use super::{BuiltImages, Job};
+use crate::backend::{GuestExit, Target};
 use crate::gdb::bridge::BridgeServer;
-use crate::target::{GuestExit, Target};
 
 /// How often a served target is checked for having ended.
 const EXIT_POLL: Duration = Duration::from_millis(100);

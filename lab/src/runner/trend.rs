@@ -6,10 +6,10 @@ use tokio::time::Instant;
 
 use super::Detail;
 use super::outcome::StepFailure;
+use crate::backend::TargetError;
 use crate::console::{Console, ConsoleError};
 use crate::report::Status;
 use crate::scenario::{Direction, Trend};
-use crate::target::TargetError;
 
 /// Fewer samples than this cannot show a trend.
 const MIN_SAMPLES: usize = 3;

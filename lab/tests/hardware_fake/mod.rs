@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use lab::target::probe::{
+use lab::backend::probe::{
     CoreAccess, CoreState, FlashEvent, HaltCause, ProbeError, ProbeInfo, ProbeLister, ProbeSession,
 };
 
