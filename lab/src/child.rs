@@ -17,9 +17,14 @@
 use std::io;
 use std::sync::OnceLock;
 use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::{Pid, getppid};
+
+/// How long a caller waits for the spawner: a fork and an exec, far longer
+/// than either takes on a loaded machine.
+const SPAWN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A unit of work the spawner runs on its thread.
 type Request = Box<dyn FnOnce() + Send>;
@@ -29,9 +34,11 @@ static SPAWNER: OnceLock<Sender<Request>> = OnceLock::new();
 
 /// Spawns a tokio child on the spawner thread, so that it dies with the lab
 /// process (SIGKILL) and not with the calling thread. Call it from within a
-/// tokio runtime: the child is tied to the caller's runtime.
+/// tokio runtime: the child is tied to the caller's runtime, and killed when
+/// its handle is dropped.
 pub fn spawn(mut command: tokio::process::Command) -> io::Result<tokio::process::Child> {
     die_with_lab(command.as_std_mut());
+    command.kill_on_drop(true);
     let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     on_spawner(move || {
         let _entered = runtime.enter();
@@ -43,7 +50,27 @@ pub fn spawn(mut command: tokio::process::Command) -> io::Result<tokio::process:
 /// process (SIGKILL) and not with the calling thread.
 pub fn spawn_std(mut command: std::process::Command) -> io::Result<std::process::Child> {
     die_with_lab(&mut command);
-    on_spawner(move || command.spawn())?
+    let child = on_spawner(move || command.spawn().map(|c| Unclaimed(Some(c))))??;
+    Ok(child.claim())
+}
+
+/// A std child on its way to the caller, killed if the caller gave up
+/// waiting for it (a tokio child from [`spawn`] is killed on drop anyway).
+struct Unclaimed(Option<std::process::Child>);
+
+impl Unclaimed {
+    fn claim(mut self) -> std::process::Child {
+        self.0.take().expect("a child is claimed once")
+    }
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Asks the kernel to SIGKILL the child when its parent goes. The parent is
@@ -75,9 +102,15 @@ fn on_spawner<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> i
     spawner()?
         .send(request)
         .map_err(|_| io::Error::other("the lab's process spawner has stopped"))?;
-    result
-        .recv()
-        .map_err(|_| io::Error::other("the lab's process spawner dropped a request"))
+    result.recv_timeout(SPAWN_TIMEOUT).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the lab's process spawner did not start the child within {SPAWN_TIMEOUT:?}"),
+        ),
+        mpsc::RecvTimeoutError::Disconnected => {
+            io::Error::other("the lab's process spawner dropped a request")
+        }
+    })
 }
 
 /// The spawner's queue, starting its thread on first use.
