@@ -287,11 +287,26 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     })
 }
 
-/// Cancels `cancel` on the first Ctrl-C (SIGINT).
+/// Cancels `cancel` on the first Ctrl-C (SIGINT), and on SIGTERM or SIGHUP,
+/// which CI runners and closing terminals send: the run stops as it does on
+/// Ctrl-C, and the report is still written.
 async fn cancel_on_ctrl_c(cancel: CancellationToken) {
-    if tokio::signal::ctrl_c().await.is_ok() {
-        cancel.cancel();
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut hangup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            cancel.cancel();
+        }
+        return;
+    };
+    tokio::select! {
+        Ok(()) = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        _ = hangup.recv() => {}
     }
+    cancel.cancel();
 }
 
 fn write_reports(report: &Report, json: Option<&Path>, junit: Option<&Path>) -> anyhow::Result<()> {

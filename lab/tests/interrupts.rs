@@ -9,6 +9,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{built_image, lab, qemu_processes_with, report, scenario, wait_timeout};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// Starts `lab run FILE --json REPORT -j 1` with its scratch folders under
 /// `tmp`, so that its QEMUs and folders are told apart from other tests'.
@@ -45,6 +47,16 @@ fn scratch_folders(tmp: &Path) -> Vec<String> {
 
 #[test]
 fn ctrl_c_stops_a_script_that_is_waiting() {
+    a_signal_stops_a_script_that_is_waiting(Signal::SIGINT);
+}
+
+/// CI runners stop a job with SIGTERM: the lab stops as on Ctrl-C.
+#[test]
+fn sigterm_stops_a_script_that_is_waiting() {
+    a_signal_stops_a_script_that_is_waiting(Signal::SIGTERM);
+}
+
+fn a_signal_stops_a_script_that_is_waiting(signal: Signal) {
     let dir = tempfile::tempdir().unwrap();
     let tmp = dir.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
