@@ -1,12 +1,12 @@
 //! The soak: hundreds of runs of the real `lab` binary at `-j 2`, mixing
 //! short Cortex-M scenarios, scripted campaigns, debugger sessions, faults,
-//! timeouts and Linux guests, with seeded random Ctrl-C and SIGKILL of the
-//! lab itself. It counts what must never happen:
+//! timeouts and Linux guests, with seeded random Ctrl-C, SIGTERM and
+//! SIGKILL of the lab itself. It counts what must never happen:
 //!
 //! - a run that did not end in the status it should have;
 //! - a QEMU left behind once its lab has ended;
-//! - a scratch folder left behind by a lab that ended on its own or by
-//!   Ctrl-C (a SIGKILLed lab cannot clean up: the next lab must sweep its
+//! - a scratch folder left behind by a lab that ended on its own, by Ctrl-C
+//!   or SIGTERM (a SIGKILLed lab cannot clean up: the next lab must sweep its
 //!   folder, and a folder still there after that counts too);
 //! - a report missing or invalid after an interruption.
 //!
@@ -150,8 +150,9 @@ const TIMEOUT = \"2s\";\nboot();\nwait_serial(\"never printed\", \"10s\");\n";
 enum Ending {
     /// The lab runs to the end.
     Natural,
-    /// Ctrl-C (SIGINT) after the delay.
-    CtrlC(Duration),
+    /// Ctrl-C (SIGINT) or a CI runner's SIGTERM after the delay: the lab
+    /// must stop cleanly.
+    Stop(Signal, Duration),
     /// SIGKILL after the delay.
     Kill(Duration),
 }
@@ -160,7 +161,7 @@ enum Ending {
 struct Counts {
     batches: usize,
     runs: usize,
-    ctrl_c: usize,
+    stops: BTreeMap<&'static str, usize>,
     kills: usize,
     wrong_status: usize,
     qemu_left: usize,
@@ -217,7 +218,8 @@ fn main() {
             files.push((file, entry.expect));
         }
         let ending = match rng.u32(0..100) {
-            0..12 => Ending::CtrlC(Duration::from_millis(rng.u64(250..4000))),
+            0..8 => Ending::Stop(Signal::SIGINT, Duration::from_millis(rng.u64(250..4000))),
+            8..12 => Ending::Stop(Signal::SIGTERM, Duration::from_millis(rng.u64(250..4000))),
             12..22 => Ending::Kill(Duration::from_millis(rng.u64(250..4000))),
             _ => Ending::Natural,
         };
@@ -237,10 +239,10 @@ fn main() {
             .expect("lab runs");
         match ending {
             Ending::Natural => {}
-            Ending::CtrlC(after) => {
+            Ending::Stop(sig, after) => {
                 std::thread::sleep(after);
-                signal(&child, Signal::SIGINT);
-                counts.ctrl_c += 1;
+                signal(&child, sig);
+                *counts.stops.entry(sig.as_str()).or_default() += 1;
             }
             Ending::Kill(after) => {
                 std::thread::sleep(after);
@@ -291,11 +293,11 @@ fn main() {
     let elapsed = started.elapsed();
     println!();
     println!(
-        "soak: {} runs in {} batches, {:.0} s ({} Ctrl-C, {} SIGKILL of the lab; statuses {:?})",
+        "soak: {} runs in {} batches, {:.0} s (stopped by {:?}, {} SIGKILL of the lab; statuses {:?})",
         counts.runs,
         counts.batches,
         elapsed.as_secs_f64(),
-        counts.ctrl_c,
+        counts.stops,
         counts.kills,
         counts.by_status
     );
@@ -402,7 +404,7 @@ fn check_batch(
         let error = result["error"].as_str().unwrap_or_default();
         let excused = match ending {
             Ending::Natural => false,
-            Ending::CtrlC(_) => status == "error" && error.ends_with(INTERRUPTED),
+            Ending::Stop(..) => status == "error" && error.ends_with(INTERRUPTED),
             Ending::Kill(_) => {
                 status == "error"
                     && (error == lab::report::UNFINISHED || error.ends_with(INTERRUPTED))
