@@ -98,27 +98,51 @@ pub struct CaughtFault {
     pub pc: u64,
 }
 
+/// What reading a caught fault needs of a halted Cortex-M core: registers
+/// by name (`lr`, `msp`, `psp`) and 32-bit words of memory. QEMU's gdbstub
+/// and a probe's core both give that.
+pub trait HaltedCore {
+    /// Why an access failed.
+    type Error;
+    /// A core register by its name in the target description.
+    fn register(&mut self, name: &str) -> Result<u64, Self::Error>;
+    /// The 32-bit word at `addr`.
+    fn word(&mut self, addr: u64) -> Result<u32, Self::Error>;
+}
+
+impl<S: Transport> HaltedCore for GdbClient<S> {
+    type Error = GdbError;
+
+    fn register(&mut self, name: &str) -> Result<u64, GdbError> {
+        self.read_register_by_name(name)
+    }
+
+    fn word(&mut self, addr: u64) -> Result<u32, GdbError> {
+        self.read_u32(addr)
+    }
+}
+
 /// The entry of the firmware's HardFault handler, whatever it is named:
 /// its vector, read through VTOR, without the Thumb bit.
-pub fn hardfault_handler<S: Transport>(core: &mut GdbClient<S>) -> Result<u64, GdbError> {
-    let table = u64::from(core.read_u32(VTOR)?);
-    let vector = core.read_u32(table + 4 * HARDFAULT_EXCEPTION)?;
+pub fn hardfault_handler<C: HaltedCore>(core: &mut C) -> Result<u64, C::Error> {
+    let table = u64::from(core.word(VTOR)?);
+    let vector = core.word(table + 4 * HARDFAULT_EXCEPTION)?;
     Ok(u64::from(vector & !1))
 }
 
 /// What a core halted on entry to its HardFault handler caught: the
 /// stacked PC and the fault registers.
-pub fn read_caught<S: Transport>(core: &mut GdbClient<S>) -> Result<CaughtFault, GdbError> {
+pub fn read_caught<C: HaltedCore>(core: &mut C) -> Result<CaughtFault, C::Error> {
     // On entry LR holds EXC_RETURN; its bit 2 says which stack the frame
     // (r0-r3, r12, lr, pc, xpsr) went to.
-    let exc_return = core.read_register_by_name("lr")?;
-    let sp = core.read_register_by_name(if exc_return & 4 != 0 { "psp" } else { "msp" })?;
-    let pc = u64::from(core.read_u32(sp + 24)?);
+    let exc_return = core.register("lr")?;
+    let sp = core.register(if exc_return & 4 != 0 { "psp" } else { "msp" })?;
+    let pc = u64::from(core.word(sp + 24)?);
     let status = FaultStatus {
-        cfsr: core.read_u32(CFSR)?,
-        hfsr: core.read_u32(HFSR)?,
-        bfar: core.read_u32(BFAR)?,
-        mmfar: core.read_u32(MMFAR)?,
+        cfsr: core.word(CFSR)?,
+        hfsr: core.word(HFSR)?,
+        bfar: core.word(BFAR)?,
+        mmfar: core.word(MMFAR)?,
     };
     Ok(CaughtFault { status, pc })
 }

@@ -11,7 +11,7 @@ mod hardware_fake;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use hardware_fake::{Board, FakeLister};
+use hardware_fake::{Board, FakeFault, FakeLister};
 use lab::backend::TargetKind;
 use lab::backend::probe::{FlashEvent, NoProbes, ProbeLister};
 use lab::runner::{self, RunEvent};
@@ -223,6 +223,53 @@ fn a_scenario_runs_on_the_hardware_backend_through_the_probe_seam() {
         calls.last(),
         Some(&"reset halt=true"),
         "the board is reset into a known state after the run: {calls:?}"
+    );
+}
+
+/// A board's firmware takes a HardFault and its own handler exits: the
+/// core's vector catch, armed at boot, halts it on the handler's entry, the
+/// lab reads the stacked PC and the fault registers and lets the handler
+/// run on, whatever the firmware reports itself.
+#[test]
+fn a_hardfault_on_a_board_is_caught_by_the_vector_catch() {
+    let dir = tempfile::tempdir().unwrap();
+    let elf = common::built_image("cortex-m/echo", "nucleo-f767zi");
+    let mut board = Board::new(&["READY\n"], 3);
+    board.fault = Some(FakeFault {
+        pc: 0x0800_0432,
+        cfsr: 0x0000_8200,
+        hfsr: 0x4000_0000,
+    });
+    let lister = Arc::new(FakeLister::new(CHIP, board));
+    let yaml = format!(
+        "version: 1\nboard: nucleo-f767zi\nimage: {{elf: {}}}\ntarget: hardware\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - expect-fault: {{kind: hardfault, cause: PRECISERR, timeout: 5s}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
+        elf.display()
+    );
+    let jobs = plan(dir.path(), &yaml, None, lister.clone()).unwrap();
+    let (results, _) = run(jobs);
+    let r = &results[0];
+    assert_eq!(r.status.as_str(), "passed", "{r:?}");
+    let detail = r.steps[1].detail.as_ref().unwrap();
+    assert_eq!(detail["source"], "vector-catch");
+    assert_eq!(detail["pc"], 0x0800_0432);
+    assert_eq!(
+        detail["causes"],
+        serde_json::json!(["PRECISERR", "BFARVALID", "FORCED"])
+    );
+
+    let board = lister.board.lock().unwrap();
+    let calls: Vec<&str> = board.calls.iter().map(String::as_str).collect();
+    let at = |call: &str| {
+        calls
+            .iter()
+            .position(|c| *c == call)
+            .unwrap_or_else(|| panic!("no `{call}` in {calls:?}"))
+    };
+    assert!(at("reset halt=true") < at("catch_hardfault true"));
+    assert!(at("catch_hardfault true") < at("run"));
+    assert!(
+        at("catch_hardfault false") > at("catch_hardfault true"),
+        "the catch is spent once it fired: {calls:?}"
     );
 }
 

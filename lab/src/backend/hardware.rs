@@ -5,7 +5,8 @@
 //! board: it copies RTT up channel 0 to the console (or a UART thread reads
 //! the board's serial port), writes console input to RTT down channel 0,
 //! answers semihosting calls (the command line) and ends the run on a
-//! semihosting exit, a lockup or a stray breakpoint. Shutdown resets the
+//! semihosting exit, a lockup or a stray breakpoint, and reads a HardFault
+//! caught by the core's vector catch when one is armed. Shutdown resets the
 //! board and leaves it halted at its reset vector. Features of the emulator
 //! (QMP, HMP, icount, snapshots) are refused with a clear error.
 
@@ -21,12 +22,14 @@ use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 
 use super::probe::semihost::{self, Call};
 use super::probe::{
-    CoreAccess, CoreState, FlashEvent, HaltCause, ProbeError, ProbeInfo, ProbeLister, ProbeSession,
+    CoreAccess, CoreState, FaultReader, FlashEvent, HaltCause, ProbeError, ProbeInfo, ProbeLister,
+    ProbeSession,
 };
 use super::{GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, HardwareConsole};
 use crate::console::Console;
 use crate::elf::ElfInfo;
+use crate::fault::{self, CaughtFault};
 use crate::gdb::bridge::BackendFactory;
 use crate::gdb::{DebugBackend, DebugHost, ProbeBackend};
 
@@ -77,6 +80,10 @@ struct Shared {
     debugging: AtomicBool,
     exit: watch::Sender<Option<GuestExit>>,
     cmdline: String,
+    /// Whether the HardFault vector catch is armed and not yet spent.
+    catching: AtomicBool,
+    /// The fault the vector catch caught.
+    caught: watch::Sender<Option<CaughtFault>>,
 }
 
 impl Shared {
@@ -113,6 +120,7 @@ impl DebugHost for Shared {
 struct Running {
     shared: Arc<Shared>,
     exit: watch::Receiver<Option<GuestExit>>,
+    caught: watch::Receiver<Option<CaughtFault>>,
     console: Console,
     threads: Vec<JoinHandle<()>>,
     _probe: OwnedMutexGuard<()>,
@@ -123,6 +131,8 @@ pub struct HardwareTarget {
     launch: HardwareLaunch,
     running: Option<Running>,
     exit: Option<GuestExit>,
+    /// Whether each boot arms the HardFault vector catch.
+    catch_faults: bool,
 }
 
 impl std::fmt::Debug for HardwareTarget {
@@ -143,6 +153,7 @@ impl HardwareTarget {
             launch,
             running: None,
             exit: None,
+            catch_faults: false,
         })
     }
 
@@ -170,6 +181,7 @@ impl HardwareTarget {
             .to_string_lossy()
             .into_owned();
         let cmdline = semihost::command_line(&program, &launch.args);
+        let catch_faults = self.catch_faults;
         let session = tokio::task::spawn_blocking(move || -> Result<_, ProbeError> {
             let mut session = launch.lister.open(&launch.probe, &hw.chip)?;
             let mut progress = |event| {
@@ -179,6 +191,7 @@ impl HardwareTarget {
             };
             session.flash(&launch.elf, &mut progress)?;
             session.reset(true)?;
+            session.catch_hardfault(catch_faults)?;
             if !halted {
                 session.run()?;
             }
@@ -188,12 +201,15 @@ impl HardwareTarget {
         .map_err(|e| TargetError::Probe(ProbeError::failed("boot", e)))??;
 
         let (exit_tx, exit_rx) = watch::channel(None);
+        let (caught_tx, caught_rx) = watch::channel(None);
         let shared = Arc::new(Shared {
             session: Arc::new(Mutex::new(session)),
             stop: AtomicBool::new(false),
             debugging: AtomicBool::new(false),
             exit: exit_tx,
             cmdline,
+            catching: AtomicBool::new(catch_faults),
+            caught: caught_tx,
         });
         let (console, up, down) = console_pipe();
         let mut threads = Vec::new();
@@ -231,6 +247,7 @@ impl HardwareTarget {
         Ok(Running {
             shared,
             exit: exit_rx,
+            caught: caught_rx,
             console,
             threads,
             _probe: probe_lock,
@@ -310,7 +327,16 @@ fn pump(shared: &Shared, rtt: Option<u64>, console: Option<ConsoleEnds<'_>>) {
             if shared.debugging.load(Ordering::SeqCst) {
                 return Ok(None);
             }
-            let exit = poll_core(&mut **session, &shared.cmdline)?;
+            let catching = shared.catching.load(Ordering::SeqCst);
+            let exit = match poll_core(&mut **session, &shared.cmdline, catching)? {
+                Polled::Running => None,
+                Polled::Caught(fault) => {
+                    shared.catching.store(false, Ordering::SeqCst);
+                    shared.caught.send_replace(Some(fault));
+                    None
+                }
+                Polled::Ended(exit) => Some(exit),
+            };
             if exit.is_some()
                 && attached
                 && let Some((up, down)) = console
@@ -356,33 +382,53 @@ fn move_rtt(
     Ok(())
 }
 
+/// What one look at a core found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Polled {
+    /// The program runs on (a semihosting call was answered, if any).
+    Running,
+    /// The armed vector catch halted the core on entry to its HardFault
+    /// handler: the fault, read; the catch is off and the core runs on.
+    Caught(CaughtFault),
+    /// The program ended.
+    Ended(GuestExit),
+}
+
 /// One look at a core that no debugger holds: how the program ended, if
 /// it did. Semihosting calls other than exit are answered and the core
-/// runs on.
+/// runs on. With `catching`, a halt on the HardFault vector catch is read
+/// and the core let go into its handler.
 pub fn poll_core<C: CoreAccess + ?Sized>(
     core: &mut C,
     cmdline: &str,
-) -> Result<Option<GuestExit>, ProbeError> {
+    catching: bool,
+) -> Result<Polled, ProbeError> {
     match core.state()? {
-        CoreState::Running => Ok(None),
-        CoreState::LockedUp => Ok(Some(GuestExit::Crashed(
+        CoreState::Running => Ok(Polled::Running),
+        CoreState::LockedUp => Ok(Polled::Ended(GuestExit::Crashed(
             "the core locked up (a fault inside the HardFault handler)".into(),
         ))),
         CoreState::Halted(HaltCause::Breakpoint) => match semihost::serve(core, cmdline)? {
-            Call::Exit(code) => Ok(Some(GuestExit::Code(code))),
+            Call::Exit(code) => Ok(Polled::Ended(GuestExit::Code(code))),
             Call::Answered | Call::Unsupported(_) => {
                 core.run()?;
-                Ok(None)
+                Ok(Polled::Running)
             }
             Call::NotSemihosting => {
                 let pc = core.read_reg(15)?;
-                Ok(Some(GuestExit::Crashed(format!(
+                Ok(Polled::Ended(GuestExit::Crashed(format!(
                     "the core stopped on a breakpoint at {pc:#010x} with no debugger attached"
                 ))))
             }
         },
+        CoreState::Halted(HaltCause::Exception) if catching => {
+            let caught = fault::read_caught(&mut FaultReader(core))?;
+            core.catch_hardfault(false)?;
+            core.run()?;
+            Ok(Polled::Caught(caught))
+        }
         // Halted at boot for a debugger, or by one that left: wait.
-        CoreState::Halted(_) => Ok(None),
+        CoreState::Halted(_) => Ok(Polled::Running),
     }
 }
 
@@ -513,6 +559,30 @@ impl Target for HardwareTarget {
 
     async fn monitor(&mut self, _command: &str) -> Result<String, TargetError> {
         Err(Self::not_on_hardware("QEMU monitor (HMP) commands"))
+    }
+
+    fn arm_fault_catch(&mut self) -> bool {
+        self.catch_faults = true;
+        true
+    }
+
+    async fn caught_fault(&mut self, wait: Duration) -> Result<Option<CaughtFault>, TargetError> {
+        if !self.catch_faults {
+            return Err(TargetError::NoFaultCatch);
+        }
+        let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
+        let (caught, exit) = (&mut running.caught, &mut running.exit);
+        let outcome = tokio::time::timeout(wait, async {
+            tokio::select! {
+                biased;
+                fault = caught.wait_for(Option::is_some) => fault.ok().and_then(|f| *f),
+                _ = exit.wait_for(Option::is_some) => None,
+            }
+        })
+        .await;
+        // The program may end right after its handler ran: a catch made
+        // before the exit still counts.
+        Ok(outcome.ok().flatten().or(*running.caught.borrow()))
     }
 
     fn debug_connector(&self) -> Result<BackendFactory, TargetError> {

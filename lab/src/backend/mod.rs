@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, RTT_SYMBOL, poll_core};
+pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, Polled, RTT_SYMBOL, poll_core};
 pub use qemu::{QemuLaunch, QemuTarget};
 
 use crate::console::{Console, ConsoleError};

@@ -42,26 +42,26 @@ fn launch(
         BootImage::Elf(path) => Some(path.clone()),
         BootImage::Linux { .. } => None,
     };
-    if let (Some(probe), Some(elf), true) = (&job.probe, &elf, board.name == job.board.name) {
-        let launch = HardwareLaunch {
+    let mut target: Box<dyn Target> = match (&job.probe, &elf) {
+        (Some(probe), Some(elf)) if board.name == job.board.name => {
+            Box::new(HardwareTarget::new(HardwareLaunch {
+                board: board.clone(),
+                elf: elf.clone(),
+                args,
+                probe: probe.info.clone(),
+                lister: probe.lister.clone(),
+                lock: probe.lock.clone(),
+                on_flash: probe.on_flash.clone(),
+            })?)
+        }
+        _ => Box::new(QemuTarget::new(QemuLaunch {
             board: board.clone(),
-            elf: elf.clone(),
+            image,
+            clock: job.scenario.clock,
             args,
-            probe: probe.info.clone(),
-            lister: probe.lister.clone(),
-            lock: probe.lock.clone(),
-            on_flash: probe.on_flash.clone(),
-        };
-        return Ok((Box::new(HardwareTarget::new(launch)?), Some(elf.clone())));
-    }
-    let launch = QemuLaunch {
-        board: board.clone(),
-        image,
-        clock: job.scenario.clock,
-        args,
-        env: job.env.clone(),
+            env: job.env.clone(),
+        })?),
     };
-    let mut target: Box<dyn Target> = Box::new(QemuTarget::new(launch)?);
     if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(&job.scenario.steps) {
         target.arm_fault_catch();
     }
@@ -70,7 +70,7 @@ fn launch(
 
 /// Whether a run needs the target's HardFault catch: it expects a fault,
 /// and no debugger of its own holds the core (QEMU's gdbstub serves one
-/// client; scripts may attach one at any time).
+/// client, a probe's core one debugger; scripts may attach one at any time).
 fn catches_faults(steps: &[At<Step>]) -> bool {
     let expects = steps
         .iter()

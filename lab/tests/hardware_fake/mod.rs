@@ -3,7 +3,9 @@
 //! the tests run. It records every call, keeps registers and sparse memory,
 //! and plays a tiny program: after reset it asks for its semihosting command
 //! line, prints its RTT lines, echoes RTT input back, and exits through
-//! SYS_EXIT_EXTENDED once its lines are out and it has echoed `expect_input`.
+//! SYS_EXIT_EXTENDED once its lines are out and it has echoed `expect_input`;
+//! or, with a `fault`, takes a HardFault there, which the core's vector catch
+//! halts on when armed, and its handler exits with the exit code.
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -19,6 +21,19 @@ use lab::backend::probe::{
 pub const TRAP_PC: u32 = 0x0800_0100;
 pub const BLOCK: u32 = 0x2000_1000;
 pub const CMDLINE_BUF: u32 = 0x2000_1100;
+/// The main stack pointer when the fake program faults.
+pub const FAULT_MSP: u32 = 0x2000_1F00;
+
+/// A HardFault the fake program takes instead of exiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FakeFault {
+    /// The faulting instruction, stacked by the exception entry.
+    pub pc: u32,
+    /// CFSR at the fault.
+    pub cfsr: u32,
+    /// HFSR at the fault.
+    pub hfsr: u32,
+}
 
 /// What the fake program does next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +41,7 @@ enum Phase {
     Reset,
     AskingCmdline,
     Printing,
+    Faulted,
     Exited,
 }
 
@@ -49,6 +65,10 @@ pub struct Board {
     pub exit_code: u32,
     /// The command line the program read.
     pub cmdline: Option<String>,
+    /// A HardFault the program takes where it would exit.
+    pub fault: Option<FakeFault>,
+    /// Whether the HardFault vector catch is on.
+    pub catching: bool,
     phase: Phase,
 }
 
@@ -67,6 +87,8 @@ impl Board {
             received: Vec::new(),
             exit_code,
             cmdline: None,
+            fault: None,
+            catching: false,
             phase: Phase::Reset,
         }
     }
@@ -117,8 +139,16 @@ impl Board {
                 self.phase = Phase::Printing;
                 self.state = CoreState::Running;
             }
+            // Let go at its handler's entry: the handler exits.
+            Phase::Faulted => self.exit(),
             Phase::Printing | Phase::Exited => self.state = CoreState::Running,
         }
+    }
+
+    fn exit(&mut self) {
+        self.phase = Phase::Exited;
+        let code = self.exit_code;
+        self.trap(0x20, &[0x20026, code]);
     }
 
     fn maybe_exit(&mut self) {
@@ -127,9 +157,20 @@ impl Board {
             && self.input.is_empty()
             && self.received.ends_with(&self.expect_input)
         {
-            self.phase = Phase::Exited;
-            let code = self.exit_code;
-            self.trap(0x20, &[0x20026, code]);
+            match self.fault {
+                Some(fault) if self.catching => {
+                    // Exception entry: the frame on the main stack, then
+                    // the vector catch halts at the handler's entry.
+                    self.regs[14] = 0xFFFF_FFF9;
+                    self.regs[17] = FAULT_MSP;
+                    self.poke_words(FAULT_MSP + 24, &[fault.pc]);
+                    self.poke_words(0xE000_ED28, &[fault.cfsr, fault.hfsr]);
+                    self.phase = Phase::Faulted;
+                    self.state = CoreState::Halted(HaltCause::Exception);
+                }
+                // The program's own handler runs at once and exits.
+                _ => self.exit(),
+            }
         }
     }
 }
@@ -242,6 +283,13 @@ impl CoreAccess for FakeSession {
 
     fn has_fpu(&mut self) -> Result<bool, ProbeError> {
         Ok(self.board().fpu)
+    }
+
+    fn catch_hardfault(&mut self, on: bool) -> Result<(), ProbeError> {
+        let mut b = self.board();
+        b.calls.push(format!("catch_hardfault {on}"));
+        b.catching = on;
+        Ok(())
     }
 }
 

@@ -162,6 +162,37 @@ pub trait CoreAccess: Send {
     fn clear_breakpoint(&mut self, addr: u64) -> Result<(), ProbeError>;
     /// Whether the core has a floating-point unit (S0..S31, FPSCR).
     fn has_fpu(&mut self) -> Result<bool, ProbeError>;
+    /// Turns the HardFault vector catch on or off: when on, the core halts
+    /// (cause [`HaltCause::Exception`]) on entry to its HardFault handler.
+    fn catch_hardfault(&mut self, on: bool) -> Result<(), ProbeError>;
+}
+
+/// A core behind a probe, as [`crate::fault`] reads a caught fault.
+pub struct FaultReader<'a, C: CoreAccess + ?Sized>(pub &'a mut C);
+
+impl<C: CoreAccess + ?Sized> crate::fault::HaltedCore for FaultReader<'_, C> {
+    type Error = ProbeError;
+
+    fn register(&mut self, name: &str) -> Result<u64, ProbeError> {
+        let regsel = match name {
+            "lr" => 14,
+            "msp" => 17,
+            "psp" => 18,
+            other => {
+                return Err(ProbeError::failed(
+                    "read a register",
+                    format!("no register `{other}`"),
+                ));
+            }
+        };
+        self.0.read_reg(regsel).map(u64::from)
+    }
+
+    fn word(&mut self, addr: u64) -> Result<u32, ProbeError> {
+        let mut word = [0u8; 4];
+        self.0.read_memory(addr, &mut word)?;
+        Ok(u32::from_le_bytes(word))
+    }
 }
 
 /// A session with one board through one probe: its core, flashing and the

@@ -12,6 +12,7 @@ use probe_rs::probe::{DebugProbeSelector, Probe};
 use probe_rs::rtt::{Rtt, ScanRegion};
 use probe_rs::{
     CoreStatus, HaltReason, MemoryInterface, Permissions, RegisterId, RegisterValue, Session,
+    VectorCatchCondition,
 };
 
 use super::{
@@ -175,6 +176,17 @@ impl CoreAccess for ProbeRsSession {
         self.core("read the FPU")?
             .fpu_support()
             .map_err(failed("read the FPU"))
+    }
+
+    fn catch_hardfault(&mut self, on: bool) -> Result<(), ProbeError> {
+        let what = "set the HardFault vector catch";
+        let mut core = self.core(what)?;
+        if on {
+            core.enable_vector_catch(VectorCatchCondition::HardFault)
+        } else {
+            core.disable_vector_catch(VectorCatchCondition::HardFault)
+        }
+        .map_err(failed(what))
     }
 }
 
