@@ -8,6 +8,7 @@ pub mod board;
 pub mod console;
 pub mod deps;
 mod diagnostic;
+mod durable;
 pub mod elf;
 pub mod error;
 pub mod fault;
