@@ -252,24 +252,39 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         summaries,
     };
     // The report files first: they must exist whatever happens to stdout.
-    write_reports(&report, args.json.as_deref(), args.junit.as_deref())?;
-    print_stdout(&report::render_comparison(&report))?;
-    print_stdout(&report::render_table(&report, progress::terminal_width()))?;
-    Ok(if report.all_passed() {
+    let unwritten = write_reports(&report, args.json.as_deref(), args.junit.as_deref());
+    let printed = print_stdout(&report::render_comparison(&report))
+        .and_then(|()| print_stdout(&report::render_table(&report, progress::terminal_width())));
+    // After the results, so that the last line says what was lost.
+    for (flag, e) in &unwritten {
+        eprintln!(
+            "error: {e}; the results above are not saved: give {flag} a file in a folder you \
+             can write to and run again"
+        );
+    }
+    printed?;
+    // A report that was asked for and is missing fails the run, even when
+    // every run passed: CI must not take the missing file for a pass.
+    Ok(if report.all_passed() && unwritten.is_empty() {
         Outcome::Passed
     } else {
         Outcome::Failed
     })
 }
 
-fn write_reports(report: &Report, json: Option<&Path>, junit: Option<&Path>) -> anyhow::Result<()> {
-    if let Some(path) = json {
-        report::write_json(report, path).map_err(lab::Error::from)?;
-    }
-    if let Some(path) = junit {
-        report::write_junit(report, path).map_err(lab::Error::from)?;
-    }
-    Ok(())
+/// Writes the requested report files, each independently of the other, and
+/// returns the ones that could not be written with their option's name.
+fn write_reports(
+    report: &Report,
+    json: Option<&Path>,
+    junit: Option<&Path>,
+) -> Vec<(&'static str, report::ReportError)> {
+    let json = json.and_then(|path| report::write_json(report, path).err());
+    let junit = junit.and_then(|path| report::write_junit(report, path).err());
+    [("--json", json), ("--junit", junit)]
+        .into_iter()
+        .filter_map(|(flag, e)| Some((flag, e?)))
+        .collect()
 }
 
 fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcome> {

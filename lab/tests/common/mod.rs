@@ -220,3 +220,82 @@ pub fn run_scenario(dir: &Path, name: &str, yaml: &str) -> (Option<i32>, serde_j
     assert!(json.exists(), "no report: {}", text(&out));
     (out.status.code(), report(&json)["results"][0].clone())
 }
+
+/// Tells the person running the tests that a test did not run and why.
+/// Written to stderr directly, past the test harness's capture of `eprintln!`,
+/// so that a skip is seen and never passes for a pass.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "\nskipped {test}: {reason}");
+}
+
+/// A tmpfs mounted on a folder for the length of a test: a real file system
+/// that fills up (ENOSPC) or refuses writes (`ro`, EROFS even for root).
+/// Unmounted on drop.
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` bytes on `dir` with `mount(8)`, `ro` if
+    /// `read_only`. The error says why it cannot (not root, no mount
+    /// permission in a container) for [`skip`].
+    pub fn mount(dir: &Path, size: u64, read_only: bool) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut options = format!("size={size},mode=0755");
+        if read_only {
+            options.push_str(",ro");
+        }
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "lab-test"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount(8): {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot mount a tmpfs (root and CAP_SYS_ADMIN are needed): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Bytes that can still be written.
+    pub fn free(&self) -> u64 {
+        let stat = nix::sys::statvfs::statvfs(&self.dir).expect("statvfs on the tmpfs");
+        stat.blocks_available() as u64 * stat.fragment_size() as u64
+    }
+
+    /// Writes a file `name` of zeros that leaves only `leave` bytes free (to
+    /// the page) and returns its path.
+    pub fn fill(&self, name: &str, leave: u64) -> PathBuf {
+        let path = self.dir.join(name);
+        let size = self.free().saturating_sub(leave);
+        std::fs::write(&path, vec![0u8; size as usize]).expect("the filler fits");
+        assert!(
+            self.free() <= leave,
+            "{} bytes free, wanted {leave}",
+            self.free()
+        );
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: a process of a failed test may still have a file open there.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// The names in `dir`, sorted, hidden ones included.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
