@@ -513,12 +513,15 @@ fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome
         {
             match ws.builder.build(image, b) {
                 Ok(out) => println!(
-                    "{:<6} {}@{} -> {} ({:.1}s)",
+                    "{:<6} {}@{} -> {} ({:.1}s{})",
                     if out.cached { "cached" } else { "built" },
                     image.name,
                     b.name,
                     out.files.primary().display(),
-                    out.duration.as_secs_f64()
+                    out.duration.as_secs_f64(),
+                    out.damaged
+                        .map(|why| format!("; the cached build was unusable: {why}"))
+                        .unwrap_or_default()
                 ),
                 Err(e) => {
                     eprintln!("error: {e}");
