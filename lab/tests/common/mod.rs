@@ -299,3 +299,69 @@ pub fn names_in(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A lab workspace of its own in a temporary folder, for tests that damage
+/// the build cache or fill its disk: this repository's board profiles, and
+/// copies of the image folders a test asks for (so it may edit their inputs).
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A workspace with copies of `images` (paths below `images/`).
+    pub fn with_images(images: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(repo().join("qemu-configs"), dir.path().join("qemu-configs"))
+            .unwrap();
+        for image in images {
+            copy_tree(
+                &repo().join("images").join(image),
+                &dir.path().join("images").join(image),
+            );
+        }
+        Workspace { dir }
+    }
+
+    /// The workspace folder.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `yaml` as the manifest of image `name` (a folder below `images/`).
+    pub fn add_image(&self, name: &str, yaml: &str) {
+        let dir = self.root().join("images").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("image.yaml"), yaml).unwrap();
+    }
+
+    /// A `lab` command in this workspace.
+    pub fn lab(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
+        cmd.env("LAB_ROOT", self.root()).env_remove("LAB_LOG");
+        cmd
+    }
+
+    /// Runs `lab` with `args` in this workspace.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.lab().args(args).output().expect("lab runs")
+    }
+
+    /// The folder that holds `image` built for `board`.
+    pub fn out(&self, board: &str, image: &str) -> PathBuf {
+        self.root().join("build/images").join(board).join(image)
+    }
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
