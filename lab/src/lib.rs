@@ -9,6 +9,7 @@ pub mod board;
 pub mod child;
 pub mod console;
 pub mod deps;
+mod durable;
 pub mod elf;
 pub mod error;
 pub mod fault;

@@ -230,7 +230,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
 
     // The report files exist from the start and follow each finished job,
     // so that even a lab killed outright leaves a valid report. A path that
-    // cannot be written is reported when the run ends.
+    // cannot be written is reported once, when the run ends.
     let wants_report = args.json.is_some() || args.junit.is_some();
     let checkpoint = wants_report
         .then(|| {
@@ -242,7 +242,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 summaries: Vec::new(),
             };
             Checkpoint::start(placeholders, args.json.clone(), args.junit.clone())
-                .inspect_err(|e| tracing::warn!("no report checkpoints: {e}"))
+                .inspect_err(|e| tracing::debug!("no report checkpoints: {e}"))
                 .ok()
         })
         .flatten();
@@ -259,7 +259,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 if let (RunEvent::Finished { index, result }, Some(checkpoint)) = (&e, &checkpoint)
                     && let Err(error) = checkpoint.record(*index, (**result).clone())
                 {
-                    tracing::warn!("report checkpoint: {error}");
+                    tracing::debug!("report checkpoint: {error}");
                 }
                 progress.event(&e);
             })
@@ -277,10 +277,20 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         summaries,
     };
     // The report files first: they must exist whatever happens to stdout.
-    write_reports(&report, args.json.as_deref(), args.junit.as_deref())?;
-    print_stdout(&report::render_comparison(&report))?;
-    print_stdout(&report::render_table(&report, progress::terminal_width()))?;
-    Ok(if report.all_passed() {
+    let unwritten = write_reports(&report, args.json.as_deref(), args.junit.as_deref());
+    let printed = print_stdout(&report::render_comparison(&report))
+        .and_then(|()| print_stdout(&report::render_table(&report, progress::terminal_width())));
+    // After the results, so that the last line says what was lost.
+    for (flag, e) in &unwritten {
+        eprintln!(
+            "error: {e}; the results above are not saved: give {flag} a file in a folder you \
+             can write to and run again"
+        );
+    }
+    printed?;
+    // A report that was asked for and is missing fails the run, even when
+    // every run passed: CI must not take the missing file for a pass.
+    Ok(if report.all_passed() && unwritten.is_empty() {
         Outcome::Passed
     } else {
         Outcome::Failed
@@ -309,14 +319,19 @@ async fn cancel_on_ctrl_c(cancel: CancellationToken) {
     cancel.cancel();
 }
 
-fn write_reports(report: &Report, json: Option<&Path>, junit: Option<&Path>) -> anyhow::Result<()> {
-    if let Some(path) = json {
-        report::write_json(report, path).map_err(lab::Error::from)?;
-    }
-    if let Some(path) = junit {
-        report::write_junit(report, path).map_err(lab::Error::from)?;
-    }
-    Ok(())
+/// Writes the requested report files, each independently of the other, and
+/// returns the ones that could not be written with their option's name.
+fn write_reports(
+    report: &Report,
+    json: Option<&Path>,
+    junit: Option<&Path>,
+) -> Vec<(&'static str, report::ReportError)> {
+    let json = json.and_then(|path| report::write_json(report, path).err());
+    let junit = junit.and_then(|path| report::write_junit(report, path).err());
+    [("--json", json), ("--junit", junit)]
+        .into_iter()
+        .filter_map(|(flag, e)| Some((flag, e?)))
+        .collect()
 }
 
 fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcome> {
@@ -540,12 +555,15 @@ fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome
         {
             match ws.builder.build(image, b) {
                 Ok(out) => println!(
-                    "{:<6} {}@{} -> {} ({:.1}s)",
+                    "{:<6} {}@{} -> {} ({:.1}s{})",
                     if out.cached { "cached" } else { "built" },
                     image.name,
                     b.name,
                     out.files.primary().display(),
-                    out.duration.as_secs_f64()
+                    out.duration.as_secs_f64(),
+                    out.damaged
+                        .map(|why| format!("; the cached build was unusable: {why}"))
+                        .unwrap_or_default()
                 ),
                 Err(e) => {
                     eprintln!("error: {e}");

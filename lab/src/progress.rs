@@ -48,8 +48,11 @@ impl Progress {
             RunEvent::ImageReady { label, outcome } => Some(match outcome {
                 Ok(o) if o.cached => format!("image   {label}: cached"),
                 Ok(o) => format!(
-                    "image   {label}: built in {:.1} s",
-                    o.duration.as_secs_f64()
+                    "image   {label}: built in {:.1} s{}",
+                    o.duration.as_secs_f64(),
+                    (o.damaged.as_ref())
+                        .map(|why| format!(" (the cached build was unusable: {why})"))
+                        .unwrap_or_default()
                 ),
                 Err(e) => format!("image   {label}: FAILED: {e}"),
             }),

@@ -221,3 +221,148 @@ pub fn run_scenario(dir: &Path, name: &str, yaml: &str) -> (Option<i32>, serde_j
     assert!(json.exists(), "no report: {}", text(&out));
     (out.status.code(), report(&json)["results"][0].clone())
 }
+
+/// Tells the person running the tests that a test did not run and why.
+/// Written to stderr directly, past the test harness's capture of `eprintln!`,
+/// so that a skip is seen and never passes for a pass.
+pub fn skip(test: &str, reason: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "\nskipped {test}: {reason}");
+}
+
+/// A tmpfs mounted on a folder for the length of a test: a real file system
+/// that fills up (ENOSPC) or refuses writes (`ro`, EROFS even for root).
+/// Unmounted on drop.
+pub struct Tmpfs {
+    dir: PathBuf,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` bytes on `dir` with `mount(8)`, `ro` if
+    /// `read_only`. The error says why it cannot (not root, no mount
+    /// permission in a container) for [`skip`].
+    pub fn mount(dir: &Path, size: u64, read_only: bool) -> Result<Self, String> {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut options = format!("size={size},mode=0755");
+        if read_only {
+            options.push_str(",ro");
+        }
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &options, "lab-test"])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount(8): {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot mount a tmpfs (root and CAP_SYS_ADMIN are needed): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs {
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// Bytes that can still be written.
+    pub fn free(&self) -> u64 {
+        let stat = nix::sys::statvfs::statvfs(&self.dir).expect("statvfs on the tmpfs");
+        stat.blocks_available() as u64 * stat.fragment_size() as u64
+    }
+
+    /// Writes a file `name` of zeros that leaves only `leave` bytes free (to
+    /// the page) and returns its path.
+    pub fn fill(&self, name: &str, leave: u64) -> PathBuf {
+        let path = self.dir.join(name);
+        let size = self.free().saturating_sub(leave);
+        std::fs::write(&path, vec![0u8; size as usize]).expect("the filler fits");
+        assert!(
+            self.free() <= leave,
+            "{} bytes free, wanted {leave}",
+            self.free()
+        );
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        // Lazily: a process of a failed test may still have a file open there.
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// The names in `dir`, sorted, hidden ones included.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A lab workspace of its own in a temporary folder, for tests that damage
+/// the build cache or fill its disk: this repository's board profiles, and
+/// copies of the image folders a test asks for (so it may edit their inputs).
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    /// A workspace with copies of `images` (paths below `images/`).
+    pub fn with_images(images: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(repo().join("qemu-configs"), dir.path().join("qemu-configs"))
+            .unwrap();
+        for image in images {
+            copy_tree(
+                &repo().join("images").join(image),
+                &dir.path().join("images").join(image),
+            );
+        }
+        Workspace { dir }
+    }
+
+    /// The workspace folder.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes `yaml` as the manifest of image `name` (a folder below `images/`).
+    pub fn add_image(&self, name: &str, yaml: &str) {
+        let dir = self.root().join("images").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("image.yaml"), yaml).unwrap();
+    }
+
+    /// A `lab` command in this workspace.
+    pub fn lab(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
+        cmd.env("LAB_ROOT", self.root()).env_remove("LAB_LOG");
+        cmd
+    }
+
+    /// Runs `lab` with `args` in this workspace.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.lab().args(args).output().expect("lab runs")
+    }
+
+    /// The folder that holds `image` built for `board`.
+    pub fn out(&self, board: &str, image: &str) -> PathBuf {
+        self.root().join("build/images").join(board).join(image)
+    }
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
