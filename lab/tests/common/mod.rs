@@ -260,6 +260,14 @@ impl RunReport {
             .unwrap_or_else(|| panic!("no result with {key} {value}: {}", self.json))
     }
 
+    /// The `key` of every result, in order: `each("board")`.
+    pub fn each(&self, key: &str) -> Vec<&str> {
+        self.results()
+            .iter()
+            .map(|r| r[key].as_str().unwrap_or_else(|| panic!("no {key} in {r}")))
+            .collect()
+    }
+
     /// What the lab printed on stdout.
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.out.stdout).into_owned()
