@@ -18,15 +18,12 @@ fn an385(dir: &Path, image: &str) -> ScenarioYaml {
     ScenarioYaml::elf("mps2-an385", copy_elf(dir, image, "mps2-an385"))
 }
 
-/// Writes `script` next to a scenario that runs it after `boot`, runs the
-/// scenario with `args` and returns (exit code, result).
-fn run_script(
-    dir: &Path,
-    image: &str,
-    halted: bool,
-    script: &str,
-    args: &[&str],
-) -> (Option<i32>, Value) {
+/// Runs `script`, from a file beside a scenario on mps2-an385 that boots
+/// `image` (held at reset if `halted`) and then runs the script, with `lab
+/// run` arguments `args`; returns (exit code, result).
+fn run_script(image: &str, halted: bool, script: &str, args: &[&str]) -> (Option<i32>, Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     std::fs::write(dir.join("test.rhai"), script).unwrap();
     let file = an385(dir, image)
         .with("timeout: 20s")
@@ -47,9 +44,7 @@ fn echo_then(script: &str) -> ScenarioYaml {
 
 #[test]
 fn serial_qmp_hmp_and_run_control_from_a_script() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         r#"
@@ -79,9 +74,7 @@ fn serial_qmp_hmp_and_run_control_from_a_script() {
 #[test]
 fn the_same_seed_gives_the_same_numbers() {
     let rolls = |seed: &str| {
-        let dir = tempfile::tempdir().unwrap();
         let (code, r) = run_script(
-            dir.path(),
             "cortex-m/echo",
             false,
             "for i in 0..5 { metric(`roll${i}`, random_int(1, 1000000)); }",
@@ -98,9 +91,7 @@ fn the_same_seed_gives_the_same_numbers() {
 
 #[test]
 fn the_debugger_from_a_script() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/debuggee",
         true,
         r#"
@@ -129,9 +120,7 @@ fn the_debugger_from_a_script() {
 
 #[test]
 fn a_failed_assert_fails_the_run_at_its_position() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         "wait_serial(\"READY\", \"5s\");\nassert(1 == 2, \"one is not two\");\n",
@@ -148,9 +137,7 @@ fn a_failed_assert_fails_the_run_at_its_position() {
 
 #[test]
 fn a_host_error_is_an_error_and_names_the_call() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         "wait_serial(\"NEVER\", \"200ms\");\n",
@@ -287,9 +274,7 @@ fn bisecting_the_smallest_js_heap_over_boots_repeats_exactly() {
 
 #[test]
 fn boot_from_a_script_power_cycles_with_new_arguments() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/fault",
         false,
         r#"
@@ -347,10 +332,8 @@ fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
 
 #[test]
 fn boot_from_a_script_switches_board_and_image() {
-    let dir = tempfile::tempdir().unwrap();
     common::built_image("cortex-m/hello", "mps2-an500");
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         r#"
