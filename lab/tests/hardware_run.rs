@@ -250,7 +250,7 @@ fn qmp_and_hmp_from_a_script_are_not_available_on_hardware() {
         let yaml = ScenarioYaml::elf("nucleo-f767zi", &elf)
             .with("timeout: 10s")
             .step("boot: {}")
-            .step(&format!("script: {{source: '{call};'}}"));
+            .step(format!("script: {{source: '{call};'}}"));
         let jobs = plan(dir.path(), &yaml.to_string(), None, lister.clone()).unwrap();
         let (results, _) = run(jobs);
         let r = &results[0];

@@ -4,13 +4,11 @@
 
 mod common;
 
-use common::{
-    ScenarioYaml, built_twice_second_cached, lab_run, metric, refused_by_check, repo, step_names,
-};
+use common::{ScenarioYaml, built_and_cached, lab_run, metric, refused_by_check, repo, step_names};
 
 #[test]
 fn the_busybox_image_build_is_cached_on_the_second_run() {
-    let out = built_twice_second_cached("raspi/busybox", "virt-a53");
+    let out = built_and_cached("raspi/busybox", "virt-a53");
     for file in [
         "Image",
         "initrd.cpio.gz",

@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::{built_twice_second_cached, lab_run, metric, repo, scenario};
+use common::{built_and_cached, lab_run, metric, repo, scenario};
 
 #[test]
 fn the_go_image_is_a_static_arm64_binary_in_the_initramfs_and_is_cached() {
-    let out = built_twice_second_cached("raspi/go-cold-start", "virt-a53");
+    let out = built_and_cached("raspi/go-cold-start", "virt-a53");
     for file in ["Image", "initrd.cpio.gz", "app"] {
         assert!(out.join(file).is_file(), "{file} is built");
     }

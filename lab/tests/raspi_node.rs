@@ -6,12 +6,12 @@
 
 mod common;
 
-use common::{built_twice_second_cached, lab_run, metric, repo, scenario};
+use common::{built_and_cached, lab_run, metric, repo, scenario};
 
 #[test]
 fn the_go_and_node_images_build_once_and_then_are_cached() {
     for image in ["raspi/go", "raspi/node"] {
-        let out = built_twice_second_cached(image, "virt-a53");
+        let out = built_and_cached(image, "virt-a53");
         for file in ["Image", "initrd.cpio.gz"] {
             assert!(out.join(file).is_file(), "{image}: {file} is built");
         }

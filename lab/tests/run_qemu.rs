@@ -15,7 +15,7 @@ use common::{
 /// until the scenario's `timeout`.
 fn silent(timeout: &str) -> ScenarioYaml {
     ScenarioYaml::elf("mps2-an385", "silent.elf")
-        .with(&format!("timeout: {timeout}"))
+        .with(format!("timeout: {timeout}"))
         .step("boot: {}")
         .step("wait-serial: {match: 'READY'}")
 }
@@ -424,7 +424,7 @@ fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
         .with("matrix:\n  - {name: leak, args: [leak]}\n  - {name: clean, args: [clean]}")
         .step("boot: {}")
         .step("wait-serial: {match: READY, timeout: 5s}")
-        .step(&format!("send-serial: \"{rising}DONE\\n\""))
+        .step(format!("send-serial: \"{rising}DONE\\n\""))
         .step(
             r"trend: {match: 'S x=(?P<x>\d+) y=(?P<y>\d+)', until: DONE, metric: growth, expect: {leak: rising, clean: flat}}",
         )
@@ -449,7 +449,7 @@ fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
     let (code, r) = echo
         .step("boot: {}")
         .step("wait-serial: {match: READY, timeout: 5s}")
-        .step(&format!("send-serial: \"{flat}DONE\\n\""))
+        .step(format!("send-serial: \"{flat}DONE\\n\""))
         .step(r"trend: {match: 'S x=(?P<x>\d+) y=(?P<y>\d+)', until: DONE, expect: flat}")
         .run(dir.path(), "flat.yaml");
     assert_eq!(code, Some(0), "{r}");

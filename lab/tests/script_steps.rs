@@ -27,7 +27,7 @@ fn run_script(image: &str, halted: bool, script: &str, args: &[&str]) -> (Option
     std::fs::write(dir.join("test.rhai"), script).unwrap();
     let file = an385(dir, image)
         .with("timeout: 20s")
-        .step(&format!("boot: {{halted: {halted}}}"))
+        .step(format!("boot: {{halted: {halted}}}"))
         .step("script: {file: test.rhai}")
         .write(dir, "script.yaml");
     let ran = lab_run(dir, &file, args);
@@ -39,7 +39,7 @@ fn run_script(image: &str, halted: bool, script: &str, args: &[&str]) -> (Option
 fn echo_then(script: &str) -> ScenarioYaml {
     ScenarioYaml::image("mps2-an385", "cortex-m/echo")
         .step("boot: {}")
-        .step(&format!("script: {{file: {script}}}"))
+        .step(format!("script: {{file: {script}}}"))
 }
 
 #[test]

@@ -97,9 +97,9 @@ pub fn copy_elf(dir: &Path, image: &str, board: &str) -> String {
     name
 }
 
-/// Builds `image` for `board` twice, checks that the second build is
-/// served from the image cache, and returns the image's output folder.
-pub fn built_twice_second_cached(image: &str, board: &str) -> PathBuf {
+/// Builds `image` for `board`, builds it again and checks that the second
+/// build came from the image cache; returns the image's output folder.
+pub fn built_and_cached(image: &str, board: &str) -> PathBuf {
     let build = || run(&["images", "build", image, "--board", board]);
     let first = build();
     assert!(first.status.success(), "{}", text(&first));
@@ -178,14 +178,14 @@ impl ScenarioYaml {
     }
 
     /// Adds a top-level setting, YAML as written: `timeout: 2s`.
-    pub fn with(mut self, setting: &str) -> Self {
-        self.settings.push(setting.to_owned());
+    pub fn with(mut self, setting: impl Into<String>) -> Self {
+        self.settings.push(setting.into());
         self
     }
 
     /// Adds a step, YAML as written without its dash: `boot: {}`.
-    pub fn step(mut self, step: &str) -> Self {
-        self.steps.push(step.to_owned());
+    pub fn step(mut self, step: impl Into<String>) -> Self {
+        self.steps.push(step.into());
         self
     }
 
