@@ -9,11 +9,15 @@
 //!
 //! `cargo bench --bench gdb_bridge`
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::HaltedQemu;
 use lab::gdb::{BridgeServer, DebugBackend, GdbClient, Transport};
 
 /// Alternating A/B batches per measurement.
@@ -65,9 +69,8 @@ impl Paired {
 }
 
 fn main() {
-    let elf = firmware();
-    let direct_qemu = Qemu::start(&elf);
-    let bridged_qemu = Qemu::start(&elf);
+    let direct_qemu = HaltedQemu::start("mps2-an385", &["spin"]);
+    let bridged_qemu = HaltedQemu::start("mps2-an385", &["spin"]);
     let backend_sock = bridged_qemu.sock.clone();
     let server = BridgeServer::start(
         0,
@@ -293,83 +296,4 @@ fn measure_gdb(direct: &Path, bridge: SocketAddr) -> (Paired, Paired) {
         parse("REG ", REGS_PER_BATCH),
         parse("READ ", READS_PER_BATCH),
     )
-}
-
-struct Qemu {
-    child: Child,
-    sock: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Qemu {
-    fn start(elf: &Path) -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sock = dir.path().join("gdb.sock");
-        let child = Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                "mps2-an385",
-                "-cpu",
-                "cortex-m3",
-                "-m",
-                "16M",
-                "-nodefaults",
-            ])
-            .args(["-display", "none", "-monitor", "none", "-S", "-kernel"])
-            .arg(elf)
-            .args([
-                "-semihosting-config",
-                "enable=on,target=native,arg=debuggee,arg=spin",
-            ])
-            .arg("-chardev")
-            .arg(format!(
-                "socket,id=gdb0,path={},server=on,wait=off",
-                sock.display()
-            ))
-            .args(["-gdb", "chardev:gdb0"])
-            .spawn()
-            .expect("qemu-system-arm");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !sock.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "QEMU's gdb socket did not appear"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Qemu {
-            child,
-            sock,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The debuggee firmware for mps2-an385, built by the lab.
-fn firmware() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let out = Command::new(env!("CARGO_BIN_EXE_lab"))
-        .env("LAB_ROOT", &root)
-        .args([
-            "images",
-            "build",
-            "cortex-m/debuggee",
-            "--board",
-            "mps2-an385",
-        ])
-        .output()
-        .expect("lab images build");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    root.join("build/images/mps2-an385/cortex-m/debuggee/debuggee.elf")
 }

@@ -14,15 +14,20 @@
 //! many runs at least, `SOAK_SEED` the seed. It exits non-zero when any
 //! count is above 0.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
+
+use common::{qemu_processes_with, scratch_folders, wait_timeout};
 
 /// What the soak checks each run against: why a result other than the
 /// expected one is still right after an interruption.
@@ -174,11 +179,7 @@ struct Counts {
 fn main() {
     let target_runs: usize = env_or("SOAK_RUNS", 500);
     let seed: u64 = env_or("SOAK_SEED", 11);
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap();
-    let lab = PathBuf::from(env!("CARGO_BIN_EXE_lab"));
+    let repo = common::repo();
     let work = tempfile::Builder::new().prefix("soak-").tempdir().unwrap();
     // The soak's labs keep their scratch folders here, so that what they
     // leave is told apart from everything else on the machine.
@@ -190,9 +191,9 @@ fn main() {
 
     println!(
         "soak: at least {target_runs} runs, seed {seed}, lab {}",
-        lab.display()
+        env!("CARGO_BIN_EXE_lab")
     );
-    prebuild(&lab, &repo);
+    prebuild();
     let started = Instant::now();
     let mut counts = Counts::default();
     let mut killed_before = false;
@@ -225,10 +226,8 @@ fn main() {
         };
         let json = batch.join("report.json");
         let seed = rng.u64(..);
-        let mut child = Command::new(&lab)
-            .env("LAB_ROOT", &repo)
+        let mut child = common::lab()
             .env("TMPDIR", &tmp)
-            .env_remove("LAB_LOG")
             .args(["run", "-j", "2", "--seed", &seed.to_string(), "--json"])
             .arg(&json)
             .args(files.iter().map(|(f, _)| f))
@@ -241,16 +240,16 @@ fn main() {
             Ending::Natural => {}
             Ending::Stop(sig, after) => {
                 std::thread::sleep(after);
-                signal(&child, sig);
+                common::signal(&child, sig);
                 *counts.stops.entry(sig.as_str()).or_default() += 1;
             }
             Ending::Kill(after) => {
                 std::thread::sleep(after);
-                signal(&child, Signal::SIGKILL);
+                let _ = child.kill();
                 counts.kills += 1;
             }
         }
-        if wait(&mut child, BATCH_LIMIT).is_none() {
+        if wait_timeout(&mut child, BATCH_LIMIT).is_none() {
             println!("batch {}: the lab hung; killed", counts.batches);
             let _ = child.kill();
             let _ = child.wait();
@@ -261,17 +260,17 @@ fn main() {
         // QEMUs must go with their lab, whatever ended it.
         let needle = tmp.to_string_lossy().into_owned();
         let deadline = Instant::now() + REAP_GRACE;
-        while !qemus(&needle).is_empty() && Instant::now() < deadline {
+        while !qemu_processes_with(&needle).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        for pid in qemus(&needle) {
+        for pid in qemu_processes_with(&needle) {
             counts.qemu_left += 1;
             println!("batch {}: QEMU {pid} left behind", counts.batches);
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
         // A lab that ended on its own or by Ctrl-C leaves no folder, and it
         // swept what a killed lab before it left.
-        let left = folders(&tmp);
+        let left = scratch_folders(&tmp);
         match ending {
             Ending::Kill(_) => killed_before = true,
             _ => {
@@ -331,38 +330,25 @@ fn main() {
 
 /// Builds every image the mix boots, so the first batches measure runs,
 /// not builds.
-fn prebuild(lab: &Path, repo: &Path) {
-    let out = Command::new(lab)
-        .env("LAB_ROOT", repo)
-        .args([
-            "images",
-            "build",
-            "cortex-m/echo",
-            "cortex-m/hello",
-            "cortex-m/fault",
-            "cortex-m/user-fault",
-            "cortex-m/debuggee",
-            "raspi/busybox",
-        ])
-        .output()
-        .expect("lab runs");
+fn prebuild() {
+    let out = common::run(&[
+        "images",
+        "build",
+        "cortex-m/echo",
+        "cortex-m/hello",
+        "cortex-m/fault",
+        "cortex-m/user-fault",
+        "cortex-m/debuggee",
+        "raspi/busybox",
+    ]);
     assert!(
         out.status.success(),
         "image builds failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        common::text(&out)
     );
     for board in ["mps2-an386", "mps2-an500"] {
         for image in ["cortex-m/hello", "cortex-m/fault"] {
-            let out = Command::new(lab)
-                .env("LAB_ROOT", repo)
-                .args(["images", "build", image, "--board", board])
-                .output()
-                .expect("lab runs");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            common::built_image_dir(image, board);
         }
     }
 }
@@ -419,53 +405,6 @@ fn check_batch(
                 result["variant"]
             );
         }
-    }
-}
-
-/// PIDs of live QEMUs whose command line names `needle`.
-fn qemus(needle: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    for entry in fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(cmdline) = fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        let zombie =
-            fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| s.contains(") Z "));
-        if cmdline.contains("qemu-system") && cmdline.contains(needle) && !zombie {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-/// The lab scratch folders in `tmp`.
-fn folders(tmp: &Path) -> Vec<String> {
-    fs::read_dir(tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("lab-"))
-        .collect()
-}
-
-fn signal(child: &Child, signal: Signal) {
-    let _ = kill(Pid::from_raw(child.id() as i32), signal);
-}
-
-fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

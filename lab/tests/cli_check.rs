@@ -14,6 +14,16 @@ fn in_dir(dir: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// Writes `yaml` as scenario `file` in a folder of its own, runs `lab
+/// COMMAND... FILE` there, checks that it exits 2, and returns its stderr.
+fn exits_2(command: &[&str], file: &str, yaml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(dir.path(), file, yaml);
+    let (code, stderr) = in_dir(dir.path(), &[command, &[file]].concat());
+    assert_eq!(code, Some(2), "{stderr}");
+    stderr
+}
+
 #[test]
 fn the_repository_scenarios_are_valid() {
     let out = common::run(&["check", common::repo().join("scenarios").to_str().unwrap()]);
@@ -22,69 +32,36 @@ fn the_repository_scenarios_are_valid() {
     assert!(stdout.contains("hello.yaml (hello-cortex-m)"), "{stdout}");
 }
 
+// The scenarios are spelt out: the snapshots point into them by line and column.
+
 #[test]
 fn a_misspelt_key_exits_2_with_its_position() {
-    let dir = tempfile::tempdir().unwrap();
-    scenario(
-        dir.path(),
-        "typo.yaml",
-        "version: 1\nbord: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n",
-    );
-    let (code, stderr) = in_dir(dir.path(), &["check", "typo.yaml"]);
-    assert_eq!(code, Some(2));
-    insta::assert_snapshot!(stderr);
+    let typo = "version: 1\nbord: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n";
+    insta::assert_snapshot!(exits_2(&["check"], "typo.yaml", typo));
 }
 
 #[test]
 fn an_unknown_board_exits_2_and_lists_the_known_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    scenario(
-        dir.path(),
-        "board.yaml",
-        "version: 1\nboard: mps2-an999\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n",
-    );
-    let (code, stderr) = in_dir(dir.path(), &["run", "board.yaml"]);
-    assert_eq!(code, Some(2));
-    insta::assert_snapshot!(stderr);
+    let board = "version: 1\nboard: mps2-an999\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n";
+    insta::assert_snapshot!(exits_2(&["run"], "board.yaml", board));
 }
 
 #[test]
 fn an_unknown_image_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    scenario(
-        dir.path(),
-        "image.yaml",
-        "version: 1\nboard: mps2-an385\nimage: cortex-m/nope\nsteps:\n  - boot: {}\n",
-    );
-    let (code, stderr) = in_dir(dir.path(), &["check", "image.yaml"]);
-    assert_eq!(code, Some(2));
-    insta::assert_snapshot!(stderr);
+    let image = "version: 1\nboard: mps2-an385\nimage: cortex-m/nope\nsteps:\n  - boot: {}\n";
+    insta::assert_snapshot!(exits_2(&["check"], "image.yaml", image));
 }
 
 #[test]
 fn a_step_before_boot_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    scenario(
-        dir.path(),
-        "order.yaml",
-        "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - send-serial: \"x\"\n  - boot: {}\n",
-    );
-    let (code, stderr) = in_dir(dir.path(), &["check", "order.yaml"]);
-    assert_eq!(code, Some(2));
-    insta::assert_snapshot!(stderr);
+    let order = "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - send-serial: \"x\"\n  - boot: {}\n";
+    insta::assert_snapshot!(exits_2(&["check"], "order.yaml", order));
 }
 
 #[test]
 fn hardware_without_a_probe_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
-    scenario(
-        dir.path(),
-        "hw.yaml",
-        "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n",
-    );
-    let (code, stderr) = in_dir(dir.path(), &["run", "--target", "hardware", "hw.yaml"]);
-    assert_eq!(code, Some(2));
-    insta::assert_snapshot!(stderr);
+    let hw = "version: 1\nboard: mps2-an385\nimage: cortex-m/hello\nsteps:\n  - boot: {}\n";
+    insta::assert_snapshot!(exits_2(&["run", "--target", "hardware"], "hw.yaml", hw));
 }
 
 #[test]

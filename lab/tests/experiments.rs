@@ -9,25 +9,16 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use common::{report, run, text};
+use common::{find_step_detail, lab_run, repo};
 
 /// Runs the whole library once per test binary and returns its report.
 fn library() -> &'static Value {
     static REPORT: OnceLock<Value> = OnceLock::new();
     REPORT.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let json = dir.path().join("report.json");
-        let scenarios = common::repo().join("scenarios/cortex-m");
-        let out = run(&[
-            "run",
-            "-j",
-            "2",
-            scenarios.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        report(&json)
+        let ran = lab_run(dir.path(), &repo().join("scenarios/cortex-m"), &["-j", "2"]);
+        assert_eq!(ran.code(), Some(0), "{ran}");
+        ran.json
     })
 }
 
@@ -78,7 +69,7 @@ fn every_footprint_figure_is_positive_and_matches_the_elf() {
     for (board, suffix) in [("mps2-an385", "m3"), ("mps2-an500", "m7")] {
         for engine in ["native", "duktape", "mquickjs"] {
             let variant = format!("{engine}-{suffix}");
-            let elf = common::repo().join(format!(
+            let elf = repo().join(format!(
                 "build/images/{board}/cortex-m/{engine}/{engine}.elf"
             ));
             let size = std::process::Command::new("arm-none-eabi-size")
@@ -149,15 +140,10 @@ fn the_leak_is_found_only_where_there_is_one() {
     let results = library()["results"].as_array().unwrap();
     for r in results.iter().filter(|r| r["scenario"] == "leak") {
         assert_eq!(r["status"], "passed", "{r}");
-        let trend = r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step"] == "trend")
-            .unwrap();
+        let trend = find_step_detail(r, "trend");
         let leaking = r["variant"].as_str().unwrap().ends_with("-leak");
         assert_eq!(
-            trend["detail"]["direction"],
+            trend["direction"],
             if leaking { "rising" } else { "flat" },
             "{r}"
         );

@@ -11,6 +11,7 @@ mod hardware_fake;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use common::ScenarioYaml;
 use hardware_fake::{Board, FakeFault, FakeLister};
 use lab::backend::TargetKind;
 use lab::backend::probe::{FlashEvent, NoProbes, ProbeLister};
@@ -187,11 +188,16 @@ fn a_scenario_runs_on_the_hardware_backend_through_the_probe_seam() {
     let mut board = Board::new(&["hello from nucleo-f767zi\n", "READY boot_us=1234\n"], 3);
     board.expect_input = b"ping\n".to_vec();
     let lister = Arc::new(FakeLister::new(CHIP, board));
-    let yaml = format!(
-        "version: 1\nboard: nucleo-f767zi\nimage: {{elf: {}}}\ntarget: hardware\nargs: [a, b]\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - wait-serial: {{match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}}\n  - send-serial: \"ping\\n\"\n  - wait-serial: {{match: 'echo ping', timeout: 5s}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
-        elf.display()
-    );
-    let jobs = plan(dir.path(), &yaml, None, lister.clone()).unwrap();
+    let yaml = ScenarioYaml::elf("nucleo-f767zi", &elf)
+        .with("target: hardware")
+        .with("args: [a, b]")
+        .with("timeout: 10s")
+        .step("boot: {}")
+        .step(r"wait-serial: {match: 'READY boot_us=(?P<boot_us>\d+)', timeout: 5s}")
+        .step(r#"send-serial: "ping\n""#)
+        .step("wait-serial: {match: 'echo ping', timeout: 5s}")
+        .step("expect-exit: {code: 3, timeout: 5s}");
+    let jobs = plan(dir.path(), &yaml.to_string(), None, lister.clone()).unwrap();
     let (results, flashes) = run(jobs);
     let r = &results[0];
     assert_eq!(r.status.as_str(), "passed", "{r:?}");
@@ -209,20 +215,15 @@ fn a_scenario_runs_on_the_hardware_backend_through_the_probe_seam() {
         .symbol("_SEGGER_RTT")
         .unwrap()
         .address;
-    let calls: Vec<&str> = board.calls.iter().map(String::as_str).collect();
-    let at = |call: &str| {
-        calls
-            .iter()
-            .position(|c| *c == call)
-            .unwrap_or_else(|| panic!("no `{call}` in {calls:?}"))
-    };
+    let at = |call: &str| board.call_index(call);
     assert!(at("flash echo.elf") < at("reset halt=true"));
     assert!(at("reset halt=true") < at("run"));
     assert!(at(&format!("rtt_attach {rtt:#x}")) > at("run"));
     assert_eq!(
-        calls.last(),
-        Some(&"reset halt=true"),
-        "the board is reset into a known state after the run: {calls:?}"
+        board.calls.last().map(String::as_str),
+        Some("reset halt=true"),
+        "the board is reset into a known state after the run: {:?}",
+        board.calls
     );
 }
 
@@ -241,11 +242,13 @@ fn a_hardfault_on_a_board_is_caught_by_the_vector_catch() {
         hfsr: 0x4000_0000,
     });
     let lister = Arc::new(FakeLister::new(CHIP, board));
-    let yaml = format!(
-        "version: 1\nboard: nucleo-f767zi\nimage: {{elf: {}}}\ntarget: hardware\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - expect-fault: {{kind: hardfault, cause: PRECISERR, timeout: 5s}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
-        elf.display()
-    );
-    let jobs = plan(dir.path(), &yaml, None, lister.clone()).unwrap();
+    let yaml = ScenarioYaml::elf("nucleo-f767zi", &elf)
+        .with("target: hardware")
+        .with("timeout: 10s")
+        .step("boot: {}")
+        .step("expect-fault: {kind: hardfault, cause: PRECISERR, timeout: 5s}")
+        .step("expect-exit: {code: 3, timeout: 5s}");
+    let jobs = plan(dir.path(), &yaml.to_string(), None, lister.clone()).unwrap();
     let (results, _) = run(jobs);
     let r = &results[0];
     assert_eq!(r.status.as_str(), "passed", "{r:?}");
@@ -258,18 +261,13 @@ fn a_hardfault_on_a_board_is_caught_by_the_vector_catch() {
     );
 
     let board = lister.board.lock().unwrap();
-    let calls: Vec<&str> = board.calls.iter().map(String::as_str).collect();
-    let at = |call: &str| {
-        calls
-            .iter()
-            .position(|c| *c == call)
-            .unwrap_or_else(|| panic!("no `{call}` in {calls:?}"))
-    };
+    let at = |call: &str| board.call_index(call);
     assert!(at("reset halt=true") < at("catch_hardfault true"));
     assert!(at("catch_hardfault true") < at("run"));
     assert!(
         at("catch_hardfault false") > at("catch_hardfault true"),
-        "the catch is spent once it fired: {calls:?}"
+        "the catch is spent once it fired: {:?}",
+        board.calls
     );
 }
 
@@ -288,11 +286,11 @@ fn qmp_and_hmp_from_a_script_are_not_available_on_hardware() {
             "QEMU monitor (HMP) commands are not available on hardware",
         ),
     ] {
-        let yaml = format!(
-            "version: 1\nboard: nucleo-f767zi\nimage: {{elf: {}}}\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - script: {{source: '{call};'}}\n",
-            elf.display()
-        );
-        let jobs = plan(dir.path(), &yaml, None, lister.clone()).unwrap();
+        let yaml = ScenarioYaml::elf("nucleo-f767zi", &elf)
+            .with("timeout: 10s")
+            .step("boot: {}")
+            .step(format!("script: {{source: '{call};'}}"));
+        let jobs = plan(dir.path(), &yaml.to_string(), None, lister.clone()).unwrap();
         let (results, _) = run(jobs);
         let r = &results[0];
         assert_eq!(r.status.as_str(), "error", "{r:?}");
@@ -341,29 +339,17 @@ fn auto_picks_the_netduino_board_when_a_probe_answers_for_its_chip() {
 fn without_a_probe_the_netduino_scenarios_pass_in_qemu() {
     // The CLI asks the real probe lister; no probe is attached here.
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     let scenarios = common::repo().join("scenarios/netduinoplus2");
-    let out = common::run(&[
-        "run",
-        scenarios.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out));
-    let report = common::report(&json);
-    let results = report["results"].as_array().unwrap();
+    let ran = common::lab_run(dir.path(), &scenarios, &[]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    let results = ran.results();
     assert_eq!(results.len(), 3);
     for r in results {
         assert_eq!(r["status"], "passed", "{r}");
         assert_eq!(r["board"], "netduinoplus2");
         assert_eq!(r["target"], "qemu", "{r}");
     }
-    let by_name = |name: &str| {
-        results
-            .iter()
-            .find(|r| r["scenario"] == name)
-            .unwrap_or_else(|| panic!("no {name} in {results:?}"))
-    };
+    let by_name = |name| ran.result_with("scenario", name);
     assert!(by_name("netduinoplus2-hello")["metrics"]["boot_us"].as_f64() > Some(0.0));
     assert_eq!(
         by_name("netduinoplus2-debug")["metrics"]["done_code"],

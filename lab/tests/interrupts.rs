@@ -6,11 +6,13 @@ mod common;
 
 use std::path::Path;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{built_image, lab, qemu_processes_with, report, scenario, wait_timeout};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::{
+    ScenarioYaml, built_image, lab, qemu_processes_with, report, scenario, scratch_folders,
+    wait_timeout, wait_until,
+};
+use nix::sys::signal::Signal;
 
 /// Starts `lab run FILE --json REPORT -j 1` with its scratch folders under
 /// `tmp`, so that its QEMUs and folders are told apart from other tests'.
@@ -24,25 +26,6 @@ fn start(file: &Path, json: &Path, tmp: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("lab runs")
-}
-
-/// Waits up to `timeout` for `ready`; panics with `what` if it never holds.
-fn wait_until(timeout: Duration, what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ready() {
-        assert!(Instant::now() < deadline, "{what} within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The lab scratch folders left in `tmp`.
-fn scratch_folders(tmp: &Path) -> Vec<String> {
-    std::fs::read_dir(tmp)
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("lab-"))
-        .collect()
 }
 
 #[test]
@@ -73,7 +56,7 @@ fn a_signal_stops_a_script_that_is_waiting(signal: Signal) {
     wait_until(Duration::from_secs(30), "QEMU starts", || {
         !qemu_processes_with(&needle).is_empty()
     });
-    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
+    common::signal(&child, signal);
     // The script waits 100 s; an interrupt that reached it ends far sooner.
     let status = wait_timeout(&mut child, Duration::from_secs(20))
         .expect("the lab ends soon after the signal");
@@ -137,15 +120,10 @@ fn a_killed_lab_leaves_a_valid_report_no_qemu_and_a_folder_the_next_lab_sweeps()
     assert_eq!(scratch_folders(&tmp).len(), 1, "the killed lab's folder");
 
     // The next lab finds the dead lab's folder unlocked and removes it.
-    let quick = scenario(
-        dir.path(),
-        "quick.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n  \
-             - expect-exit: {{code: 0, timeout: 10s}}\n",
-            hello.display()
-        ),
-    );
+    let quick = ScenarioYaml::elf("mps2-an385", &hello)
+        .step("boot: {}")
+        .step("expect-exit: {code: 0, timeout: 10s}")
+        .write(dir.path(), "quick.yaml");
     let out = lab()
         .env("TMPDIR", &tmp)
         .arg("run")

@@ -5,29 +5,11 @@
 
 mod common;
 
-use common::{report, run, text};
+use common::{built_and_cached, lab_run, metric, repo, scenario};
 
 #[test]
 fn the_go_image_is_a_static_arm64_binary_in_the_initramfs_and_is_cached() {
-    let build = || {
-        run(&[
-            "images",
-            "build",
-            "raspi/go-cold-start",
-            "--board",
-            "virt-a53",
-        ])
-    };
-    let first = build();
-    assert!(first.status.success(), "{}", text(&first));
-    let second = build();
-    assert!(second.status.success(), "{}", text(&second));
-    let stdout = String::from_utf8_lossy(&second.stdout);
-    assert!(
-        stdout.starts_with("cached raspi/go-cold-start@virt-a53"),
-        "{stdout}"
-    );
-    let out = common::repo().join("build/images/virt-a53/raspi/go-cold-start");
+    let out = built_and_cached("raspi/go-cold-start", "virt-a53");
     for file in ["Image", "initrd.cpio.gz", "app"] {
         assert!(out.join(file).is_file(), "{file} is built");
     }
@@ -51,40 +33,26 @@ fn the_go_image_is_a_static_arm64_binary_in_the_initramfs_and_is_cached() {
 #[test]
 fn the_go_program_starts_allocates_and_exits_zero_on_virt() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     // The checked-in scenario with its matrix replaced by the virt board
     // (`lab run` has no variant filter; raspi3b runs the same program).
-    let yaml =
-        std::fs::read_to_string(common::repo().join("scenarios/raspi/go-cold-start.yaml")).unwrap();
+    let yaml = std::fs::read_to_string(repo().join("scenarios/raspi/go-cold-start.yaml")).unwrap();
     let matrix =
         "matrix:\n  - {name: virt, board: virt-a53}\n  - {name: raspi3b, board: raspi3b}\n";
     assert!(
         yaml.contains(matrix),
         "the scenario's matrix is as expected"
     );
-    let file = common::scenario(
+    let file = scenario(
         dir.path(),
         "go-virt.yaml",
         &yaml.replace(matrix, "board: virt-a53\n"),
     );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report = report(&json);
-    let results = report["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "virt only");
-    let r = &results[0];
+    let ran = lab_run(dir.path(), &file, &[]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.results().len(), 1, "virt only");
+    let r = ran.first();
     assert_eq!(r["status"], "passed", "{r}");
     assert_eq!(r["board"], "virt-a53", "{r}");
-    let metric = |name: &str| {
-        r["metrics"][name]
-            .as_f64()
-            .unwrap_or_else(|| panic!("metric {name} in {r}"))
-    };
     for name in [
         "init_ms",
         "go_ready_us",
@@ -93,14 +61,14 @@ fn the_go_program_starts_allocates_and_exits_zero_on_virt() {
         "go_done_us",
         "exit_ms",
     ] {
-        assert!(metric(name) > 0.0, "{name} is positive: {r}");
+        assert!(metric(r, name) > 0.0, "{name} is positive: {r}");
     }
     // Guest time: main runs before the allocation work ends, and the Go
     // program finishes before init reports its exit.
-    assert!(metric("go_done_us") > metric("go_ready_us"), "{r}");
-    assert!(metric("exit_ms") >= metric("init_ms"), "{r}");
+    assert!(metric(r, "go_done_us") > metric(r, "go_ready_us"), "{r}");
+    assert!(metric(r, "exit_ms") >= metric(r, "init_ms"), "{r}");
     assert!(
-        metric("exit_ms") - metric("init_ms") >= metric("go_done_us") / 1000.0 - 10.0,
+        metric(r, "exit_ms") - metric(r, "init_ms") >= metric(r, "go_done_us") / 1000.0 - 10.0,
         "{r}"
     );
 }

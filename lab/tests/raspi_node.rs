@@ -6,27 +6,17 @@
 
 mod common;
 
-use common::{report, run, text};
+use common::{built_and_cached, lab_run, metric, repo, scenario};
 
 #[test]
 fn the_go_and_node_images_build_once_and_then_are_cached() {
     for image in ["raspi/go", "raspi/node"] {
-        let build = || run(&["images", "build", image, "--board", "virt-a53"]);
-        let first = build();
-        assert!(first.status.success(), "{}", text(&first));
-        let second = build();
-        assert!(second.status.success(), "{}", text(&second));
-        let stdout = String::from_utf8_lossy(&second.stdout);
-        assert!(
-            stdout.starts_with(&format!("cached {image}@virt-a53")),
-            "{stdout}"
-        );
-        let out = common::repo().join("build/images/virt-a53").join(image);
+        let out = built_and_cached(image, "virt-a53");
         for file in ["Image", "initrd.cpio.gz"] {
             assert!(out.join(file).is_file(), "{image}: {file} is built");
         }
     }
-    let go = common::repo().join("build/images/virt-a53/raspi/go");
+    let go = repo().join("build/images/virt-a53/raspi/go");
     // ELF e_machine: EM_AARCH64 (183) for app, EM_ARM (40) for app-armv7.
     for (file, machine) in [("app", 183u16), ("app-armv7", 40)] {
         let elf = std::fs::read(go.join(file)).unwrap();
@@ -60,42 +50,23 @@ steps:
 #[test]
 fn go_and_node_each_boot_and_answer_a_message_on_virt() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let file = common::scenario(dir.path(), "answer.yaml", MESSAGES);
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "-j",
-        "2",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report = report(&json);
-    let results = report["results"].as_array().unwrap();
-    let variants: Vec<&str> = results
-        .iter()
-        .map(|r| r["variant"].as_str().unwrap())
-        .collect();
-    assert_eq!(variants, ["go", "node"]);
-    for r in results {
+    let file = scenario(dir.path(), "answer.yaml", MESSAGES);
+    let ran = lab_run(dir.path(), &file, &["-j", "2"]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.each("variant"), ["go", "node"]);
+    for r in ran.results() {
         assert_eq!(r["status"], "passed", "{r}");
-        let metric = |name: &str| {
-            r["metrics"][name]
-                .as_f64()
-                .unwrap_or_else(|| panic!("metric {name} in {r}"))
-        };
-        assert_eq!(metric("received"), 1.0, "{r}");
-        assert_eq!(metric("status"), 0.0, "{r}");
-        assert!(metric("rss_kb") > 0.0, "{r}");
+        assert_eq!(metric(r, "received"), 1.0, "{r}");
+        assert_eq!(metric(r, "status"), 0.0, "{r}");
+        assert!(metric(r, "rss_kb") > 0.0, "{r}");
         // Guest time, one clock for the supervisor and the program: the
         // program starts after the supervisor's stamp, is ready after its
         // first line, and exits before the supervisor's second stamp.
-        let started_us = metric("started_ms") * 1000.0;
-        assert!(metric("start_us") >= started_us, "{r}");
-        assert!(metric("ready_us") >= metric("start_us"), "{r}");
+        let started_us = metric(r, "started_ms") * 1000.0;
+        assert!(metric(r, "start_us") >= started_us, "{r}");
+        assert!(metric(r, "ready_us") >= metric(r, "start_us"), "{r}");
         assert!(
-            metric("exited_ms") * 1000.0 >= metric("ready_us") - 1000.0,
+            metric(r, "exited_ms") * 1000.0 >= metric(r, "ready_us") - 1000.0,
             "{r}"
         );
     }
@@ -104,49 +75,30 @@ fn go_and_node_each_boot_and_answer_a_message_on_virt() {
 #[test]
 fn gc_traces_of_go_and_node_are_read_by_one_step_on_virt() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     // The checked-in experiment with its raspi3b variants left out (they
     // run in `make demo`).
-    let yaml =
-        std::fs::read_to_string(common::repo().join("scenarios/raspi/gc-pressure.yaml")).unwrap();
+    let yaml = std::fs::read_to_string(repo().join("scenarios/raspi/gc-pressure.yaml")).unwrap();
     let virt_only: String = yaml
         .lines()
         .filter(|line| !line.contains("board: raspi3b"))
         .map(|line| format!("{line}\n"))
         .collect();
     assert!(virt_only.contains("format: auto"), "{virt_only}");
-    let file = common::scenario(dir.path(), "gc-virt.yaml", &virt_only);
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "-j",
-        "2",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report = report(&json);
-    let results = report["results"].as_array().unwrap();
-    let variants: Vec<&str> = results
-        .iter()
-        .map(|r| r["variant"].as_str().unwrap())
-        .collect();
-    assert_eq!(variants, ["go-virt", "node-virt"]);
+    let file = scenario(dir.path(), "gc-virt.yaml", &virt_only);
+    let ran = lab_run(dir.path(), &file, &["-j", "2"]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.each("variant"), ["go-virt", "node-virt"]);
+    let results = ran.results();
     for r in results {
         assert_eq!(r["status"], "passed", "{r}");
-        let metric = |name: &str| {
-            r["metrics"][name]
-                .as_f64()
-                .unwrap_or_else(|| panic!("metric {name} in {r}"))
-        };
         // Both runtimes collect under this workload, and each collection
         // pauses the program for some part of its run.
-        assert!(metric("gc_count") >= 1.0, "{r}");
+        assert!(metric(r, "gc_count") >= 1.0, "{r}");
         assert!(
-            metric("gc_pause_max_us") <= metric("gc_pause_total_us"),
+            metric(r, "gc_pause_max_us") <= metric(r, "gc_pause_total_us"),
             "{r}"
         );
-        assert!(metric("gc_pause_total_us") < metric("run_us"), "{r}");
+        assert!(metric(r, "gc_pause_total_us") < metric(r, "run_us"), "{r}");
     }
     // Only Go's trace carries the runtime's own GC CPU share.
     assert!(results[0]["metrics"]["gc_cpu_percent"].is_number());

@@ -5,13 +5,31 @@
 
 mod common;
 
-use common::run_scenario;
+use common::{ScenarioYaml, find_step_detail, metric, step_detail};
 
-/// A metric of a result, or a panic that shows the result.
-fn metric(r: &serde_json::Value, name: &str) -> f64 {
-    r["metrics"][name]
-        .as_f64()
-        .unwrap_or_else(|| panic!("metric {name} in {r}"))
+/// The go-cold-start image on virt-a53 with init running its Go program
+/// (/bin/app), booted.
+fn go_program() -> ScenarioYaml {
+    ScenarioYaml::image("virt-a53", "raspi/go-cold-start")
+        .with("clock: virtual")
+        .with("timeout: 90s")
+        .with("args: [lab.run=/bin/app]")
+        .step("boot: {}")
+}
+
+/// The crash-test image: the supervisor runs /bin/app three times, which
+/// panics, then kills itself with SIGKILL, then exits 3.
+fn supervised() -> ScenarioYaml {
+    ScenarioYaml::image("virt-a53", "raspi/crash-test")
+        .with("clock: virtual")
+        .with("timeout: 90s")
+        .with("args: [lab.run=/bin/supervise, --, '3', /bin/app, 'panic,kill,exit']")
+        .step("boot: {}")
+}
+
+/// A result for assertion messages.
+fn text_of(r: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(r).unwrap()
 }
 
 #[test]
@@ -19,23 +37,13 @@ fn gc_trace_counts_every_collection_the_go_runtime_reports() {
     let dir = tempfile::tempdir().unwrap();
     // GODEBUG reaches the guest through the kernel command line; the Go
     // program ends with its own count of collections (runtime.MemStats.NumGC).
-    let (code, r) = run_scenario(
-        dir.path(),
-        "go-gc.yaml",
-        "version: 1\n\
-         name: go-gc-trace\n\
-         board: virt-a53\n\
-         image: raspi/go-cold-start\n\
-         clock: virtual\n\
-         timeout: 90s\n\
-         args: [lab.run=/bin/app]\n\
-         env: {GODEBUG: gctrace=1}\n\
-         steps:\n\
-         \x20 - boot: {}\n\
-         \x20 - wait-serial: {match: 'LAB init', timeout: 60s}\n\
-         \x20 - gc-trace: {format: go, until: 'GO done gc=(?P<num_gc>\\d+) .* t_us=(?P<run_us>\\d+)', timeout: 30s}\n\
-         \x20 - expect-exit: {code: 0, timeout: 10s}\n",
-    );
+    let (code, r) = go_program()
+        .with("name: go-gc-trace")
+        .with("env: {GODEBUG: gctrace=1}")
+        .step("wait-serial: {match: 'LAB init', timeout: 60s}")
+        .step(r"gc-trace: {format: go, until: 'GO done gc=(?P<num_gc>\d+) .* t_us=(?P<run_us>\d+)', timeout: 30s}")
+        .step("expect-exit: {code: 0, timeout: 10s}")
+        .run(dir.path(), "go-gc.yaml");
     assert_eq!(code, Some(0), "{r}");
     assert_eq!(r["status"], "passed", "{r}");
     let count = metric(&r, "gc_count");
@@ -53,18 +61,9 @@ fn gc_trace_counts_every_collection_the_go_runtime_reports() {
     );
     let cpu = metric(&r, "gc_cpu_percent");
     assert!((0.0..=100.0).contains(&cpu), "{r}");
-    let step = r["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["step"] == "gc-trace")
-        .unwrap_or_else(|| panic!("a gc-trace step in {r}"));
-    assert_eq!(step["detail"]["format"], "go", "{step}");
-    assert_eq!(
-        step["detail"]["collections"].as_f64(),
-        Some(count),
-        "{step}"
-    );
+    let trace = find_step_detail(&r, "gc-trace");
+    assert_eq!(trace["format"], "go", "{trace}");
+    assert_eq!(trace["collections"].as_f64(), Some(count), "{trace}");
 }
 
 #[test]
@@ -72,20 +71,10 @@ fn gc_trace_without_a_trace_ends_at_its_marker_with_no_collections() {
     let dir = tempfile::tempdir().unwrap();
     // No GODEBUG: the program prints no trace, so nothing is counted, and
     // the end marker still ends the step.
-    let (code, r) = run_scenario(
-        dir.path(),
-        "no-trace.yaml",
-        "version: 1\n\
-         board: virt-a53\n\
-         image: raspi/go-cold-start\n\
-         clock: virtual\n\
-         timeout: 90s\n\
-         args: [lab.run=/bin/app]\n\
-         steps:\n\
-         \x20 - boot: {}\n\
-         \x20 - gc-trace: {format: go, until: 'GO done .* t_us=(?P<run_us>\\d+)', timeout: 60s}\n\
-         \x20 - gc-trace: {format: go, until: 'never printed', timeout: 20s}\n",
-    );
+    let (code, r) = go_program()
+        .step(r"gc-trace: {format: go, until: 'GO done .* t_us=(?P<run_us>\d+)', timeout: 60s}")
+        .step("gc-trace: {format: go, until: 'never printed', timeout: 20s}")
+        .run(dir.path(), "no-trace.yaml");
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["metrics"]["gc_count"], 0.0, "{r}");
     assert_eq!(r["metrics"]["gc_pause_total_us"], 0.0, "{r}");
@@ -99,46 +88,18 @@ fn gc_trace_without_a_trace_ends_at_its_marker_with_no_collections() {
     );
 }
 
-/// A result for assertion messages.
-fn text_of(r: &serde_json::Value) -> String {
-    serde_json::to_string_pretty(r).unwrap()
-}
-
-/// The crash-test image: the supervisor runs /bin/app three times, which
-/// panics, then kills itself with SIGKILL, then exits 3.
-const SUPERVISED: &str = "version: 1\n\
-     board: virt-a53\n\
-     image: raspi/crash-test\n\
-     clock: virtual\n\
-     timeout: 90s\n\
-     args: [lab.run=/bin/supervise, --, '3', /bin/app, 'panic,kill,exit']\n\
-     steps:\n\
-     \x20 - boot: {}\n";
-
-/// The detail of step `index` (from 0), after checking its key.
-fn detail<'r>(r: &'r serde_json::Value, index: usize, key: &str) -> &'r serde_json::Value {
-    let step = &r["steps"][index];
-    assert_eq!(step["step"], key, "{r}");
-    &step["detail"]
-}
-
 #[test]
 fn expect_crash_classifies_a_go_panic_a_signal_and_an_exit_and_times_the_restarts() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, r) = run_scenario(
-        dir.path(),
-        "crashes.yaml",
-        &format!(
-            "{SUPERVISED}\
-             \x20 - expect-crash: {{kind: go-panic, restart: 'APP ready t_ms=(?P<t_ms>\\d+)', timeout: 60s}}\n\
-             \x20 - expect-crash: {{kind: signal, restart: 'APP ready', timeout: 20s}}\n\
-             \x20 - expect-crash: {{timeout: 20s}}\n\
-             \x20 - wait-serial: {{match: 'LAB exit status=0', timeout: 10s}}\n\
-             \x20 - expect-exit: {{code: 0, timeout: 10s}}\n"
-        ),
-    );
+    let (code, r) = supervised()
+        .step(r"expect-crash: {kind: go-panic, restart: 'APP ready t_ms=(?P<t_ms>\d+)', timeout: 60s}")
+        .step("expect-crash: {kind: signal, restart: 'APP ready', timeout: 20s}")
+        .step("expect-crash: {timeout: 20s}")
+        .step("wait-serial: {match: 'LAB exit status=0', timeout: 10s}")
+        .step("expect-exit: {code: 0, timeout: 10s}")
+        .run(dir.path(), "crashes.yaml");
     assert_eq!(code, Some(0), "{}", text_of(&r));
-    let panic = detail(&r, 1, "expect-crash");
+    let panic = step_detail(&r, 1, "expect-crash");
     assert_eq!(panic["kind"], "go-panic", "{panic}");
     assert_eq!(panic["status"], 2, "{panic}");
     assert_eq!(panic["message"], "sensor 3 returned no data", "{panic}");
@@ -149,7 +110,7 @@ fn expect_crash_classifies_a_go_panic_a_signal_and_an_exit_and_times_the_restart
     let ready = panic["recover_ready_ms"].as_f64().unwrap();
     assert!(recover >= 0.0 && ready >= recover, "{panic}");
 
-    let killed = detail(&r, 2, "expect-crash");
+    let killed = step_detail(&r, 2, "expect-crash");
     assert_eq!(killed["kind"], "signal", "{killed}");
     assert_eq!(
         (&killed["status"], &killed["signal"]),
@@ -158,7 +119,7 @@ fn expect_crash_classifies_a_go_panic_a_signal_and_an_exit_and_times_the_restart
     );
     assert!(killed["recover_ms"].as_f64().unwrap() >= 0.0, "{killed}");
 
-    let exited = detail(&r, 3, "expect-crash");
+    let exited = step_detail(&r, 3, "expect-crash");
     assert_eq!(exited["kind"], "exit", "{exited}");
     assert_eq!(exited["message"], "config missing", "{exited}");
     assert!(
@@ -176,11 +137,9 @@ fn expect_crash_classifies_a_go_panic_a_signal_and_an_exit_and_times_the_restart
 #[test]
 fn expect_crash_fails_on_another_kind_and_says_what_it_saw() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, r) = run_scenario(
-        dir.path(),
-        "wrong-kind.yaml",
-        &format!("{SUPERVISED}\x20 - expect-crash: {{kind: uncaught-exception, timeout: 60s}}\n"),
-    );
+    let (code, r) = supervised()
+        .step("expect-crash: {kind: uncaught-exception, timeout: 60s}")
+        .run(dir.path(), "wrong-kind.yaml");
     assert_eq!(code, Some(1), "{}", text_of(&r));
     assert_eq!(r["status"], "failed", "{r}");
     let error = r["error"].as_str().unwrap_or_default();

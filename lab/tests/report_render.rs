@@ -293,34 +293,32 @@ fn case_names_carry_variant_and_run() {
 
 // --- JSON -------------------------------------------------------------------
 
+/// The keys of JSON object `value`, in order.
+fn keys(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect()
+}
+
 #[test]
 fn json_uses_the_field_names_of_the_design() {
     let json = to_json_string(&single_runs()).unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
 
-    let top: Vec<&str> = value
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     // Parsed back in written order: DESIGN.md's order.
     assert_eq!(
-        top,
+        keys(&value),
         ["lab_version", "started_at", "seed", "results", "summaries"]
     );
     assert_eq!(value["lab_version"], "0.1.0");
     assert_eq!(value["started_at"], "2026-11-27T14:00:00Z");
 
     let first = &value["results"][0];
-    let keys: Vec<&str> = first
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
     assert_eq!(
-        keys,
+        keys(first),
         [
             "scenario",
             "file",
@@ -346,13 +344,7 @@ fn json_uses_the_field_names_of_the_design() {
     assert_eq!(first["metrics"]["t_ms"], 12.0);
     assert_eq!(first["error"], serde_json::Value::Null);
     let step = &first["steps"][0];
-    let step_keys: Vec<&str> = step
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    assert_eq!(step_keys, ["step", "status", "at_ms", "duration_ms"]);
+    assert_eq!(keys(step), ["step", "status", "at_ms", "duration_ms"]);
     assert_eq!(step["step"], "boot");
     assert_eq!(step["duration_ms"], 3.1);
 

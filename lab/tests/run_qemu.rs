@@ -2,44 +2,45 @@
 
 mod common;
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{built_image, qemu_processes_with, report, run, run_scenario, scenario, text};
+use common::{
+    ScenarioYaml, built_image, find_step_detail, lab, lab_run, lab_run_with, metric,
+    qemu_processes_with, repo, step_detail, step_names,
+};
+
+/// A scenario that boots the silent firmware (see [`common::silent_elf`],
+/// built into the scenario's folder) and waits for a line it never prints,
+/// until the scenario's `timeout`.
+fn silent(timeout: &str) -> ScenarioYaml {
+    ScenarioYaml::elf("mps2-an385", "silent.elf")
+        .with(format!("timeout: {timeout}"))
+        .step("boot: {}")
+        .step("wait-serial: {match: 'READY'}")
+}
 
 #[test]
 fn hello_passes_on_every_board_with_identical_virtual_boot_times() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     let junit = dir.path().join("junit.xml");
-    let hello = common::repo().join("scenarios/hello.yaml");
-    let out = run(&[
-        "run",
-        hello.to_str().unwrap(),
-        "-j",
-        "2",
-        "--json",
-        json.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report = report(&json);
-    let results = report["results"].as_array().unwrap();
+    let hello = repo().join("scenarios/hello.yaml");
+    let ran = lab_run(
+        dir.path(),
+        &hello,
+        &["-j", "2", "--junit", junit.to_str().unwrap()],
+    );
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    let results = ran.results();
     assert_eq!(results.len(), 9, "3 boards x 3 runs");
     for r in results {
         assert_eq!(r["status"], "passed", "{r}");
         assert_eq!(r["target"], "qemu");
-        let steps: Vec<&str> = r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["step"].as_str().unwrap())
-            .collect();
-        assert_eq!(steps, ["boot", "wait-serial", "expect-exit"]);
-        assert!(r["metrics"]["boot_us"].as_f64().unwrap() > 0.0, "{r}");
+        assert_eq!(step_names(r), ["boot", "wait-serial", "expect-exit"]);
+        assert!(metric(r, "boot_us") > 0.0, "{r}");
     }
     // clock: virtual makes guest time repeat exactly, run after run.
-    for s in report["summaries"].as_array().unwrap() {
+    for s in ran.json["summaries"].as_array().unwrap() {
         let boot = &s["metrics"]["boot_us"];
         assert_eq!(s["runs"], 3);
         assert_eq!(
@@ -57,31 +58,17 @@ fn hello_passes_on_every_board_with_identical_virtual_boot_times() {
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 9, "{xml}");
-    let table = String::from_utf8_lossy(&out.stdout);
+    let table = ran.stdout();
     assert!(table.contains("passed 3/3"), "{table}");
 }
 
 #[test]
 fn echo_round_trips_a_line_over_the_serial_port() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let echo = common::repo().join("scenarios/echo.yaml");
-    let out = run(&[
-        "run",
-        echo.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let r = &report(&json)["results"][0];
-    let steps: Vec<&str> = r["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["step"].as_str().unwrap())
-        .collect();
+    let ran = lab_run(dir.path(), &repo().join("scenarios/echo.yaml"), &[]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
     assert_eq!(
-        steps,
+        step_names(ran.first()),
         [
             "boot",
             "wait-serial",
@@ -96,14 +83,10 @@ fn echo_round_trips_a_line_over_the_serial_port() {
 #[test]
 fn a_wrong_exit_code_fails_and_names_both_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, r) = run_scenario(
-        dir.path(),
-        "wrong-exit.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
-            built_image("cortex-m/hello", "mps2-an385").display()
-        ),
-    );
+    let (code, r) = ScenarioYaml::built("mps2-an385", "cortex-m/hello")
+        .step("boot: {}")
+        .step("expect-exit: {code: 3, timeout: 5s}")
+        .run(dir.path(), "wrong-exit.yaml");
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "failed");
     assert_eq!(r["error"], "the target exited with code 0, expected 3");
@@ -117,66 +100,39 @@ fn a_user_elf_given_by_relative_path_runs() {
         dir.path().join("mine.elf"),
     )
     .unwrap();
-    let json = dir.path().join("report.json");
-    let file = scenario(
-        dir.path(),
-        "mine.yaml",
-        "version: 1\nboard: mps2-an500\nimage: {elf: mine.elf}\nclock: virtual\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'hello from (?P<x>mps2)?', timeout: 5s}\n  - wait-serial: {match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}\n  - expect-exit: {code: 0, timeout: 5s}\n",
-    );
+    let mine = ScenarioYaml::elf("mps2-an500", "mine.elf").with("clock: virtual");
     // A capture that is not a number fails the step with a clear message.
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let (code, r) = mine
+        .clone()
+        .step("boot: {}")
+        .step("wait-serial: {match: 'hello from (?P<x>mps2)?', timeout: 5s}")
+        .step(r"wait-serial: {match: 'READY boot_us=(?P<boot_us>\d+)', timeout: 5s}")
+        .step("expect-exit: {code: 0, timeout: 5s}")
+        .run(dir.path(), "mine.yaml");
+    assert_eq!(code, Some(1), "{r}");
     assert!(
-        report(&json)["results"][0]["error"]
+        r["error"]
             .as_str()
             .unwrap()
             .contains("capture `x` is \"mps2\", not a number")
     );
-    let file = scenario(
-        dir.path(),
-        "mine.yaml",
-        "version: 1\nboard: mps2-an500\nimage: {elf: mine.elf}\nclock: virtual\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY boot_us=(?P<boot_us>\\d+)', timeout: 5s}\n  - expect-exit: {code: 0, timeout: 5s}\n",
-    );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(
-        report(&json)["results"][0]["metrics"]["boot_us"]
-            .as_f64()
-            .unwrap()
-            > 0.0
-    );
+    let (code, r) = mine
+        .step("boot: {}")
+        .step(r"wait-serial: {match: 'READY boot_us=(?P<boot_us>\d+)', timeout: 5s}")
+        .step("expect-exit: {code: 0, timeout: 5s}")
+        .run(dir.path(), "mine.yaml");
+    assert_eq!(code, Some(0), "{r}");
+    assert!(metric(&r, "boot_us") > 0.0);
 }
 
 #[test]
 fn a_silent_firmware_times_out_on_schedule_and_leaves_no_qemu() {
     let dir = tempfile::tempdir().unwrap();
     let elf = common::silent_elf(dir.path());
-    let json = dir.path().join("report.json");
-    let file = scenario(
-        dir.path(),
-        "silent.yaml",
-        "version: 1\nboard: mps2-an385\nimage: {elf: silent.elf}\ntimeout: 2s\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY'}\n",
-    );
     let started = Instant::now();
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let (code, r) = silent("2s").run(dir.path(), "silent.yaml");
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "timeout", "{r}");
     assert!(
         r["error"]
@@ -198,15 +154,12 @@ fn a_silent_firmware_times_out_on_schedule_and_leaves_no_qemu() {
 #[test]
 fn a_lockup_is_an_error_that_names_it() {
     let dir = tempfile::tempdir().unwrap();
-    let elf = built_image("cortex-m/fault", "mps2-an385");
-    let (code, r) = run_scenario(
-        dir.path(),
-        "lockup.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [lockup]\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  - wait-serial: {{match: 'never printed'}}\n",
-            elf.display()
-        ),
-    );
+    let (code, r) = ScenarioYaml::built("mps2-an385", "cortex-m/fault")
+        .with("args: [lockup]")
+        .with("timeout: 10s")
+        .step("boot: {}")
+        .step("wait-serial: {match: 'never printed'}")
+        .run(dir.path(), "lockup.yaml");
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "error", "{r}");
     let error = r["error"].as_str().unwrap();
@@ -219,26 +172,9 @@ fn a_lockup_is_an_error_that_names_it() {
 #[test]
 fn faults_are_caught_decoded_and_placed_in_the_source() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let faults = common::repo().join("scenarios/faults");
-    let out = run(&[
-        "run",
-        faults.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let results = report(&json)["results"].as_array().unwrap().clone();
-    let caught = |scenario: &str| {
-        let r = results.iter().find(|r| r["scenario"] == scenario).unwrap();
-        r["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["step"] == "expect-fault")
-            .unwrap()["detail"]
-            .clone()
-    };
+    let ran = lab_run(dir.path(), &repo().join("scenarios/faults"), &[]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    let caught = |scenario| find_step_detail(ran.result_with("scenario", scenario), "expect-fault");
     let undef = caught("fault-undefined-instruction");
     assert_eq!(undef["source"], "vector-catch");
     assert_eq!(undef["causes"], serde_json::json!(["UNDEFINSTR", "FORCED"]));
@@ -268,18 +204,14 @@ fn faults_are_caught_decoded_and_placed_in_the_source() {
 #[test]
 fn a_users_own_hardfault_handler_is_caught_from_outside() {
     let dir = tempfile::tempdir().unwrap();
-    let elf = built_image("cortex-m/user-fault", "mps2-an385");
-    let (code, r) = run_scenario(
-        dir.path(),
-        "user.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [undef]\nsteps:\n  - boot: {{}}\n  \
-             - expect-fault: {{kind: hardfault, timeout: 5s}}\n  - expect-exit: {{code: 3, timeout: 5s}}\n",
-            elf.display()
-        ),
-    );
+    let (code, r) = ScenarioYaml::built("mps2-an385", "cortex-m/user-fault")
+        .with("args: [undef]")
+        .step("boot: {}")
+        .step("expect-fault: {kind: hardfault, timeout: 5s}")
+        .step("expect-exit: {code: 3, timeout: 5s}")
+        .run(dir.path(), "user.yaml");
     assert_eq!(code, Some(0), "{r}");
-    let detail = &r["steps"][1]["detail"];
+    let detail = step_detail(&r, 1, "expect-fault");
     assert_eq!(detail["source"], "vector-catch", "{r}");
     assert_eq!(
         detail["causes"],
@@ -302,16 +234,10 @@ fn a_users_own_hardfault_handler_is_caught_from_outside() {
 #[test]
 fn an_expected_fault_that_never_comes_names_the_exit() {
     let dir = tempfile::tempdir().unwrap();
-    let elf = built_image("cortex-m/hello", "mps2-an385");
-    let (code, r) = run_scenario(
-        dir.path(),
-        "no-fault.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n  \
-             - expect-fault: {{kind: hardfault, timeout: 5s}}\n",
-            elf.display()
-        ),
-    );
+    let (code, r) = ScenarioYaml::built("mps2-an385", "cortex-m/hello")
+        .step("boot: {}")
+        .step("expect-fault: {kind: hardfault, timeout: 5s}")
+        .run(dir.path(), "no-fault.yaml");
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "failed");
     assert_eq!(
@@ -323,16 +249,11 @@ fn an_expected_fault_that_never_comes_names_the_exit() {
 #[test]
 fn a_fault_with_another_cause_fails_and_names_what_happened() {
     let dir = tempfile::tempdir().unwrap();
-    let elf = built_image("cortex-m/fault", "mps2-an385");
-    let (code, r) = run_scenario(
-        dir.path(),
-        "wrong-cause.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nargs: [undef]\nsteps:\n  - boot: {{}}\n  \
-             - expect-fault: {{kind: hardfault, cause: PRECISERR, timeout: 5s}}\n",
-            elf.display()
-        ),
-    );
+    let (code, r) = ScenarioYaml::built("mps2-an385", "cortex-m/fault")
+        .with("args: [undef]")
+        .step("boot: {}")
+        .step("expect-fault: {kind: hardfault, cause: PRECISERR, timeout: 5s}")
+        .run(dir.path(), "wrong-cause.yaml");
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "failed");
     assert_eq!(
@@ -344,11 +265,9 @@ fn a_fault_with_another_cause_fails_and_names_what_happened() {
 #[test]
 fn a_missing_image_file_is_an_error_result() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, r) = run_scenario(
-        dir.path(),
-        "missing.yaml",
-        "version: 1\nboard: mps2-an385\nimage: {elf: nowhere.elf}\nsteps:\n  - boot: {}\n",
-    );
+    let (code, r) = ScenarioYaml::elf("mps2-an385", "nowhere.elf")
+        .step("boot: {}")
+        .run(dir.path(), "missing.yaml");
     assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "error");
     let error = r["error"].as_str().unwrap();
@@ -361,38 +280,19 @@ fn an_option_qemu_refuses_after_connecting_is_named_in_the_error() {
     // so a bad device closes the QMP connection: its stderr is the error.
     let ws = tempfile::tempdir().unwrap();
     std::fs::create_dir(ws.path().join("qemu-configs")).unwrap();
-    let profile = std::fs::read_to_string(common::repo().join("qemu-configs/mps2-an385.yaml"))
+    let profile = std::fs::read_to_string(repo().join("qemu-configs/mps2-an385.yaml"))
         .unwrap()
         .replace(
             "  memory: 16M\n",
             "  memory: 16M\n  args: [-device, no-such-device]\n",
         );
     std::fs::write(ws.path().join("qemu-configs/mps2-an385.yaml"), profile).unwrap();
-    let elf = built_image("cortex-m/hello", "mps2-an385");
-    let file = scenario(
-        ws.path(),
-        "s.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n",
-            elf.display()
-        ),
-    );
-    let json = ws.path().join("report.json");
-    let out = common::lab()
-        .env("LAB_ROOT", ws.path())
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let error = report(&json)["results"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let file = ScenarioYaml::built("mps2-an385", "cortex-m/hello")
+        .step("boot: {}")
+        .write(ws.path(), "s.yaml");
+    let ran = lab_run_with(lab().env("LAB_ROOT", ws.path()), ws.path(), &file, &[]);
+    assert_eq!(ran.code(), Some(1), "{ran}");
+    let error = ran.first()["error"].as_str().unwrap();
     assert!(
         error.contains("'no-such-device' is not a valid device model name"),
         "{error}"
@@ -402,32 +302,13 @@ fn an_option_qemu_refuses_after_connecting_is_named_in_the_error() {
 #[test]
 fn a_missing_qemu_names_the_package_to_install() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let elf = built_image("cortex-m/hello", "mps2-an385");
-    let file = scenario(
-        dir.path(),
-        "noqemu.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - boot: {{}}\n",
-            elf.display()
-        ),
-    );
+    let file = ScenarioYaml::built("mps2-an385", "cortex-m/hello")
+        .step("boot: {}")
+        .write(dir.path(), "noqemu.yaml");
     let empty = tempfile::tempdir().unwrap();
-    let out = common::lab()
-        .env("PATH", empty.path())
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let error = report(&json)["results"][0]["error"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ran = lab_run_with(lab().env("PATH", empty.path()), dir.path(), &file, &[]);
+    assert_eq!(ran.code(), Some(1), "{ran}");
+    let error = ran.first()["error"].as_str().unwrap();
     assert!(
         error.contains("`qemu-system-arm` is not installed")
             && error.contains("Debian package `qemu-system-arm`"),
@@ -440,34 +321,26 @@ fn ctrl_c_stops_qemu_and_still_writes_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let elf = common::silent_elf(dir.path());
     let json = dir.path().join("report.json");
-    let file = scenario(
-        dir.path(),
-        "forever.yaml",
-        "version: 1\nboard: mps2-an385\nimage: {elf: silent.elf}\ntimeout: 60s\nsteps:\n  - boot: {}\n  - wait-serial: {match: 'READY'}\n",
-    );
-    let mut child = common::lab()
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
+    let file = silent("60s").write(dir.path(), "forever.yaml");
+    let mut child = lab()
+        .arg("run")
+        .arg(&file)
+        .arg("--json")
+        .arg(&json)
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let needle = elf.to_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while qemu_processes_with(needle).is_empty() {
-        assert!(Instant::now() < deadline, "QEMU never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::wait_until(Duration::from_secs(20), "QEMU starts", || {
+        !qemu_processes_with(needle).is_empty()
+    });
     common::ctrl_c(&child);
     let Some(status) = common::wait_timeout(&mut child, Duration::from_secs(10)) else {
         let _ = child.kill();
         panic!("lab did not stop after Ctrl-C");
     };
     assert_eq!(status.code(), Some(1));
-    let r = &report(&json)["results"][0];
+    let r = &common::report(&json)["results"][0];
     assert_eq!(r["status"], "error", "{r}");
     assert_eq!(r["error"], "interrupted (Ctrl-C)");
     assert!(qemu_processes_with(needle).is_empty(), "QEMU left running");
@@ -476,24 +349,12 @@ fn ctrl_c_stops_qemu_and_still_writes_the_report() {
 #[test]
 fn footprint_matches_the_toolchain_size_report() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
     let elf = built_image("cortex-m/hello", "mps2-an385");
-    let file = scenario(
-        dir.path(),
-        "footprint.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {}}}\nsteps:\n  - footprint: {{}}\n",
-            elf.display()
-        ),
-    );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let metrics = report(&json)["results"][0]["metrics"].clone();
+    let (code, r) = ScenarioYaml::elf("mps2-an385", &elf)
+        .step("footprint: {}")
+        .run(dir.path(), "footprint.yaml");
+    assert_eq!(code, Some(0), "{r}");
+    let metrics = &r["metrics"];
     let size = std::process::Command::new("arm-none-eabi-size")
         .arg("-A")
         .arg(&elf)
@@ -522,25 +383,12 @@ fn footprint_matches_the_toolchain_size_report() {
 fn memory_layout_places_the_heap_in_each_boards_psram() {
     let dir = tempfile::tempdir().unwrap();
     for (board, psram) in [("mps2-an385", 0x2100_0000u64), ("mps2-an500", 0x6000_0000)] {
-        let json = dir.path().join(format!("{board}.json"));
-        let elf = built_image("cortex-m/hello", board);
-        let file = scenario(
-            dir.path(),
-            &format!("{board}.yaml"),
-            &format!(
-                "version: 1\nboard: {board}\nimage: {{elf: {}}}\nsteps:\n  - boot: {{halted: true}}\n  - memory-layout: {{}}\n",
-                elf.display()
-            ),
-        );
-        let out = run(&[
-            "run",
-            file.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        let r = &report(&json)["results"][0];
-        let detail = &r["steps"][1]["detail"];
+        let (code, r) = ScenarioYaml::built(board, "cortex-m/hello")
+            .step("boot: {halted: true}")
+            .step("memory-layout: {}")
+            .run(dir.path(), &format!("{board}.yaml"));
+        assert_eq!(code, Some(0), "{r}");
+        let detail = step_detail(&r, 1, "memory-layout");
         assert_eq!(detail["areas"]["heap"]["start"], psram, "{detail}");
         assert_eq!(detail["areas"]["heap"]["region"], "psram");
         assert_eq!(detail["areas"]["stack"]["region"], "sram");
@@ -562,9 +410,8 @@ fn memory_layout_places_the_heap_in_each_boards_psram() {
 #[test]
 fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let elf = built_image("cortex-m/echo", "mps2-an385");
-    std::fs::copy(&elf, dir.path().join("echo.elf")).unwrap();
+    let elf = common::copy_elf(dir.path(), "cortex-m/echo", "mps2-an385");
+    let echo = ScenarioYaml::elf("mps2-an385", elf).with("timeout: 10s");
     // The echo firmware sends back each line: a rising and a flat series.
     let rising: String = (1..=8)
         .map(|i| format!("S x={i} y={}\\n", 100 * i))
@@ -572,28 +419,21 @@ fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
     let flat: String = (1..=8)
         .map(|i| format!("S x={i} y={}\\n", 500 + (i % 2) * 10))
         .collect();
-    let file = scenario(
-        dir.path(),
-        "trend.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: echo.elf}}\ntimeout: 10s\n\
-             matrix:\n  - {{name: leak, args: [leak]}}\n  - {{name: clean, args: [clean]}}\n\
-             steps:\n  - boot: {{}}\n  - wait-serial: {{match: READY, timeout: 5s}}\n  \
-             - send-serial: \"{rising}DONE\\n\"\n  \
-             - trend: {{match: 'S x=(?P<x>\\d+) y=(?P<y>\\d+)', until: DONE, metric: growth, expect: {{leak: rising, clean: flat}}}}\n"
-        ),
-    );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let file = echo
+        .clone()
+        .with("matrix:\n  - {name: leak, args: [leak]}\n  - {name: clean, args: [clean]}")
+        .step("boot: {}")
+        .step("wait-serial: {match: READY, timeout: 5s}")
+        .step(format!("send-serial: \"{rising}DONE\\n\""))
+        .step(
+            r"trend: {match: 'S x=(?P<x>\d+) y=(?P<y>\d+)', until: DONE, metric: growth, expect: {leak: rising, clean: flat}}",
+        )
+        .write(dir.path(), "trend.yaml");
+    let ran = lab_run(dir.path(), &file, &[]);
     // The same rising series in both variants: `leak` passes, `clean` fails.
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let results = report(&json)["results"].as_array().unwrap().clone();
-    let leak = results.iter().find(|r| r["variant"] == "leak").unwrap();
-    let clean = results.iter().find(|r| r["variant"] == "clean").unwrap();
+    assert_eq!(ran.code(), Some(1), "{ran}");
+    let leak = ran.result_with("variant", "leak");
+    let clean = ran.result_with("variant", "clean");
     assert_eq!(leak["status"], "passed", "{leak}");
     assert_eq!(leak["metrics"]["growth"], 100.0);
     assert_eq!(leak["metrics"]["growth_samples"], 8.0);
@@ -606,22 +446,13 @@ fn trend_fits_a_series_from_the_console_and_checks_it_per_variant() {
         "{clean}"
     );
     // And a flat series is flat.
-    let file = scenario(
-        dir.path(),
-        "flat.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: echo.elf}}\ntimeout: 10s\nsteps:\n  - boot: {{}}\n  \
-             - wait-serial: {{match: READY, timeout: 5s}}\n  - send-serial: \"{flat}DONE\\n\"\n  \
-             - trend: {{match: 'S x=(?P<x>\\d+) y=(?P<y>\\d+)', until: DONE, expect: flat}}\n"
-        ),
-    );
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, r) = echo
+        .step("boot: {}")
+        .step("wait-serial: {match: READY, timeout: 5s}")
+        .step(format!("send-serial: \"{flat}DONE\\n\""))
+        .step(r"trend: {match: 'S x=(?P<x>\d+) y=(?P<y>\d+)', until: DONE, expect: flat}")
+        .run(dir.path(), "flat.yaml");
+    assert_eq!(code, Some(0), "{r}");
 }
 
 #[test]
@@ -629,17 +460,14 @@ fn a_reader_that_goes_away_loses_no_result() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
-    let hello = common::repo().join("scenarios/hello.yaml");
     // Like `lab run ... | head -1`: read one line, then close the pipe.
-    let mut child = common::lab()
-        .args([
-            "run",
-            hello.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    let mut child = lab()
+        .arg("run")
+        .arg(repo().join("scenarios/hello.yaml"))
+        .arg("--json")
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
@@ -651,7 +479,7 @@ fn a_reader_that_goes_away_loses_no_result() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
-    let results = report(&json)["results"].as_array().unwrap().clone();
+    let results = common::report(&json)["results"].as_array().unwrap().clone();
     assert_eq!(results.len(), 9);
     assert!(results.iter().all(|r| r["status"] == "passed"));
 }

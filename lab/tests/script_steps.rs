@@ -8,52 +8,43 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{built_image, qemu_processes_with, report, run, run_scenario, scenario, text};
+use common::{
+    ScenarioYaml, built_image_dir, copy_elf, lab_run, qemu_processes_with, refused_by_check, repo,
+    run_scenario, scenario,
+};
 
-/// Copies `image`'s ELF for mps2-an385 into `dir` and returns its file name.
-fn elf(dir: &Path, image: &str) -> String {
-    let name = format!("{}.elf", image.rsplit('/').next().unwrap());
-    std::fs::copy(built_image(image, "mps2-an385"), dir.join(&name)).unwrap();
-    name
+/// A scenario on mps2-an385 that boots a copy of `image`'s ELF in `dir`.
+fn an385(dir: &Path, image: &str) -> ScenarioYaml {
+    ScenarioYaml::elf("mps2-an385", copy_elf(dir, image, "mps2-an385"))
 }
 
-/// Writes `script` next to a scenario that runs it after `boot`, runs the
-/// scenario with `extra` arguments and returns (exit code, result).
-fn run_script(
-    dir: &Path,
-    image: &str,
-    halted: bool,
-    script: &str,
-    extra: &[&str],
-) -> (Option<i32>, Value) {
-    let elf = elf(dir, image);
+/// Runs `script`, from a file beside a scenario on mps2-an385 that boots
+/// `image` (held at reset if `halted`) and then runs the script, with `lab
+/// run` arguments `args`; returns (exit code, result).
+fn run_script(image: &str, halted: bool, script: &str, args: &[&str]) -> (Option<i32>, Value) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     std::fs::write(dir.join("test.rhai"), script).unwrap();
-    let file = scenario(
-        dir,
-        "script.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\ntimeout: 20s\nsteps:\n  \
-             - boot: {{halted: {halted}}}\n  - script: {{file: test.rhai}}\n"
-        ),
-    );
-    let json = dir.join("report.json");
-    let mut args = vec![
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let out = run(&args);
-    assert!(json.exists(), "{}", text(&out));
-    (out.status.code(), report(&json)["results"][0].clone())
+    let file = an385(dir, image)
+        .with("timeout: 20s")
+        .step(format!("boot: {{halted: {halted}}}"))
+        .step("script: {file: test.rhai}")
+        .write(dir, "script.yaml");
+    let ran = lab_run(dir, &file, args);
+    (ran.code(), ran.first().clone())
+}
+
+/// A scenario on mps2-an385 whose echo firmware boots, then runs the script
+/// in file `script`, for `lab check`.
+fn echo_then(script: &str) -> ScenarioYaml {
+    ScenarioYaml::image("mps2-an385", "cortex-m/echo")
+        .step("boot: {}")
+        .step(format!("script: {{file: {script}}}"))
 }
 
 #[test]
 fn serial_qmp_hmp_and_run_control_from_a_script() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         r#"
@@ -83,9 +74,7 @@ fn serial_qmp_hmp_and_run_control_from_a_script() {
 #[test]
 fn the_same_seed_gives_the_same_numbers() {
     let rolls = |seed: &str| {
-        let dir = tempfile::tempdir().unwrap();
         let (code, r) = run_script(
-            dir.path(),
             "cortex-m/echo",
             false,
             "for i in 0..5 { metric(`roll${i}`, random_int(1, 1000000)); }",
@@ -102,9 +91,7 @@ fn the_same_seed_gives_the_same_numbers() {
 
 #[test]
 fn the_debugger_from_a_script() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/debuggee",
         true,
         r#"
@@ -133,9 +120,7 @@ fn the_debugger_from_a_script() {
 
 #[test]
 fn a_failed_assert_fails_the_run_at_its_position() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         "wait_serial(\"READY\", \"5s\");\nassert(1 == 2, \"one is not two\");\n",
@@ -152,9 +137,7 @@ fn a_failed_assert_fails_the_run_at_its_position() {
 
 #[test]
 fn a_host_error_is_an_error_and_names_the_call() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         "wait_serial(\"NEVER\", \"200ms\");\n",
@@ -174,24 +157,12 @@ fn a_host_error_is_an_error_and_names_the_call() {
 #[test]
 fn a_script_that_loops_forever_ends_at_the_deadline_with_no_qemu_left() {
     let dir = tempfile::tempdir().unwrap();
-    let elf = elf(dir.path(), "cortex-m/echo");
-    let file = scenario(
-        dir.path(),
-        "forever.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\ntimeout: 2s\nsteps:\n  \
-             - boot: {{}}\n  - script: {{source: 'loop {{ sleep(\"50ms\"); }}'}}\n"
-        ),
-    );
-    let json = dir.path().join("report.json");
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    let (code, r) = an385(dir.path(), "cortex-m/echo")
+        .with("timeout: 2s")
+        .step("boot: {}")
+        .step(r#"script: {source: 'loop { sleep("50ms"); }'}"#)
+        .run(dir.path(), "forever.yaml");
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "timeout", "{r}");
     std::thread::sleep(Duration::from_millis(100));
     assert!(qemu_processes_with(dir.path().to_str().unwrap()).is_empty());
@@ -205,14 +176,8 @@ fn lab_check_catches_an_unknown_host_function() {
         "wait_serail(\"READY\", \"1s\");\n",
     )
     .unwrap();
-    let file = scenario(
-        dir.path(),
-        "typo.yaml",
-        "version: 1\nboard: mps2-an385\nimage: cortex-m/echo\nsteps:\n  - boot: {}\n  - script: {file: typo.rhai}\n",
-    );
-    let out = run(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = echo_then("typo.rhai").write(dir.path(), "typo.yaml");
+    let stderr = refused_by_check(&file);
     assert!(
         stderr.contains("typo.rhai:1:1: unknown function `wait_serail`"),
         "{stderr}"
@@ -225,14 +190,7 @@ fn lab_check_catches_a_script_booting_an_unknown_board_or_a_foreign_image() {
     let dir = tempfile::tempdir().unwrap();
     let check = |script: &str| {
         std::fs::write(dir.path().join("swap.rhai"), script).unwrap();
-        let file = scenario(
-            dir.path(),
-            "swap.yaml",
-            "version: 1\nboard: mps2-an385\nimage: cortex-m/echo\nsteps:\n  - boot: {}\n  - script: {file: swap.rhai}\n",
-        );
-        let out = run(&["check", file.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        refused_by_check(&echo_then("swap.rhai").write(dir.path(), "swap.yaml"))
     };
     let stderr = check("wait_serial(\"READY\");\nboot(#{board: \"mps2-an999\"});\n");
     assert!(
@@ -250,24 +208,12 @@ fn lab_check_catches_a_script_booting_an_unknown_board_or_a_foreign_image() {
 #[test]
 fn a_spinning_script_hits_the_operations_limit_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
-    let elf = elf(dir.path(), "cortex-m/echo");
-    let file = scenario(
-        dir.path(),
-        "spin.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\ntimeout: 20s\nsteps:\n  \
-             - boot: {{}}\n  - script: {{source: 'let n = 0; loop {{ n += 1; }}'}}\n"
-        ),
-    );
-    let json = dir.path().join("report.json");
-    let out = run(&[
-        "run",
-        file.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    let (code, r) = an385(dir.path(), "cortex-m/echo")
+        .with("timeout: 20s")
+        .step("boot: {}")
+        .step("script: {source: 'let n = 0; loop { n += 1; }'}")
+        .run(dir.path(), "spin.yaml");
+    assert_eq!(code, Some(1), "{r}");
     assert_eq!(r["status"], "error", "{r}");
     let error = r["error"].as_str().unwrap();
     assert!(error.contains("spin.yaml (inline script):1:"), "{error}");
@@ -277,20 +223,11 @@ fn a_spinning_script_hits_the_operations_limit_with_a_hint() {
 #[test]
 fn the_seeded_reset_campaign_comes_back_every_time() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let campaign = common::repo().join("scenarios/scripted/reset-campaign.rhai");
-    let out = run(&[
-        "run",
-        campaign.to_str().unwrap(),
-        "--seed",
-        "3",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let report = report(&json);
-    assert_eq!(report["seed"], 3);
-    let r = &report["results"][0];
+    let campaign = repo().join("scenarios/scripted/reset-campaign.rhai");
+    let ran = lab_run(dir.path(), &campaign, &["--seed", "3"]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.json["seed"], 3);
+    let r = ran.first();
     assert_eq!(r["metrics"]["healthy"], 10.0);
     assert_eq!(r["metrics"]["rounds"], 10.0);
 }
@@ -298,18 +235,10 @@ fn the_seeded_reset_campaign_comes_back_every_time() {
 #[test]
 fn a_rhai_file_is_a_scenario_of_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("report.json");
-    let script = common::repo().join("scenarios/scripted/echo-lines.rhai");
-    let out = run(&[
-        "run",
-        script.to_str().unwrap(),
-        "--seed",
-        "8",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let r = &report(&json)["results"][0];
+    let script = repo().join("scenarios/scripted/echo-lines.rhai");
+    let ran = lab_run(dir.path(), &script, &["--seed", "8"]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    let r = ran.first();
     assert_eq!(r["scenario"], "echo-lines");
     assert_eq!(r["board"], "mps2-an385");
     let lines = r["metrics"]["lines"].as_f64().unwrap();
@@ -319,11 +248,8 @@ fn a_rhai_file_is_a_scenario_of_its_own() {
 #[test]
 fn a_rhai_scenario_without_its_settings_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bare.rhai");
-    std::fs::write(&file, "boot();\n").unwrap();
-    let out = run(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = scenario(dir.path(), "bare.rhai", "boot();\n");
+    let stderr = refused_by_check(&file);
     assert!(
         stderr.contains("bare.rhai:1:1: a .rhai scenario declares `const BOARD"),
         "{stderr}"
@@ -334,16 +260,10 @@ fn a_rhai_scenario_without_its_settings_is_refused() {
 fn bisecting_the_smallest_js_heap_over_boots_repeats_exactly() {
     let smallest = || {
         let dir = tempfile::tempdir().unwrap();
-        let json = dir.path().join("report.json");
-        let script = common::repo().join("scenarios/scripted/smallest-js-heap.rhai");
-        let out = run(&[
-            "run",
-            script.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-        let r = &report(&json)["results"][0];
+        let script = repo().join("scenarios/scripted/smallest-js-heap.rhai");
+        let ran = lab_run(dir.path(), &script, &[]);
+        assert_eq!(ran.code(), Some(0), "{ran}");
+        let r = ran.first();
         assert!(r["metrics"]["boots"].as_f64().unwrap() >= 3.0, "{r}");
         r["metrics"]["smallest_arena"].as_f64().unwrap()
     };
@@ -354,9 +274,7 @@ fn bisecting_the_smallest_js_heap_over_boots_repeats_exactly() {
 
 #[test]
 fn boot_from_a_script_power_cycles_with_new_arguments() {
-    let dir = tempfile::tempdir().unwrap();
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/fault",
         false,
         r#"
@@ -377,7 +295,6 @@ fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
     // `echo` polls its UART without sleeping, so under icount (shift 7 on
     // mps2-an385) guest time is exactly 128 ns per instruction: QEMU's own
     // instruction counter checks the board's counter.
-    let elf = elf(dir.path(), "cortex-m/echo");
     std::fs::write(
         dir.path().join("test.rhai"),
         r#"
@@ -397,14 +314,12 @@ fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
         "#,
     )
     .unwrap();
-    let (code, r) = run_scenario(
-        dir.path(),
-        "guest-sleep.yaml",
-        &format!(
-            "version: 1\nboard: mps2-an385\nimage: {{elf: {elf}}}\nclock: virtual\ntimeout: 20s\n\
-             steps:\n  - boot: {{}}\n  - script: {{file: test.rhai}}\n"
-        ),
-    );
+    let (code, r) = an385(dir.path(), "cortex-m/echo")
+        .with("clock: virtual")
+        .with("timeout: 20s")
+        .step("boot: {}")
+        .step("script: {file: test.rhai}")
+        .run(dir.path(), "guest-sleep.yaml");
     assert_eq!(code, Some(0), "{r}");
     let slept = r["metrics"]["slept_us"].as_f64().unwrap();
     let counted = r["metrics"]["icount_us"].as_f64().unwrap();
@@ -417,10 +332,8 @@ fn sleep_guest_waits_for_guest_time_as_icount_counts_it() {
 
 #[test]
 fn boot_from_a_script_switches_board_and_image() {
-    let dir = tempfile::tempdir().unwrap();
-    built_image("cortex-m/hello", "mps2-an500");
+    common::built_image("cortex-m/hello", "mps2-an500");
     let (code, r) = run_script(
-        dir.path(),
         "cortex-m/echo",
         false,
         r#"
@@ -449,8 +362,7 @@ fn boot_from_a_script_switches_board_and_image() {
 #[test]
 fn sleep_guest_on_a_board_without_a_guest_clock_says_so() {
     let dir = tempfile::tempdir().unwrap();
-    let build = run(&["images", "build", "raspi/busybox", "--board", "virt-a53"]);
-    assert!(build.status.success(), "{}", text(&build));
+    built_image_dir("raspi/busybox", "virt-a53");
     let (code, r) = run_scenario(
         dir.path(),
         "test.rhai",

@@ -93,6 +93,15 @@ impl Board {
         }
     }
 
+    /// Where `call` first stands in the calls the lab made; panics, naming
+    /// them all, when it was never made.
+    pub fn call_index(&self, call: &str) -> usize {
+        self.calls
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| panic!("no `{call}` in {:?}", self.calls))
+    }
+
     fn poke_words(&mut self, addr: u32, words: &[u32]) {
         for (i, w) in words.iter().enumerate() {
             for (j, b) in w.to_le_bytes().iter().enumerate() {
