@@ -44,8 +44,6 @@ fn linux_boots_runs_hello_and_powers_off_on_virt_and_raspi3b() {
         // 5 s of guest time on both boards, and hello runs after it.
         assert!(init > 0.0 && init < 5000.0, "{r}");
         assert!(exit >= init, "{r}");
-        // The whole boot, wall time, stays well inside the test's patience.
-        assert!(r["duration_ms"].as_f64().unwrap() < 15_000.0, "{r}");
     }
     assert_eq!(ran.each("board"), ["virt-a53", "raspi3b"]);
 }
