@@ -622,6 +622,8 @@ invalid! {
     expect_crash_bad_restart => "expect-crash-bad-restart",
     expect_crash_unknown_key => "expect-crash-unknown-key",
     serial_load_rate_zero => "serial-load-rate-zero",
+    // Found by the loader fuzzer: the sending time overflowed a Duration (a panic).
+    serial_load_rate_tiny => "serial-load-rate-tiny",
     serial_load_rate_text => "serial-load-rate-text",
     serial_load_count_zero => "serial-load-count-zero",
     serial_load_missing_reply => "serial-load-missing-reply",

@@ -669,10 +669,14 @@ impl Validator<'_> {
         })
     }
 
-    /// `serial-load:` with a positive rate, `{seq}` in `send`, a `seq`
+    /// `serial-load:` with a rate in range, `{seq}` in `send`, a `seq`
     /// group in `reply`, and a timeout long enough to send everything.
     fn serial_load(&self, raw: Spanned<RawSerialLoad>) -> Result<SerialLoad, ScenarioError> {
         const STEP: &str = "serial-load";
+        /// The slowest rate a load may ask for, in messages per second (one
+        /// message every 1000 s): the sending of the most messages a load
+        /// may have must be a duration that the lab can count.
+        const MIN_RATE: f64 = 0.001;
         /// The fastest rate a load may ask for, in messages per second.
         const MAX_RATE: f64 = 100_000.0;
         let map = loc(&raw.referenced);
@@ -685,13 +689,13 @@ impl Validator<'_> {
             RawScalar::Float(v) => Some(v),
             _ => None,
         }
-        .filter(|&r| r > 0.0 && r <= MAX_RATE)
+        .filter(|r| (MIN_RATE..=MAX_RATE).contains(r))
         .ok_or_else(|| {
             self.error(
                 loc(&rate.referenced),
                 ErrorKind::Mismatch {
                     expected: format!(
-                        "a rate in messages per second, above 0 and at most {MAX_RATE}"
+                        "a rate in messages per second, from {MIN_RATE} to {MAX_RATE}"
                     ),
                     found: rate.value.describe(),
                 },
