@@ -578,6 +578,9 @@ invalid! {
     empty_variant_name => "empty-variant-name",
     runs_zero => "runs-zero",
     runs_negative => "runs-negative",
+    // Planning four billion jobs ran out of memory.
+    runs_too_many => "runs-too-many",
+    runs_too_many_for_matrix => "runs-too-many-for-matrix",
     billion_laughs => "billion-laughs",
     deep_nesting => "deep-nesting",
     debugger_bare_step => "debugger-bare-step",

@@ -26,6 +26,12 @@ use super::{duration, location, pattern};
 /// Scenario files larger than this (1 MiB) are refused without being parsed.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
+/// The most jobs (runs × matrix variants) a scenario may have: far more
+/// than a lab runs in a day, and few enough that planning them takes no
+/// time. `runs: 4000000000` would have `lab check` plan jobs until memory
+/// runs out.
+pub const MAX_JOBS: u32 = 10_000;
+
 /// How long `serial-load` waits for stragglers when `drain:` is not given.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
 
@@ -261,19 +267,23 @@ impl Validator<'_> {
             Some(t) => self.duration(t)?,
             None => DEFAULT_TIMEOUT,
         };
+        let matrix = self.matrix(raw.matrix)?;
         let runs = match raw.runs {
             None => 1,
-            Some(runs) => u32::try_from(runs.value)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| {
-                    self.error(
-                        loc(&runs.referenced),
-                        ErrorKind::RunsOutOfRange { value: runs.value },
-                    )
-                })?,
+            Some(runs) => {
+                // Each run of each variant is a job, planned before anything runs.
+                let variants = u32::try_from(matrix.len()).unwrap_or(u32::MAX).max(1);
+                let max = (MAX_JOBS / variants).max(1);
+                u32::try_from(runs.value)
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        let value = runs.value;
+                        let kind = ErrorKind::RunsOutOfRange { value, max };
+                        self.error(loc(&runs.referenced), kind)
+                    })?
+            }
         };
-        let matrix = self.matrix(raw.matrix)?;
         self.require_everywhere("board", board.is_some(), &matrix, |v| v.board.is_some())?;
         self.require_everywhere("image", image.is_some(), &matrix, |v| v.image.is_some())?;
         let steps = self.steps(raw.steps)?;
