@@ -634,6 +634,8 @@ invalid! {
     serial_load_send_without_seq => "serial-load-send-without-seq",
     serial_load_timeout_too_short => "serial-load-timeout-too-short",
     serial_load_bad_regex => "serial-load-bad-regex",
+    // A thousand such patterns took `lab check` minutes and gigabytes.
+    patterns_too_large => "patterns-too-large",
 }
 
 #[test]

@@ -295,7 +295,9 @@ impl ErrorKind {
         let hint = match self {
             Self::Script { hint, .. } => return hint.clone(),
             Self::TooComplex(_) => {
-                "scenarios limit anchors, aliases and nesting so untrusted files load safely".into()
+                "scenarios limit anchors, aliases, nesting and the size of patterns so untrusted \
+                 files load safely"
+                    .into()
             }
             Self::UnknownKey { expected, .. } if expected.is_empty() => {
                 "this map takes no keys: write `{}`".into()

@@ -164,7 +164,8 @@ pub fn load_str(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     let raw: RawScenario = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|error| ScenarioError::from_yaml(file, &error))?;
-    Validator { file }.scenario(raw)
+    let patterns = pattern::Budget::default();
+    Validator { file, patterns }.scenario(raw)
 }
 
 fn too_large(file: &Path, size: u64) -> ScenarioError {
@@ -227,6 +228,8 @@ const START: Loc = Loc { line: 1, column: 1 };
 /// Turns a raw scenario into the model, checking what serde could not.
 struct Validator<'a> {
     file: &'a Path,
+    /// What the file's patterns may still take.
+    patterns: pattern::Budget,
 }
 
 impl Validator<'_> {
@@ -451,8 +454,7 @@ impl Validator<'_> {
                 halted: boot.halted,
             }),
             RawStep::Step(RawStepKind::WaitSerial(wait)) => Step::WaitSerial(WaitSerial {
-                pattern: pattern::compile(&wait.pattern.value)
-                    .map_err(|kind| self.error(loc(&wait.pattern.referenced), kind))?,
+                pattern: self.pattern(&wait.pattern)?,
                 timeout: self.optional_duration(wait.timeout.as_ref())?,
             }),
             RawStep::Step(RawStepKind::SendSerial(text)) => Step::SendSerial(text),
@@ -573,10 +575,7 @@ impl Validator<'_> {
 
     /// `trend:` with a pattern that has groups `x` and `y`.
     fn trend(&self, raw: RawTrend) -> Result<Trend, ScenarioError> {
-        let compile = |text: &Spanned<String>| {
-            pattern::compile(&text.value).map_err(|kind| self.error(loc(&text.referenced), kind))
-        };
-        let sample = compile(&raw.pattern)?;
+        let sample = self.pattern(&raw.pattern)?;
         for group in ["x", "y"] {
             if !sample.capture_names().flatten().any(|n| n == group) {
                 return Err(self.error(
@@ -616,7 +615,7 @@ impl Validator<'_> {
         }
         Ok(Trend {
             pattern: sample,
-            until: raw.until.as_ref().map(compile).transpose()?,
+            until: raw.until.as_ref().map(|u| self.pattern(u)).transpose()?,
             timeout: self.optional_duration(raw.timeout.as_ref())?,
             metric: self
                 .metric(raw.metric)?
@@ -764,9 +763,10 @@ impl Validator<'_> {
         })
     }
 
-    /// A regex option, compiled.
+    /// A regex option, compiled within the file's pattern budget.
     fn pattern(&self, raw: &Spanned<String>) -> Result<regex::bytes::Regex, ScenarioError> {
-        pattern::compile(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
+        pattern::compile(&raw.value, &self.patterns)
+            .map_err(|kind| self.error(loc(&raw.referenced), kind))
     }
 
     /// `expect-fault:` with its kind and cause checked against the known names.
