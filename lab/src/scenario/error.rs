@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, MessageFormatter, UserMessageFormatter};
 
+use super::load::MAX_JOBS;
 use super::raw::STEP_KEYS;
 
 /// A scenario that could not be loaded, rendered as
@@ -179,11 +180,13 @@ pub enum ErrorKind {
     /// `steps:` with no step.
     #[error("`steps` is empty")]
     EmptySteps,
-    /// `runs:` below 1 or above `u32::MAX`.
-    #[error("`runs` must be {}, found {value}", if *.value < 1 { "at least 1" } else { "at most 4294967295" })]
+    /// `runs:` below 1, or above what [`MAX_JOBS`] leaves for each matrix variant.
+    #[error("`runs` must be {}, found {value}", if *.value < 1 { "at least 1".to_owned() } else { format!("at most {max}") })]
     RunsOutOfRange {
         /// The value as written.
         value: i64,
+        /// The most runs the scenario may have.
+        max: u32,
     },
     /// Two matrix variants with the same name.
     #[error("duplicate matrix variant `{name}`")]
@@ -281,7 +284,9 @@ impl ErrorKind {
         let hint = match self {
             Self::Script { hint, .. } => return hint.clone(),
             Self::TooComplex(_) => {
-                "scenarios limit anchors, aliases and nesting so untrusted files load safely".into()
+                "scenarios limit anchors, aliases, nesting and the size of patterns so untrusted \
+                 files load safely"
+                    .into()
             }
             Self::UnknownKey { expected, .. } if expected.is_empty() => {
                 "this map takes no keys: write `{}`".into()
@@ -334,6 +339,9 @@ impl ErrorKind {
                 format!("list exactly {length} bytes, one for each byte read")
             }
             Self::EmptyBytes => "list the bytes to write, like `bytes: [1, 2, 3]`".into(),
+            Self::RunsOutOfRange { value, .. } if *value >= 1 => {
+                format!("a scenario may have at most {MAX_JOBS} jobs (runs × matrix variants)")
+            }
             Self::Read(_)
             | Self::NotFound
             | Self::TooLarge { .. }

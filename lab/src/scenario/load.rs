@@ -27,6 +27,12 @@ use crate::source::duration;
 /// Scenario files larger than this (1 MiB) are refused without being parsed.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 
+/// The most jobs (runs × matrix variants) a scenario may have: far more
+/// than a lab runs in a day, and few enough that planning them takes no
+/// time. `runs: 4000000000` would have `lab check` plan jobs until memory
+/// runs out.
+pub const MAX_JOBS: u32 = 10_000;
+
 /// How long `serial-load` waits for stragglers when `drain:` is not given.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
 
@@ -159,7 +165,8 @@ pub fn load_str(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     let raw: RawScenario = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|error| ScenarioError::from_yaml(file, &error))?;
-    Validator { file }.scenario(raw)
+    let patterns = pattern::Budget::default();
+    Validator { file, patterns }.scenario(raw)
 }
 
 fn too_large(file: &Path, size: u64) -> ScenarioError {
@@ -222,6 +229,8 @@ const START: Loc = Loc { line: 1, column: 1 };
 /// Turns a raw scenario into the model, checking what serde could not.
 struct Validator<'a> {
     file: &'a Path,
+    /// What the file's patterns may still take.
+    patterns: pattern::Budget,
 }
 
 impl Validator<'_> {
@@ -262,19 +271,23 @@ impl Validator<'_> {
             Some(t) => self.duration(t)?,
             None => DEFAULT_TIMEOUT,
         };
+        let matrix = self.matrix(raw.matrix)?;
         let runs = match raw.runs {
             None => 1,
-            Some(runs) => u32::try_from(runs.value)
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| {
-                    self.error(
-                        loc(&runs.referenced),
-                        ErrorKind::RunsOutOfRange { value: runs.value },
-                    )
-                })?,
+            Some(runs) => {
+                // Each run of each variant is a job, planned before anything runs.
+                let variants = u32::try_from(matrix.len()).unwrap_or(u32::MAX).max(1);
+                let max = (MAX_JOBS / variants).max(1);
+                u32::try_from(runs.value)
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| {
+                        let value = runs.value;
+                        let kind = ErrorKind::RunsOutOfRange { value, max };
+                        self.error(loc(&runs.referenced), kind)
+                    })?
+            }
         };
-        let matrix = self.matrix(raw.matrix)?;
         self.require_everywhere("board", board.is_some(), &matrix, |v| v.board.is_some())?;
         self.require_everywhere("image", image.is_some(), &matrix, |v| v.image.is_some())?;
         let steps = self.steps(raw.steps)?;
@@ -442,8 +455,7 @@ impl Validator<'_> {
                 halted: boot.halted,
             }),
             RawStep::Step(RawStepKind::WaitSerial(wait)) => Step::WaitSerial(WaitSerial {
-                pattern: pattern::compile(&wait.pattern.value)
-                    .map_err(|kind| self.error(loc(&wait.pattern.referenced), kind))?,
+                pattern: self.pattern(&wait.pattern)?,
                 timeout: self.optional_duration(wait.timeout.as_ref())?,
             }),
             RawStep::Step(RawStepKind::SendSerial(text)) => Step::SendSerial(text),
@@ -564,10 +576,7 @@ impl Validator<'_> {
 
     /// `trend:` with a pattern that has groups `x` and `y`.
     fn trend(&self, raw: RawTrend) -> Result<Trend, ScenarioError> {
-        let compile = |text: &Spanned<String>| {
-            pattern::compile(&text.value).map_err(|kind| self.error(loc(&text.referenced), kind))
-        };
-        let sample = compile(&raw.pattern)?;
+        let sample = self.pattern(&raw.pattern)?;
         for group in ["x", "y"] {
             if !sample.capture_names().flatten().any(|n| n == group) {
                 return Err(self.error(
@@ -607,7 +616,7 @@ impl Validator<'_> {
         }
         Ok(Trend {
             pattern: sample,
-            until: raw.until.as_ref().map(compile).transpose()?,
+            until: raw.until.as_ref().map(|u| self.pattern(u)).transpose()?,
             timeout: self.optional_duration(raw.timeout.as_ref())?,
             metric: self
                 .metric(raw.metric)?
@@ -670,10 +679,14 @@ impl Validator<'_> {
         })
     }
 
-    /// `serial-load:` with a positive rate, `{seq}` in `send`, a `seq`
+    /// `serial-load:` with a rate in range, `{seq}` in `send`, a `seq`
     /// group in `reply`, and a timeout long enough to send everything.
     fn serial_load(&self, raw: Spanned<RawSerialLoad>) -> Result<SerialLoad, ScenarioError> {
         const STEP: &str = "serial-load";
+        /// The slowest rate a load may ask for, in messages per second (one
+        /// message every 1000 s): the sending of the most messages a load
+        /// may have must be a duration that the lab can count.
+        const MIN_RATE: f64 = 0.001;
         /// The fastest rate a load may ask for, in messages per second.
         const MAX_RATE: f64 = 100_000.0;
         let map = loc(&raw.referenced);
@@ -686,13 +699,13 @@ impl Validator<'_> {
             RawScalar::Float(v) => Some(v),
             _ => None,
         }
-        .filter(|&r| r > 0.0 && r <= MAX_RATE)
+        .filter(|r| (MIN_RATE..=MAX_RATE).contains(r))
         .ok_or_else(|| {
             self.error(
                 loc(&rate.referenced),
                 ErrorKind::Mismatch {
                     expected: format!(
-                        "a rate in messages per second, above 0 and at most {MAX_RATE}"
+                        "a rate in messages per second, from {MIN_RATE} to {MAX_RATE}"
                     ),
                     found: rate.value.describe(),
                 },
@@ -751,9 +764,10 @@ impl Validator<'_> {
         })
     }
 
-    /// A regex option, compiled.
+    /// A regex option, compiled within the file's pattern budget.
     fn pattern(&self, raw: &Spanned<String>) -> Result<regex::bytes::Regex, ScenarioError> {
-        pattern::compile(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
+        pattern::compile(&raw.value, &self.patterns)
+            .map_err(|kind| self.error(loc(&raw.referenced), kind))
     }
 
     /// `expect-fault:` with its kind and cause checked against the known names.

@@ -10,7 +10,7 @@ mod raw;
 
 pub use discover::discover;
 pub use error::{ErrorKind, ScenarioError};
-pub use load::{DEFAULT_DRAIN, DEFAULT_TIMEOUT, MAX_FILE_SIZE, load, load_str};
+pub use load::{DEFAULT_DRAIN, DEFAULT_TIMEOUT, MAX_FILE_SIZE, MAX_JOBS, load, load_str};
 pub use model::*;
 
 /// Parses a code location as scenarios write it (`main`, `0x1a4`,

@@ -28,32 +28,54 @@ const KEYWORDS: &[&str] = &[
 /// (rhai's own functions and keywords, variables holding function pointers).
 type Arities = Option<BTreeSet<usize>>;
 
-/// The first call in `ast` to a function that neither the script, nor the
-/// lab, nor rhai's packages define, as an error with a did-you-mean; or the
-/// first call to a lab or script function with a wrong number of arguments.
-pub(crate) fn unknown_calls(file: &Path, engine: &Engine, ast: &AST) -> Result<(), ScriptError> {
-    // The lab's functions (the engine's own namespace) and the script's
-    // are checked for their argument counts; rhai's own are not.
-    let lab: HashSet<String> = engine
-        .gen_fn_signatures(false)
-        .iter()
-        .map(|signature| signature_name(signature).to_owned())
-        .collect();
-    let mut known: HashMap<String, Arities> = HashMap::new();
-    for signature in engine.gen_fn_signatures(true) {
-        let name = signature_name(&signature);
-        let entry = known
-            .entry(name.to_owned())
-            .or_insert_with(|| lab.contains(name).then(BTreeSet::new));
-        match (entry.as_mut(), param_count(&signature)) {
-            (Some(set), Some(count)) => {
-                set.insert(count);
+/// The functions an engine defines, with the argument counts of the lab's:
+/// listing an engine's signatures takes far longer than checking a script,
+/// so it is done once per engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Functions {
+    known: HashMap<String, Arities>,
+}
+
+impl Functions {
+    /// The functions of `engine` (the lab's and rhai's) and the keywords
+    /// rhai handles itself.
+    pub(crate) fn of(engine: &Engine) -> Self {
+        // The lab's functions (the engine's own namespace) and the script's
+        // are checked for their argument counts; rhai's own are not.
+        let lab: HashSet<String> = engine
+            .gen_fn_signatures(false)
+            .iter()
+            .map(|signature| signature_name(signature).to_owned())
+            .collect();
+        let mut known: HashMap<String, Arities> = HashMap::new();
+        for signature in engine.gen_fn_signatures(true) {
+            let name = signature_name(&signature);
+            let entry = known
+                .entry(name.to_owned())
+                .or_insert_with(|| lab.contains(name).then(BTreeSet::new));
+            match (entry.as_mut(), param_count(&signature)) {
+                (Some(set), Some(count)) => {
+                    set.insert(count);
+                }
+                (Some(_), None) => *entry = None,
+                (None, _) => {}
             }
-            (Some(_), None) => *entry = None,
-            (None, _) => {}
         }
+        known.extend(KEYWORDS.iter().map(|&k| (k.to_owned(), None)));
+        Self { known }
     }
-    known.extend(KEYWORDS.iter().map(|&k| (k.to_owned(), None)));
+}
+
+/// The first call in `ast` to a function that neither the script, nor the
+/// lab, nor rhai's packages define (`functions`), as an error with a
+/// did-you-mean; or the first call to a lab or script function with a
+/// wrong number of arguments.
+pub(crate) fn unknown_calls(
+    file: &Path,
+    functions: &Functions,
+    ast: &AST,
+) -> Result<(), ScriptError> {
+    let mut known = functions.known.clone();
     for function in ast.iter_functions() {
         let entry = known
             .entry(function.name.to_owned())

@@ -12,7 +12,7 @@ mod error;
 mod host;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::thread;
 use std::time::Instant;
 
@@ -36,15 +36,7 @@ const DEADLINE_EVERY: u64 = 256;
 /// Compiles `source` (read from `file`) and finds calls to functions that
 /// neither the script nor the lab defines; runs nothing.
 pub fn check(file: &Path, source: &str) -> Result<(), ScriptError> {
-    let limits = Limits::default();
-    // No host: the jobs' receiver is dropped at once, and nothing runs.
-    let (jobs, _) = mpsc::channel();
-    let engine = engine_with_api(
-        &limits,
-        Bridge::new(jobs, Instant::now(), Interrupt::default()),
-        0,
-    );
-    compile(file, &engine, source, &limits).map(drop)
+    Checker::get().compile(file, source).map(drop)
 }
 
 /// Runs the script `source` (read from `file`) against `host`, within
@@ -71,7 +63,8 @@ pub fn run(
         (operations % DEADLINE_EVERY == 0 && Instant::now() >= deadline)
             .then(|| Dynamic::from(Abort::Deadline))
     });
-    let ast = compile(file, &engine, source, limits)?;
+    let functions = check::Functions::of(&engine);
+    let ast = compile(file, &engine, &functions, source, limits)?;
     let outcome = thread::scope(|scope| {
         let script = thread::Builder::new()
             .name("lab-script".into())
@@ -108,14 +101,7 @@ pub fn run(
 /// Checks `source` like [`check`] and returns its `boot(#{...})` calls that
 /// name a board or an image with a literal.
 pub fn literal_boots(file: &Path, source: &str) -> Result<Vec<BootCall>, ScriptError> {
-    let limits = Limits::default();
-    let (jobs, _) = mpsc::channel();
-    let engine = engine_with_api(
-        &limits,
-        Bridge::new(jobs, Instant::now(), Interrupt::default()),
-        0,
-    );
-    let ast = compile(file, &engine, source, &limits)?;
+    let ast = Checker::get().compile(file, source)?;
     Ok(check::literal_boots(&ast))
 }
 
@@ -134,14 +120,7 @@ pub enum Constant {
 /// Checks `source` like [`check`] and returns its top-level constants whose
 /// values are literals.
 pub fn constants(file: &Path, source: &str) -> Result<Vec<(String, Constant)>, ScriptError> {
-    let limits = Limits::default();
-    let (jobs, _) = mpsc::channel();
-    let engine = engine_with_api(
-        &limits,
-        Bridge::new(jobs, Instant::now(), Interrupt::default()),
-        0,
-    );
-    let ast = compile(file, &engine, source, &limits)?;
+    let ast = Checker::get().compile(file, source)?;
     Ok(ast
         .iter_literal_variables(true, false)
         .map(|(name, _, value)| {
@@ -169,16 +148,60 @@ fn engine_with_api(limits: &Limits, bridge: Bridge, seed: u64) -> Engine {
     engine
 }
 
-/// Compiles `source` and checks its function calls.
+/// What [`check`], [`literal_boots`] and [`constants`] compile with, made
+/// once: they run nothing, and making an engine (rhai's packages, the lab's
+/// functions) and listing its functions take far longer than compiling a
+/// script. Made for each check, a file of a thousand `script:` steps took
+/// `lab check` seconds.
+struct Checker {
+    /// An engine with the default limits and no host.
+    engine: Engine,
+    /// The engine's functions.
+    functions: check::Functions,
+    /// The limits it compiles within.
+    limits: Limits,
+}
+
+impl Checker {
+    /// The checker, made on first use.
+    fn get() -> &'static Checker {
+        static CHECKER: OnceLock<Checker> = OnceLock::new();
+        CHECKER.get_or_init(|| {
+            let limits = Limits::default();
+            // No host: the jobs' receiver is dropped at once, and nothing runs.
+            let (jobs, _) = mpsc::channel();
+            let engine = engine_with_api(
+                &limits,
+                Bridge::new(jobs, Instant::now(), Interrupt::default()),
+                0,
+            );
+            let functions = check::Functions::of(&engine);
+            Checker {
+                engine,
+                functions,
+                limits,
+            }
+        })
+    }
+
+    /// Compiles `source` (read from `file`) and checks its function calls.
+    fn compile(&self, file: &Path, source: &str) -> Result<AST, ScriptError> {
+        compile(file, &self.engine, &self.functions, source, &self.limits)
+    }
+}
+
+/// Compiles `source` with `engine`, whose functions are `functions`, and
+/// checks its function calls.
 fn compile(
     file: &Path,
     engine: &Engine,
+    functions: &check::Functions,
     source: &str,
     limits: &Limits,
 ) -> Result<AST, ScriptError> {
     let ast = engine
         .compile(source)
         .map_err(|e| from_parse(file, &e, limits))?;
-    check::unknown_calls(file, engine, &ast)?;
+    check::unknown_calls(file, functions, &ast)?;
     Ok(ast)
 }
