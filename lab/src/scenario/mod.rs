@@ -12,6 +12,7 @@ pub use discover::discover;
 pub use error::{ErrorKind, ScenarioError};
 pub use load::{DEFAULT_DRAIN, DEFAULT_TIMEOUT, MAX_FILE_SIZE, MAX_JOBS, load, load_str};
 pub use model::*;
+pub use raw::STEP_KEYS;
 
 /// Parses a code location as scenarios write it (`main`, `0x1a4`,
 /// `main.c:42`); the error says what is wrong.

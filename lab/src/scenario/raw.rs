@@ -201,7 +201,7 @@ pub(crate) enum RawStepKind {
 }
 
 /// The step keys, in the order they are listed in hints.
-pub(crate) const STEP_KEYS: &[&str] = &[
+pub const STEP_KEYS: &[&str] = &[
     "boot",
     "wait-serial",
     "send-serial",

@@ -24,31 +24,8 @@ pub const TOP_KEYS: &[&str] = &[
     "matrix", "steps",
 ];
 
-/// Step keys (`lab::scenario`'s own list is private).
-pub const STEP_KEYS: &[&str] = &[
-    "boot",
-    "wait-serial",
-    "send-serial",
-    "expect-exit",
-    "attach-debugger",
-    "break",
-    "continue",
-    "step",
-    "read-register",
-    "read-memory",
-    "read-symbol",
-    "write-memory",
-    "write-symbol",
-    "detach",
-    "expect-fault",
-    "footprint",
-    "memory-layout",
-    "trend",
-    "script",
-    "gc-trace",
-    "expect-crash",
-    "serial-load",
-];
+/// Step keys: the loader's own list.
+pub use lab::scenario::STEP_KEYS;
 
 /// Keys inside steps, matrix variants and image maps.
 pub const OPTION_KEYS: &[&str] = &[
