@@ -15,6 +15,7 @@ pub mod error;
 pub mod fault;
 pub mod gdb;
 pub mod image;
+pub mod loader;
 pub mod qmp;
 pub mod report;
 pub mod runner;
@@ -22,6 +23,7 @@ pub mod scenario;
 pub mod scratch;
 pub mod script;
 pub mod source;
+pub mod steps;
 pub mod workspace;
 
 pub use error::Error;

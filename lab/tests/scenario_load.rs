@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use lab::scenario::{
     self, At, Clock, CodeLocation, CrashKind, DataLocation, ErrorKind, FaultKind, GcFormat,
-    ImageRef, Loc, Scenario, ScenarioError, Step, TargetChoice,
+    ImageRef, Loc, Scenario, ScenarioError, SleepClock, Step, TargetChoice,
 };
 
 const VALID: &str = "tests/fixtures/scenarios/valid";
@@ -123,7 +123,7 @@ fn loads_every_key() {
     let Step::SendSerial(text) = &s.steps[2].value else {
         panic!("step 3 is not send-serial");
     };
-    assert_eq!(text, "ping\n");
+    assert_eq!(text.0, "ping\n");
     let Step::WaitSerial(wait) = &s.steps[3].value else {
         panic!("step 4 is not wait-serial");
     };
@@ -440,7 +440,7 @@ fn loads_debugger_steps_in_every_form() {
         symbol_writes,
         [("lab_exit_code", 42.0), ("lab_ratio", 0.25)]
     );
-    assert_eq!(debug(step(26)), "Detach");
+    assert_eq!(debug(step(26)), "Detach(Detach)");
 }
 
 #[test]
@@ -686,4 +686,67 @@ fn a_thousand_script_steps_load_in_moments() {
     assert_eq!(scenario.steps.len(), 1001);
     // Some 12 s in a debug build before, 0.3 s after.
     assert!(took < Duration::from_secs(4), "took {took:?}");
+}
+
+/// A scenario whose only steps are `steps`, for inline tests.
+fn with_steps(steps: &str) -> Result<Scenario, ScenarioError> {
+    let text = format!("version: 1\nboard: mps2-an385\nimage: cortex-m/echo\nsteps:\n{steps}");
+    scenario::load_str(Path::new("inline.yaml"), &text)
+}
+
+#[test]
+fn loads_sleep_in_wall_and_guest_time() {
+    let s = with_steps(
+        "  - boot: {}\n  - sleep: 250ms\n  - sleep: {wall: 2s}\n  - sleep: {guest: 5ms}\n",
+    )
+    .expect("loads");
+    let sleeps: Vec<_> = s.steps[1..]
+        .iter()
+        .map(|step| match &step.value {
+            Step::Sleep(sleep) => (sleep.duration, sleep.clock),
+            other => panic!("not sleep: {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        sleeps,
+        [
+            (Duration::from_millis(250), SleepClock::Wall),
+            (Duration::from_secs(2), SleepClock::Wall),
+            (Duration::from_millis(5), SleepClock::Guest),
+        ]
+    );
+}
+
+#[test]
+fn refuses_sleep_without_a_duration_at_its_place() {
+    let cases = [
+        (
+            "  - sleep: 5\n",
+            "inline.yaml:6:12: expected a duration with a unit, like `500ms`, found integer `5`",
+        ),
+        (
+            "  - sleep: 5 parsecs\n",
+            "inline.yaml:6:12: invalid duration `5 parsecs`",
+        ),
+        (
+            "  - sleep: {}\n",
+            "inline.yaml:6:12: `sleep` takes exactly one of `wall` and `guest`",
+        ),
+        (
+            "  - sleep: {wall: 1s, guest: 1s}\n",
+            "inline.yaml:6:12: `sleep` takes exactly one of `wall` and `guest`",
+        ),
+        (
+            "  - sleep: {cpu: 1s}\n",
+            "inline.yaml:6:13: unknown key `cpu`",
+        ),
+        (
+            "  - sleep\n",
+            "inline.yaml:6:5: step `sleep` must be a map with one key\n  hint: write `- sleep: 500ms`",
+        ),
+    ];
+    for (step, expected) in cases {
+        let error = with_steps(&format!("  - boot: {{}}\n{step}")).expect_err(step);
+        assert!(error.to_string().starts_with(expected), "{step}: {error}");
+    }
 }

@@ -382,3 +382,75 @@ fn sleep_guest_on_a_board_without_a_guest_clock_says_so() {
         "{error}"
     );
 }
+
+/// `sleep:` as a YAML step is the same operation as the script functions:
+/// guest time from the board's counter, wall time from the host.
+#[test]
+fn the_sleep_step_lets_guest_time_and_wall_time_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = an385(dir.path(), "cortex-m/echo")
+        .with("clock: virtual")
+        .with("timeout: 20s")
+        .step("boot: {}")
+        .step("wait-serial: {match: READY, timeout: 5s}")
+        .step("sleep: {guest: 100ms}")
+        .step("sleep: 20ms")
+        .step("send-serial: \"exit\\n\"")
+        .step("expect-exit: {code: 0, timeout: 5s}")
+        .run(dir.path(), "sleep.yaml");
+    assert_eq!(code, Some(0), "{r}");
+    let guest = common::step_detail(&r, 2, "sleep");
+    assert_eq!(guest["clock"], "guest", "{r}");
+    let slept = guest["slept_us"].as_f64().unwrap();
+    assert!(slept >= 100_000.0, "slept {slept} µs of guest time");
+    assert_eq!(common::step_detail(&r, 3, "sleep")["clock"], "wall");
+    assert!(
+        r["steps"][3]["duration_ms"].as_f64().unwrap() >= 20.0,
+        "{r}"
+    );
+}
+
+/// The script functions check their arguments before anything reaches the
+/// target: a script that never boots gets each error, catchable, through a
+/// real `lab run`.
+#[test]
+fn script_functions_refuse_bad_arguments_with_what_to_write() {
+    let cases = [
+        ("sleep(5)", "needs a unit"),
+        ("sleep(0.5)", "needs a unit"),
+        ("sleep(\"5\")", "unit"),
+        ("sleep_guest(1)", "needs a unit"),
+        ("wait_serial(\"x\", 5)", "needs a unit"),
+        ("expect_exit(\"10\")", "unit"),
+        ("boot(#{bord: \"x\"})", "did you mean `board`?"),
+        ("boot(#{halted: 1})", "`halted` must be true or false"),
+        ("wait_serial(\"(\", \"1s\")", "invalid pattern"),
+        ("step(0)", "1 or more"),
+        ("read_memory(-1, 4)", "0 or more"),
+        ("write_memory(0, [256])", "0 to 255"),
+        ("break_at(-2)", "0 or more"),
+    ];
+    let mut script = String::from(
+        "const BOARD = \"mps2-an385\";\nconst IMAGE = \"cortex-m/echo\";\nlet got = [];\n",
+    );
+    for (call, _) in &cases {
+        script.push_str(&format!(
+            "try {{ {call}; got.push(\"no error\"); }} catch (e) {{ got.push(`${{e}}`); }}\n"
+        ));
+    }
+    script.push_str("throw got.reduce(|all, e| all + \" | \" + e, \"\");\n");
+    let dir = tempfile::tempdir().unwrap();
+    built_image_dir("cortex-m/echo", "mps2-an385");
+    let (code, r) = run_scenario(dir.path(), "api.rhai", &script);
+    assert_eq!(code, Some(1), "{r}");
+    let errors = r["error"].as_str().unwrap().to_owned();
+    // The thrown text starts with an empty item: the errors follow, in order.
+    let got: Vec<&str> = errors.split(" | ").skip(1).collect();
+    assert_eq!(got.len(), cases.len(), "{errors}");
+    for ((call, needle), error) in cases.iter().zip(got) {
+        assert!(
+            error.contains(needle),
+            "`{call}` should fail with `{needle}`: {error}"
+        );
+    }
+}

@@ -4,22 +4,11 @@
 //! Nothing here prints: progress goes out as [`RunEvent`]s and results come
 //! back as [`RunResult`]s.
 
-mod context;
-mod crash;
-mod debugger;
 mod execute;
-mod faults;
-mod footprint;
-mod gc_trace;
-mod guest_clock;
-mod layout;
-mod load;
-mod outcome;
+mod launch;
 mod plan;
-mod script_host;
 mod select;
 mod serve;
-mod trend;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -35,9 +24,6 @@ pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};
 use crate::image::{BuildOutcome, BuiltFiles};
 use crate::report::RunResult;
 use crate::workspace::Workspace;
-
-/// What a step observed, for the step's `detail` in the report.
-type Detail = std::collections::BTreeMap<String, serde_json::Value>;
 
 /// Progress of a run, for the CLI to display.
 #[derive(Debug, Clone)]
@@ -158,11 +144,12 @@ pub async fn run_jobs(
                     label: job.label(),
                 });
             }
-            let resources = context::JobResources {
-                workspace: &workspace,
-                images: &images,
+            let launcher = launch::JobLauncher {
+                job: Arc::new(job),
+                workspace,
+                images,
             };
-            let result = execute::execute(&job, &resources, &cancel, seed).await;
+            let result = execute::execute(launcher, &cancel, seed).await;
             on_event(RunEvent::Finished {
                 index,
                 result: Box::new(result.clone()),

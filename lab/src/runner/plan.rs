@@ -202,10 +202,12 @@ fn script_boots(
             message,
             hint,
         };
-        let calls = crate::script::literal_boots(&script.file, &script.source).map_err(|e| {
-            let message = (e.kind().to_string(), "fix the script".into());
-            err(e.location(), message)
-        })?;
+        let calls = crate::steps::script_checker()
+            .literal_boots(&script.file, &script.source)
+            .map_err(|e| {
+                let message = (e.kind().to_string(), "fix the script".into());
+                err(e.location(), message)
+            })?;
         for call in calls {
             let other_board = match &call.board {
                 Some(name) => resolve_board(workspace, name).map_err(|e| err(call.loc, e))?,
@@ -255,7 +257,7 @@ fn check_hardware(
         ));
     }
     for step in &scenario.steps {
-        if let Some(feature) = emulation_only(&step.value) {
+        if let Some(feature) = step.value.emulation_only() {
             return Err(err(
                 step.loc,
                 format!(
@@ -267,14 +269,6 @@ fn check_hardware(
         }
     }
     Ok(())
-}
-
-/// What only QEMU offers to a step, if the step needs it.
-fn emulation_only(step: &Step) -> Option<&'static str> {
-    match step {
-        Step::MemoryLayout => Some("QEMU's `info mtree`"),
-        _ => None,
-    }
 }
 
 /// Whether `key=value` passes through the kernel command line into init's
@@ -356,6 +350,7 @@ pub(super) fn resolve_image(
 /// Checks the order of steps: nothing talks to the target before `boot`,
 /// and it boots once.
 fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
+    let variants: Vec<&str> = scenario.matrix.iter().map(|m| m.name.as_str()).collect();
     let mut booted = false;
     for step in &scenario.steps {
         let err = |message: String, hint: &str| PlanError {
@@ -364,32 +359,15 @@ fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
             message,
             hint: hint.into(),
         };
+        if let Err((message, hint)) = step.value.check_variants(&variants) {
+            return Err(err(message, hint));
+        }
         match (&step.value, booted) {
             (Step::Boot(_), false) => booted = true,
             (Step::Boot(_), true) => {
                 return Err(err(
                     "the target is booted twice".into(),
                     "remove the second `boot` step",
-                ));
-            }
-            (Step::Trend(trend), _)
-                if trend
-                    .expect
-                    .keys()
-                    .flatten()
-                    .any(|v| !scenario.matrix.iter().any(|m| &m.name == v)) =>
-            {
-                let unknown = trend
-                    .expect
-                    .keys()
-                    .flatten()
-                    .find(|v| !scenario.matrix.iter().any(|m| &m.name == *v));
-                return Err(err(
-                    format!(
-                        "`expect` names variant `{}`, which the matrix does not have",
-                        unknown.map_or("", |v| v.as_str())
-                    ),
-                    "name the variants of `matrix:`, or give one direction for all",
                 ));
             }
             (other, false) if other.needs_target() => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::context::prepare_target;
+use super::launch::prepare_target;
 use super::{BuiltImages, Job};
 use crate::backend::{GuestExit, Target};
 use crate::gdb::bridge::BridgeServer;
@@ -51,7 +51,8 @@ pub async fn serve_debugger(
     cancel: CancellationToken,
     on_event: impl Fn(DebugEvent),
 ) -> Result<ServeEnd, String> {
-    let (mut target, elf) = prepare_target(job, images).map_err(|f| f.message)?;
+    let launched = prepare_target(job, images).map_err(|f| f.message)?;
+    let (mut target, elf) = (launched.target, launched.elf);
     let outcome = serve(&mut *target, elf, port, &cancel, &on_event).await;
     target.shutdown().await;
     outcome

@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::error::{ErrorKind, ScenarioError};
+use crate::loader::{ErrorKind, ScenarioError};
 
 /// Expands `paths` into scenario files: files are kept as given, folders
 /// are searched recursively for `*.yaml`, `*.yml` and `*.rhai` files, sorted by path

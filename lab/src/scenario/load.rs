@@ -1,40 +1,21 @@
 //! Loading: read a scenario file, deserialize it safely, validate it into the model.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::error::{ErrorKind, ScenarioError, found_in_words, loc};
-use super::model::{
-    At, AttachDebugger, Boot, Break, Clock, CodeLocation, Continue, CrashKind, DataLocation,
-    Direction, ExpectCrash, ExpectExit, ExpectFault, FaultKind, GcFormat, GcTrace, ImageRef, Loc,
-    ReadMemory, ReadRegister, ReadSymbol, Scenario, Script, SerialLoad, Step, StepInstructions,
-    TargetChoice, Trend, Variant, WaitSerial, WriteMemory, WriteSymbol,
-};
-use super::raw::{
-    IMAGE_EXPECTED, RawBreak, RawClock, RawExpectCrash, RawExpectFault, RawGcTrace, RawImage,
-    RawReadMemory, RawReadRegister, RawReadSymbol, RawScalar, RawScenario, RawScript,
-    RawSerialLoad, RawShort, RawStep, RawStepKind, RawTarget, RawTrend, RawTrendExpect,
-    RawWriteMemory, RawWriteSymbol, STEP_KEYS,
-};
-use super::{location, pattern};
+use super::model::{At, Clock, ImageRef, Loc, Scenario, Step, TargetChoice, Variant};
+use super::raw::{IMAGE_EXPECTED, RawClock, RawImage, RawScenario, RawStep, RawTarget};
+use crate::loader::{ErrorKind, MAX_JOBS, ScenarioError, Validator, at, found_in_words, loc};
 use crate::source::duration;
+use crate::steps::{self, STEP_KEYS, Script, script_checker, script_error};
 
 /// Scenario files larger than this (1 MiB) are refused without being parsed.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
-
-/// The most jobs (runs × matrix variants) a scenario may have: far more
-/// than a lab runs in a day, and few enough that planning them takes no
-/// time. `runs: 4000000000` would have `lab check` plan jobs until memory
-/// runs out.
-pub const MAX_JOBS: u32 = 10_000;
-
-/// How long `serial-load` waits for stragglers when `drain:` is not given.
-pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
 
 /// The scenario deadline when `timeout:` is not given.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -63,16 +44,6 @@ pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
     load_str(path, &text)
 }
 
-/// A script checker's error as a scenario error at the script's own
-/// position (`at` when it has none).
-fn script_error(file: &Path, at: Loc, e: &crate::script::ScriptError) -> ScenarioError {
-    let kind = ErrorKind::Script {
-        message: e.kind().to_string(),
-        hint: e.kind().hint(),
-    };
-    ScenarioError::at(file, e.location().unwrap_or(at), kind)
-}
-
 /// A `.rhai` scenario: the script is the one step, and its top-level
 /// constants give the settings a YAML file has at the top: `BOARD` and
 /// `IMAGE` (required), `NAME`, `TIMEOUT`, `CLOCK` and `ARGS`. The script
@@ -81,8 +52,9 @@ fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
     use crate::script::Constant;
     let start = Loc { line: 1, column: 1 };
     let error = |message: String| ScenarioError::at(path, start, ErrorKind::Other(message));
-    let constants =
-        crate::script::constants(path, source).map_err(|e| script_error(path, start, &e))?;
+    let constants = script_checker()
+        .constants(path, source)
+        .map_err(|e| script_error(path, start, &e))?;
     let text = |name: &str| -> Result<Option<String>, ScenarioError> {
         match constants.iter().find(|(n, _)| n == name).map(|(_, c)| c) {
             None => Ok(None),
@@ -165,8 +137,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Scenario, ScenarioError> {
     }
     let raw: RawScenario = serde_saphyr::from_str_with_options(text, yaml_options())
         .map_err(|error| ScenarioError::from_yaml(file, &error))?;
-    let patterns = pattern::Budget::default();
-    Validator { file, patterns }.scenario(raw)
+    Validator::new(file).scenario(raw)
 }
 
 fn too_large(file: &Path, size: u64) -> ScenarioError {
@@ -215,29 +186,12 @@ fn yaml_options() -> serde_saphyr::Options {
     }
 }
 
-/// Where a value was written.
-fn at<T, U>(spanned: &Spanned<T>, value: U) -> At<U> {
-    At {
-        value,
-        loc: loc(&spanned.referenced),
-    }
-}
-
 /// The start of the document, for problems with no better place.
 const START: Loc = Loc { line: 1, column: 1 };
 
-/// Turns a raw scenario into the model, checking what serde could not.
-struct Validator<'a> {
-    file: &'a Path,
-    /// What the file's patterns may still take.
-    patterns: pattern::Budget,
-}
-
+/// The scenario's own keys, validated with the loader's [`Validator`];
+/// each step's options are validated by its kind.
 impl Validator<'_> {
-    fn error(&self, loc: Loc, kind: ErrorKind) -> ScenarioError {
-        ScenarioError::at(self.file, loc, kind)
-    }
-
     fn scenario(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         match &raw.version {
             None => {
@@ -259,9 +213,9 @@ impl Validator<'_> {
             Some(_) => {}
         }
         let name = raw.name.unwrap_or_else(|| {
-            self.file
+            self.file()
                 .file_stem()
-                .unwrap_or(self.file.as_os_str())
+                .unwrap_or(self.file().as_os_str())
                 .to_string_lossy()
                 .into_owned()
         });
@@ -292,7 +246,7 @@ impl Validator<'_> {
         self.require_everywhere("image", image.is_some(), &matrix, |v| v.image.is_some())?;
         let steps = self.steps(raw.steps)?;
         Ok(Scenario {
-            file: self.file.to_owned(),
+            file: self.file().to_owned(),
             name,
             board,
             image,
@@ -418,22 +372,6 @@ impl Validator<'_> {
         })
     }
 
-    /// A path from the scenario, relative to the scenario's folder.
-    fn resolve(&self, path: &str) -> PathBuf {
-        self.file.parent().unwrap_or(Path::new("")).join(path)
-    }
-
-    fn duration(&self, raw: &Spanned<String>) -> Result<Duration, ScenarioError> {
-        duration::parse(&raw.value).map_err(|e| self.error(loc(&raw.referenced), e.into()))
-    }
-
-    fn optional_duration(
-        &self,
-        raw: Option<&Spanned<String>>,
-    ) -> Result<Option<Duration>, ScenarioError> {
-        raw.map(|t| self.duration(t)).transpose()
-    }
-
     fn steps(
         &self,
         raw: Option<Spanned<Vec<Spanned<RawStep>>>>,
@@ -451,600 +389,43 @@ impl Validator<'_> {
     fn step(&self, raw: Spanned<RawStep>) -> Result<At<Step>, ScenarioError> {
         let step_loc = loc(&raw.referenced);
         let step = match raw.value {
-            RawStep::Step(RawStepKind::Boot(boot)) => Step::Boot(Boot {
-                halted: boot.halted,
-            }),
-            RawStep::Step(RawStepKind::WaitSerial(wait)) => Step::WaitSerial(WaitSerial {
-                pattern: self.pattern(&wait.pattern)?,
-                timeout: self.optional_duration(wait.timeout.as_ref())?,
-            }),
-            RawStep::Step(RawStepKind::SendSerial(text)) => Step::SendSerial(text),
-            RawStep::Step(RawStepKind::ExpectExit(exit)) => Step::ExpectExit(ExpectExit {
-                code: exit.code,
-                timeout: self.optional_duration(exit.timeout.as_ref())?,
-            }),
-            RawStep::Step(RawStepKind::AttachDebugger(attach)) => {
-                Step::AttachDebugger(AttachDebugger {
-                    timeout: self.optional_duration(attach.timeout.as_ref())?,
-                })
-            }
-            RawStep::Step(RawStepKind::Break(raw)) => Step::Break(self.break_step(*raw)?),
-            RawStep::Step(RawStepKind::Continue(cont)) => Step::Continue(Continue {
-                timeout: self.optional_duration(cont.timeout.as_ref())?,
-                stop_at: cont.stop_at.map(|at| self.code_location(&at)).transpose()?,
-            }),
-            RawStep::Step(RawStepKind::Step(step)) => Step::Step(StepInstructions {
-                count: match step.count {
-                    Some(count) => self.in_range("`count`", &count, 1, u32::MAX)?,
-                    None => 1,
-                },
-            }),
-            RawStep::Step(RawStepKind::ReadRegister(raw)) => {
-                Step::ReadRegister(self.read_register(*raw)?)
-            }
-            RawStep::Step(RawStepKind::ReadMemory(raw)) => {
-                Step::ReadMemory(self.read_memory(*raw)?)
-            }
-            RawStep::Step(RawStepKind::ReadSymbol(raw)) => {
-                Step::ReadSymbol(self.read_symbol(*raw)?)
-            }
-            RawStep::Step(RawStepKind::WriteMemory(raw)) => {
-                Step::WriteMemory(self.write_memory(*raw)?)
-            }
-            RawStep::Step(RawStepKind::WriteSymbol(raw)) => {
-                Step::WriteSymbol(self.write_symbol(*raw)?)
-            }
-            RawStep::Step(RawStepKind::Detach) => Step::Detach,
-            RawStep::Step(RawStepKind::Footprint) => Step::Footprint,
-            RawStep::Step(RawStepKind::MemoryLayout) => Step::MemoryLayout,
-            RawStep::Step(RawStepKind::Trend(raw)) => Step::Trend(self.trend(*raw)?),
-            RawStep::Step(RawStepKind::Script(raw)) => Step::Script(self.script(*raw)?),
-            RawStep::Step(RawStepKind::GcTrace(raw)) => Step::GcTrace(self.gc_trace(*raw)?),
-            RawStep::Step(RawStepKind::ExpectCrash(raw)) => {
-                Step::ExpectCrash(self.expect_crash(*raw)?)
-            }
-            RawStep::Step(RawStepKind::SerialLoad(raw)) => {
-                Step::SerialLoad(self.serial_load(*raw)?)
-            }
-            RawStep::Step(RawStepKind::ExpectFault(raw)) => {
-                Step::ExpectFault(self.expect_fault(*raw)?)
-            }
+            RawStep::Step(kind) => kind.load(self)?,
             RawStep::Bare(name) if STEP_KEYS.contains(&name.as_str()) => {
-                return Err(self.error(step_loc, ErrorKind::BareStep { name }));
+                let example = steps::example(&name);
+                return Err(self.error(step_loc, ErrorKind::BareStep { name, example }));
             }
             RawStep::Bare(name) => {
-                return Err(self.error(step_loc, ErrorKind::UnknownStep { name }));
+                let kind = ErrorKind::UnknownStep {
+                    name,
+                    known: STEP_KEYS,
+                };
+                return Err(self.error(step_loc, kind));
             }
             RawStep::Unknown(key) => {
                 let name = key.value.clone();
-                return Err(self.error(loc(&key.referenced), ErrorKind::UnknownStep { name }));
+                let kind = ErrorKind::UnknownStep {
+                    name,
+                    known: STEP_KEYS,
+                };
+                return Err(self.error(loc(&key.referenced), kind));
             }
-            RawStep::Empty => return Err(self.error(step_loc, ErrorKind::EmptyStep)),
+            RawStep::Empty => {
+                return Err(self.error(step_loc, ErrorKind::EmptyStep { known: STEP_KEYS }));
+            }
             RawStep::TwoKeys { first, second } => {
                 let second_loc = loc(&second.referenced);
                 let second = second.value;
-                return Err(self.error(second_loc, ErrorKind::TwoKeysStep { first, second }));
+                let kind = ErrorKind::TwoKeysStep {
+                    first,
+                    second,
+                    known: STEP_KEYS,
+                };
+                return Err(self.error(second_loc, kind));
             }
         };
         Ok(At {
             value: step,
             loc: step_loc,
         })
-    }
-
-    /// `script:` with its source read and checked (syntax, unknown functions,
-    /// argument counts), so `lab check` catches script errors too.
-    fn script(&self, raw: Spanned<RawScript>) -> Result<Script, ScenarioError> {
-        let at = loc(&raw.referenced);
-        let options = raw.value;
-        let (file, source, source_at) = match (options.file, options.source) {
-            (Some(file), None) => {
-                let path = self.resolve(&file.value);
-                let source = std::fs::read_to_string(&path).map_err(|e| {
-                    self.error(
-                        loc(&file.referenced),
-                        ErrorKind::Other(format!("cannot read script {}: {e}", path.display())),
-                    )
-                })?;
-                (path, source, loc(&file.referenced))
-            }
-            // Positions in an inline script count from the script's own start.
-            (None, Some(source)) => (
-                PathBuf::from(format!("{} (inline script)", self.file.display())),
-                source.value,
-                loc(&source.referenced),
-            ),
-            _ => {
-                return Err(self.error(
-                    at,
-                    ErrorKind::Other(
-                        "`script` takes exactly one of `file` (a .rhai file) and `source` (inline)"
-                            .into(),
-                    ),
-                ));
-            }
-        };
-        if let Err(e) = crate::script::check(&file, &source) {
-            return Err(script_error(&file, source_at, &e));
-        }
-        Ok(Script {
-            file,
-            source,
-            timeout: self.optional_duration(options.timeout.as_ref())?,
-        })
-    }
-
-    /// `trend:` with a pattern that has groups `x` and `y`.
-    fn trend(&self, raw: RawTrend) -> Result<Trend, ScenarioError> {
-        let sample = self.pattern(&raw.pattern)?;
-        for group in ["x", "y"] {
-            if !sample.capture_names().flatten().any(|n| n == group) {
-                return Err(self.error(
-                    loc(&raw.pattern.referenced),
-                    ErrorKind::Other(format!(
-                        "the trend pattern has no named group `{group}`: write `(?P<x>\\d+)` for \
-                         the time and `(?P<y>\\d+)` for the value"
-                    )),
-                ));
-            }
-        }
-        let direction = |value: &str, at: Loc| match value {
-            "rising" => Ok(Direction::Rising),
-            "flat" => Ok(Direction::Flat),
-            "falling" => Ok(Direction::Falling),
-            other => Err(self.error(
-                at,
-                ErrorKind::UnknownValue {
-                    value: other.to_owned(),
-                    expected: vec!["rising", "flat", "falling"],
-                },
-            )),
-        };
-        let mut expect = BTreeMap::new();
-        if let Some(e) = &raw.expect {
-            let at = loc(&e.referenced);
-            match &e.value {
-                RawTrendExpect::All(d) => {
-                    expect.insert(None, direction(d, at)?);
-                }
-                RawTrendExpect::PerVariant(map) => {
-                    for (variant, d) in map {
-                        expect.insert(Some(variant.clone()), direction(d, at)?);
-                    }
-                }
-            }
-        }
-        Ok(Trend {
-            pattern: sample,
-            until: raw.until.as_ref().map(|u| self.pattern(u)).transpose()?,
-            timeout: self.optional_duration(raw.timeout.as_ref())?,
-            metric: self
-                .metric(raw.metric)?
-                .unwrap_or_else(|| "slope".to_owned()),
-            expect,
-        })
-    }
-
-    /// `gc-trace:` with a known format and a valid `until` pattern.
-    fn gc_trace(&self, raw: Spanned<RawGcTrace>) -> Result<GcTrace, ScenarioError> {
-        const STEP: &str = "gc-trace";
-        let map = loc(&raw.referenced);
-        let options = raw.value;
-        let format = self.required(options.format, STEP, "format", map)?;
-        let until = self.required(options.until, STEP, "until", map)?;
-        let format = match format.value.as_str() {
-            "go" => GcFormat::Go,
-            "v8" => GcFormat::V8,
-            "auto" => GcFormat::Auto,
-            other => {
-                return Err(self.error(
-                    loc(&format.referenced),
-                    ErrorKind::UnknownValue {
-                        value: other.to_owned(),
-                        expected: vec!["go", "v8", "auto"],
-                    },
-                ));
-            }
-        };
-        Ok(GcTrace {
-            format,
-            until: self.pattern(&until)?,
-            timeout: self.optional_duration(options.timeout.as_ref())?,
-        })
-    }
-
-    /// `expect-crash:` with a known kind and a valid `restart` pattern.
-    fn expect_crash(&self, raw: RawExpectCrash) -> Result<ExpectCrash, ScenarioError> {
-        let kind = match raw.kind {
-            None => None,
-            Some(kind) => Some(
-                CrashKind::ALL
-                    .into_iter()
-                    .find(|k| k.as_str() == kind.value)
-                    .ok_or_else(|| {
-                        self.error(
-                            loc(&kind.referenced),
-                            ErrorKind::UnknownValue {
-                                value: kind.value.clone(),
-                                expected: CrashKind::ALL.map(CrashKind::as_str).to_vec(),
-                            },
-                        )
-                    })?,
-            ),
-        };
-        Ok(ExpectCrash {
-            kind,
-            restart: raw.restart.as_ref().map(|r| self.pattern(r)).transpose()?,
-            timeout: self.optional_duration(raw.timeout.as_ref())?,
-        })
-    }
-
-    /// `serial-load:` with a rate in range, `{seq}` in `send`, a `seq`
-    /// group in `reply`, and a timeout long enough to send everything.
-    fn serial_load(&self, raw: Spanned<RawSerialLoad>) -> Result<SerialLoad, ScenarioError> {
-        const STEP: &str = "serial-load";
-        /// The slowest rate a load may ask for, in messages per second (one
-        /// message every 1000 s): the sending of the most messages a load
-        /// may have must be a duration that the lab can count.
-        const MIN_RATE: f64 = 0.001;
-        /// The fastest rate a load may ask for, in messages per second.
-        const MAX_RATE: f64 = 100_000.0;
-        let map = loc(&raw.referenced);
-        let options = raw.value;
-        let count = self.required(options.count, STEP, "count", map)?;
-        let count = self.in_range("`count`", &count, 1, 1_000_000)?;
-        let rate = self.required(options.rate, STEP, "rate", map)?;
-        let rate = match rate.value {
-            RawScalar::Unsigned(v) => Some(v as f64),
-            RawScalar::Float(v) => Some(v),
-            _ => None,
-        }
-        .filter(|r| (MIN_RATE..=MAX_RATE).contains(r))
-        .ok_or_else(|| {
-            self.error(
-                loc(&rate.referenced),
-                ErrorKind::Mismatch {
-                    expected: format!(
-                        "a rate in messages per second, from {MIN_RATE} to {MAX_RATE}"
-                    ),
-                    found: rate.value.describe(),
-                },
-            )
-        })?;
-        let send = self.required(options.send, STEP, "send", map)?;
-        if !send.value.contains("{seq}") {
-            return Err(self.error(
-                loc(&send.referenced),
-                ErrorKind::Other(
-                    "`send` has no `{seq}`: each message carries its number so that replies can \
-                     be matched to it, like `send: \"MSG {seq}\\n\"`"
-                        .into(),
-                ),
-            ));
-        }
-        let reply = self.required(options.reply, STEP, "reply", map)?;
-        let reply_at = loc(&reply.referenced);
-        let reply = self.pattern(&reply)?;
-        if !reply.capture_names().flatten().any(|n| n == "seq") {
-            return Err(self.error(
-                reply_at,
-                ErrorKind::Other(
-                    "the reply pattern has no named group `seq`: write `(?P<seq>\\d+)` where the \
-                     reply carries the message's number"
-                        .into(),
-                ),
-            ));
-        }
-        let timeout = self.optional_duration(options.timeout.as_ref())?;
-        let sending = Duration::from_secs_f64(f64::from(count - 1) / rate);
-        if let (Some(t), Some(limit)) = (&options.timeout, timeout)
-            && sending >= limit
-        {
-            return Err(self.error(
-                loc(&t.referenced),
-                ErrorKind::Other(format!(
-                    "{count} messages at {rate} per second take {} to send, longer than the \
-                     step's timeout of {}",
-                    humantime::format_duration(Duration::from_millis(
-                        u64::try_from(sending.as_millis()).unwrap_or(u64::MAX)
-                    )),
-                    humantime::format_duration(limit)
-                )),
-            ));
-        }
-        Ok(SerialLoad {
-            count,
-            rate,
-            send: send.value,
-            reply,
-            timeout,
-            drain: self
-                .optional_duration(options.drain.as_ref())?
-                .unwrap_or(DEFAULT_DRAIN),
-        })
-    }
-
-    /// A regex option, compiled within the file's pattern budget.
-    fn pattern(&self, raw: &Spanned<String>) -> Result<regex::bytes::Regex, ScenarioError> {
-        pattern::compile(&raw.value, &self.patterns)
-            .map_err(|kind| self.error(loc(&raw.referenced), kind))
-    }
-
-    /// `expect-fault:` with its kind and cause checked against the known names.
-    fn expect_fault(&self, raw: RawExpectFault) -> Result<ExpectFault, ScenarioError> {
-        let kind = match raw.kind.value.as_str() {
-            "hardfault" => FaultKind::HardFault,
-            "lockup" => FaultKind::Lockup,
-            other => {
-                return Err(self.error(
-                    loc(&raw.kind.referenced),
-                    ErrorKind::UnknownValue {
-                        value: other.to_owned(),
-                        expected: vec!["hardfault", "lockup"],
-                    },
-                ));
-            }
-        };
-        let cause = match raw.cause {
-            Some(cause) if !crate::fault::cause_names().any(|n| n == cause.value) => {
-                return Err(self.error(
-                    loc(&cause.referenced),
-                    ErrorKind::UnknownValue {
-                        value: cause.value,
-                        expected: crate::fault::cause_names().collect(),
-                    },
-                ));
-            }
-            cause => cause.map(|c| c.value),
-        };
-        Ok(ExpectFault {
-            kind,
-            cause,
-            function: raw.function,
-            timeout: self.optional_duration(raw.timeout.as_ref())?,
-        })
-    }
-
-    /// A required option of a step, or an error at the step's map.
-    fn required<T>(
-        &self,
-        value: Option<T>,
-        step: &'static str,
-        key: &'static str,
-        map: Loc,
-    ) -> Result<T, ScenarioError> {
-        value.ok_or_else(|| self.error(map, ErrorKind::MissingStepKey { step, key }))
-    }
-
-    /// A step's shorthand scalar as a name, or its map of options.
-    fn short_or_full<T>(
-        &self,
-        raw: Spanned<RawShort<T>>,
-        expected: &str,
-    ) -> Result<Result<Spanned<String>, T>, ScenarioError> {
-        match raw.value {
-            RawShort::Full(full) => Ok(Err(full)),
-            RawShort::Short(RawScalar::Text(name)) => Ok(Ok(Spanned {
-                value: name,
-                referenced: raw.referenced,
-                defined: raw.defined,
-            })),
-            RawShort::Short(other) => Err(self.error(
-                loc(&raw.referenced),
-                ErrorKind::Mismatch {
-                    expected: expected.to_owned(),
-                    found: other.describe(),
-                },
-            )),
-        }
-    }
-
-    fn break_step(&self, raw: Spanned<RawShort<RawBreak>>) -> Result<Break, ScenarioError> {
-        let map = loc(&raw.referenced);
-        match raw.value {
-            RawShort::Short(scalar) => Ok(Break {
-                at: self.code_location(&Spanned {
-                    value: scalar,
-                    referenced: raw.referenced,
-                    defined: raw.defined,
-                })?,
-                hardware: false,
-            }),
-            RawShort::Full(options) => Ok(Break {
-                at: self.code_location(&self.required(options.at, "break", "at", map)?)?,
-                hardware: options.hardware,
-            }),
-        }
-    }
-
-    fn read_register(
-        &self,
-        raw: Spanned<RawShort<RawReadRegister>>,
-    ) -> Result<ReadRegister, ScenarioError> {
-        const STEP: &str = "read-register";
-        let map = loc(&raw.referenced);
-        let options = match self.short_or_full(raw, "a register name or a map")? {
-            Ok(name) => RawReadRegister {
-                name: Some(name),
-                metric: None,
-                expect: None,
-            },
-            Err(options) => options,
-        };
-        let name = self.required(options.name, STEP, "name", map)?;
-        let expect = match options.expect {
-            Some(expect) => Some(location::unsigned(&expect.value).ok_or_else(|| {
-                self.error(
-                    loc(&expect.referenced),
-                    ErrorKind::Mismatch {
-                        expected: "an integer from 0, or `0x` and hex digits".to_owned(),
-                        found: expect.value.describe(),
-                    },
-                )
-            })?),
-            None => None,
-        };
-        Ok(ReadRegister {
-            name: self.name(name, "register name", location::is_identifier)?,
-            metric: self.metric(options.metric)?,
-            expect,
-        })
-    }
-
-    fn read_memory(&self, raw: Spanned<RawReadMemory>) -> Result<ReadMemory, ScenarioError> {
-        const STEP: &str = "read-memory";
-        let map = loc(&raw.referenced);
-        let options = raw.value;
-        let address =
-            self.data_location(&self.required(options.address, STEP, "address", map)?)?;
-        let length = self.required(options.length, STEP, "length", map)?;
-        let length = self.in_range("`length`", &length, 1, 65536)?;
-        let expect = match options.expect {
-            Some(expect) => {
-                let bytes = self.bytes(expect.value)?;
-                if bytes.len() != usize::try_from(length).unwrap_or(usize::MAX) {
-                    return Err(self.error(
-                        loc(&expect.referenced),
-                        ErrorKind::ExpectLengthMismatch {
-                            length,
-                            found: bytes.len(),
-                        },
-                    ));
-                }
-                Some(bytes)
-            }
-            None => None,
-        };
-        Ok(ReadMemory {
-            address,
-            length,
-            expect,
-        })
-    }
-
-    fn read_symbol(
-        &self,
-        raw: Spanned<RawShort<RawReadSymbol>>,
-    ) -> Result<ReadSymbol, ScenarioError> {
-        let map = loc(&raw.referenced);
-        let options = match self.short_or_full(raw, "a symbol name or a map")? {
-            Ok(name) => RawReadSymbol {
-                name: Some(name),
-                metric: None,
-                expect: None,
-            },
-            Err(options) => options,
-        };
-        let name = self.required(options.name, "read-symbol", "name", map)?;
-        Ok(ReadSymbol {
-            name: self.name(name, "symbol name", location::is_symbol)?,
-            metric: self.metric(options.metric)?,
-            expect: options.expect.map(|e| self.number(&e)).transpose()?,
-        })
-    }
-
-    fn write_memory(&self, raw: Spanned<RawWriteMemory>) -> Result<WriteMemory, ScenarioError> {
-        const STEP: &str = "write-memory";
-        let map = loc(&raw.referenced);
-        let options = raw.value;
-        let address =
-            self.data_location(&self.required(options.address, STEP, "address", map)?)?;
-        let bytes = self.required(options.bytes, STEP, "bytes", map)?;
-        if bytes.value.is_empty() {
-            return Err(self.error(loc(&bytes.referenced), ErrorKind::EmptyBytes));
-        }
-        Ok(WriteMemory {
-            address,
-            bytes: self.bytes(bytes.value)?,
-        })
-    }
-
-    fn write_symbol(&self, raw: Spanned<RawWriteSymbol>) -> Result<WriteSymbol, ScenarioError> {
-        const STEP: &str = "write-symbol";
-        let map = loc(&raw.referenced);
-        let options = raw.value;
-        let name = self.required(options.name, STEP, "name", map)?;
-        let value = self.required(options.value, STEP, "value", map)?;
-        Ok(WriteSymbol {
-            name: self.name(name, "symbol name", location::is_symbol)?,
-            value: self.number(&value)?,
-        })
-    }
-
-    fn code_location(&self, raw: &Spanned<RawScalar>) -> Result<CodeLocation, ScenarioError> {
-        location::code(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
-    }
-
-    fn data_location(&self, raw: &Spanned<RawScalar>) -> Result<DataLocation, ScenarioError> {
-        location::data(&raw.value).map_err(|kind| self.error(loc(&raw.referenced), kind))
-    }
-
-    /// A name checked by `valid`; `what` names it in messages.
-    fn name(
-        &self,
-        raw: Spanned<String>,
-        what: &'static str,
-        valid: fn(&str) -> bool,
-    ) -> Result<String, ScenarioError> {
-        if valid(&raw.value) {
-            Ok(raw.value)
-        } else {
-            let name = raw.value;
-            Err(self.error(loc(&raw.referenced), ErrorKind::BadName { what, name }))
-        }
-    }
-
-    fn metric(&self, raw: Option<Spanned<String>>) -> Result<Option<String>, ScenarioError> {
-        raw.map(|m| self.name(m, "metric name", location::is_identifier))
-            .transpose()
-    }
-
-    /// A number for a symbol's value: any YAML integer or float.
-    fn number(&self, raw: &Spanned<RawScalar>) -> Result<f64, ScenarioError> {
-        // Integers beyond 2^53 round to the nearest float, as the symbol's type may well be one.
-        match raw.value {
-            RawScalar::Unsigned(v) => Ok(v as f64),
-            RawScalar::Negative(v) => Ok(v as f64),
-            RawScalar::Float(v) => Ok(v),
-            RawScalar::Text(_) | RawScalar::Wrong(_) => Err(self.error(
-                loc(&raw.referenced),
-                ErrorKind::Mismatch {
-                    expected: "a number".to_owned(),
-                    found: raw.value.describe(),
-                },
-            )),
-        }
-    }
-
-    /// A list of bytes, each from 0 to 255.
-    fn bytes(&self, raw: Vec<Spanned<i64>>) -> Result<Vec<u8>, ScenarioError> {
-        raw.iter()
-            .map(|byte| self.in_range("a byte", byte, 0, u8::MAX))
-            .collect()
-    }
-
-    /// An integer in `min..=max`, converted to its type.
-    fn in_range<T: TryFrom<i64> + Into<i64>>(
-        &self,
-        what: &'static str,
-        raw: &Spanned<i64>,
-        min: T,
-        max: T,
-    ) -> Result<T, ScenarioError> {
-        let (min, max) = (min.into(), max.into());
-        (min..=max)
-            .contains(&raw.value)
-            .then(|| T::try_from(raw.value).ok())
-            .flatten()
-            .ok_or_else(|| {
-                let value = raw.value;
-                let kind = ErrorKind::OutOfRange {
-                    what,
-                    value,
-                    min,
-                    max,
-                };
-                self.error(loc(&raw.referenced), kind)
-            })
     }
 }

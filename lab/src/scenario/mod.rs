@@ -1,21 +1,19 @@
 //! Scenario files: the model, loading with source positions, validation.
+//! The steps' own options are the step kinds' (`crate::steps`); the
+//! building blocks of loading are the loader's (`crate::loader`).
 
 mod discover;
-mod error;
 mod load;
-mod location;
 mod model;
-mod pattern;
 mod raw;
 
 pub use discover::discover;
-pub use error::{ErrorKind, ScenarioError};
-pub use load::{DEFAULT_DRAIN, DEFAULT_TIMEOUT, MAX_FILE_SIZE, MAX_JOBS, load, load_str};
+pub use load::{DEFAULT_TIMEOUT, MAX_FILE_SIZE, load, load_str};
 pub use model::*;
-pub use raw::STEP_KEYS;
 
-/// Parses a code location as scenarios write it (`main`, `0x1a4`,
-/// `main.c:42`); the error says what is wrong.
-pub fn parse_code_location(text: &str) -> Result<CodeLocation, String> {
-    location::code(&raw::RawScalar::Text(text.to_owned())).map_err(|kind| kind.to_string())
-}
+pub use crate::loader::{
+    CodeLocation, DataLocation, ErrorKind, MAX_JOBS, ScenarioError, parse_code_location,
+};
+/// The step kinds are part of the model: every kind, its options and
+/// [`Step`] itself.
+pub use crate::steps::*;

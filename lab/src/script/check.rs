@@ -64,6 +64,19 @@ impl Functions {
         known.extend(KEYWORDS.iter().map(|&k| (k.to_owned(), None)));
         Self { known }
     }
+
+    /// The functions the host and the engine register (not rhai's own),
+    /// sorted by name.
+    pub(crate) fn registered(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .known
+            .iter()
+            .filter(|(_, arities)| arities.is_some())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        names.sort_unstable();
+        names
+    }
 }
 
 /// The first call in `ast` to a function that neither the script, nor the

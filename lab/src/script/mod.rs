@@ -1,9 +1,11 @@
-//! Rhai scenario scripts: a sandboxed engine, the host API scripts call,
-//! and the checks `lab check` runs on them.
+//! Rhai scenario scripts: a sandboxed engine, the bridge through which a
+//! script calls its host, and the checks `lab check` runs on scripts.
 //!
-//! [`run`] executes a script against a [`ScriptHost`]; [`check`] compiles
-//! one and reports unknown function calls. Both report [`ScriptError`]s as
-//! `FILE:LINE:COL: message`.
+//! The engine knows no operation of the lab: [`run`] executes a script
+//! against a host `H` whose functions a [`Bindings`] registers (the lab's
+//! come from its step kinds, in `crate::steps`); a [`Checker`] compiles a
+//! script against the same functions and reports unknown calls. Both report
+//! [`ScriptError`]s as `FILE:LINE:COL: message`.
 
 mod api;
 mod check;
@@ -12,19 +14,27 @@ mod error;
 mod host;
 
 use std::path::Path;
-use std::sync::{OnceLock, mpsc};
+use std::sync::mpsc;
 use std::thread;
 use std::time::Instant;
 
 use rhai::{AST, Dynamic, Engine};
 
+pub use api::{Bridge, Res};
 pub use check::BootCall;
 pub use engine::Limits;
 pub use error::{Limit, ScriptError, ScriptErrorKind};
-pub use host::{BootOptions, HostError, Interrupt, Match, ScriptHost, Stop};
+pub use host::{HostError, Interrupt};
 
-use api::{Bridge, Job};
-use engine::{Abort, from_eval, from_parse, new_engine};
+pub(crate) use api::{abort, error, from_json, number, register_duration_fn, to_json, unsigned};
+pub(crate) use engine::Abort;
+
+use api::Job;
+use engine::{from_eval, from_parse, new_engine};
+
+/// Registers a host's functions on an engine: each forwards its call
+/// through the bridge to the host `H`.
+pub type Bindings<H> = fn(&mut Engine, &Bridge<H>);
 
 /// Stack of the thread that runs a script: deep enough for the default call
 /// depth in debug builds.
@@ -33,28 +43,43 @@ const SCRIPT_STACK: usize = 32 << 20;
 /// How many operations pass between two looks at the clock.
 const DEADLINE_EVERY: u64 = 256;
 
-/// Compiles `source` (read from `file`) and finds calls to functions that
-/// neither the script nor the lab defines; runs nothing.
-pub fn check(file: &Path, source: &str) -> Result<(), ScriptError> {
-    Checker::get().compile(file, source).map(drop)
+/// How a script runs: the host's functions, the sandbox's limits, the
+/// seed of `random()`, and when it must stop.
+pub struct RunOptions<'a, H> {
+    /// The host's functions.
+    pub bindings: Bindings<H>,
+    /// The sandbox's limits.
+    pub limits: &'a Limits,
+    /// Seeds `random()` and `random_int()`.
+    pub seed: u64,
+    /// The script stops with a timeout when this passes.
+    pub deadline: Instant,
+    /// The script stops when this is raised (Ctrl-C).
+    pub interrupt: &'a Interrupt,
 }
 
-/// Runs the script `source` (read from `file`) against `host`, within
-/// `limits`, with `random()` seeded by `seed`, until it ends, `deadline`
-/// passes or `interrupt` is raised. Host calls are made on the calling thread; the script itself
-/// runs on a thread of its own.
-pub fn run(
+/// Runs the script `source` (read from `file`) against `host` until it
+/// ends, the deadline passes or the interrupt is raised. Host calls are
+/// made on the calling thread; the script itself runs on a thread of its own.
+pub fn run<H: 'static>(
     file: &Path,
     source: &str,
-    host: &mut dyn ScriptHost,
-    limits: &Limits,
-    seed: u64,
-    deadline: Instant,
-    interrupt: &Interrupt,
+    host: &mut H,
+    options: RunOptions<'_, H>,
 ) -> Result<(), ScriptError> {
-    let (jobs, requests) = mpsc::channel::<Job>();
+    let RunOptions {
+        bindings,
+        limits,
+        seed,
+        deadline,
+        interrupt,
+    } = options;
+    let (jobs, requests) = mpsc::channel::<Job<H>>();
     let bridge = Bridge::new(jobs, deadline, interrupt.clone());
-    let mut engine = engine_with_api(limits, bridge, seed);
+    let mut engine = engine_with(limits, bindings, &bridge, seed);
+    // The engine's functions now hold the only senders of jobs: dropping
+    // the engine ends the loop below.
+    drop(bridge);
     let interrupt = interrupt.clone();
     engine.on_progress(move |operations| {
         if interrupt.is_raised() {
@@ -81,7 +106,7 @@ pub fn run(
             Err(e) => return Err(format!("cannot start the script's thread: {e}")),
         };
         for job in requests {
-            job(&mut *host);
+            job(host);
         }
         script
             .join()
@@ -98,13 +123,6 @@ pub fn run(
     }
 }
 
-/// Checks `source` like [`check`] and returns its `boot(#{...})` calls that
-/// name a board or an image with a literal.
-pub fn literal_boots(file: &Path, source: &str) -> Result<Vec<BootCall>, ScriptError> {
-    let ast = Checker::get().compile(file, source)?;
-    Ok(check::literal_boots(&ast))
-}
-
 /// A top-level constant of a script, as a `.rhai` scenario declares its
 /// settings (`const BOARD = "mps2-an385";`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,12 +135,9 @@ pub enum Constant {
     Other(String),
 }
 
-/// Checks `source` like [`check`] and returns its top-level constants whose
-/// values are literals.
-pub fn constants(file: &Path, source: &str) -> Result<Vec<(String, Constant)>, ScriptError> {
-    let ast = Checker::get().compile(file, source)?;
-    Ok(ast
-        .iter_literal_variables(true, false)
+/// The top-level constants of a checked script whose values are literals.
+fn literal_constants(ast: &AST) -> Vec<(String, Constant)> {
+    ast.iter_literal_variables(true, false)
         .map(|(name, _, value)| {
             let constant = if value.is_string() {
                 Constant::Text(value.to_string())
@@ -138,22 +153,29 @@ pub fn constants(file: &Path, source: &str) -> Result<Vec<(String, Constant)>, S
             };
             (name.to_owned(), constant)
         })
-        .collect())
+        .collect()
 }
 
-/// A sandboxed engine with the lab's functions registered.
-fn engine_with_api(limits: &Limits, bridge: Bridge, seed: u64) -> Engine {
+/// A sandboxed engine with the engine's own functions and a host's.
+fn engine_with<H: 'static>(
+    limits: &Limits,
+    bindings: Bindings<H>,
+    bridge: &Bridge<H>,
+    seed: u64,
+) -> Engine {
     let mut engine = new_engine(limits);
-    api::register(&mut engine, &bridge, fastrand::Rng::with_seed(seed));
+    api::register_engine_functions(&mut engine, fastrand::Rng::with_seed(seed));
+    bindings(&mut engine, bridge);
     engine
 }
 
-/// What [`check`], [`literal_boots`] and [`constants`] compile with, made
-/// once: they run nothing, and making an engine (rhai's packages, the lab's
-/// functions) and listing its functions take far longer than compiling a
-/// script. Made for each check, a file of a thousand `script:` steps took
-/// `lab check` seconds.
-struct Checker {
+/// Compiles scripts against a host's functions without running them, for
+/// `lab check`: syntax, forbidden statements, unknown functions and
+/// argument counts. Make one per host and keep it: making an engine (rhai's
+/// packages, the host's functions) and listing its functions take far
+/// longer than compiling a script. Made for each check, a file of a
+/// thousand `script:` steps took `lab check` seconds.
+pub struct Checker {
     /// An engine with the default limits and no host.
     engine: Engine,
     /// The engine's functions.
@@ -163,25 +185,47 @@ struct Checker {
 }
 
 impl Checker {
-    /// The checker, made on first use.
-    fn get() -> &'static Checker {
-        static CHECKER: OnceLock<Checker> = OnceLock::new();
-        CHECKER.get_or_init(|| {
-            let limits = Limits::default();
-            // No host: the jobs' receiver is dropped at once, and nothing runs.
-            let (jobs, _) = mpsc::channel();
-            let engine = engine_with_api(
-                &limits,
-                Bridge::new(jobs, Instant::now(), Interrupt::default()),
-                0,
-            );
-            let functions = check::Functions::of(&engine);
-            Checker {
-                engine,
-                functions,
-                limits,
-            }
-        })
+    /// A checker for scripts of a host whose functions `bindings` registers.
+    pub fn new<H: 'static>(bindings: Bindings<H>) -> Self {
+        let limits = Limits::default();
+        // No host: the jobs' receiver is dropped at once, and nothing runs.
+        let (jobs, _) = mpsc::channel();
+        let bridge = Bridge::new(jobs, Instant::now(), Interrupt::default());
+        let engine = engine_with(&limits, bindings, &bridge, 0);
+        let functions = check::Functions::of(&engine);
+        Checker {
+            engine,
+            functions,
+            limits,
+        }
+    }
+
+    /// Compiles `source` (read from `file`) and finds calls to functions
+    /// that neither the script nor the host defines; runs nothing.
+    pub fn check(&self, file: &Path, source: &str) -> Result<(), ScriptError> {
+        self.compile(file, source).map(drop)
+    }
+
+    /// Checks `source` and returns its `boot(#{...})` calls that name a
+    /// board or an image with a literal.
+    pub fn literal_boots(&self, file: &Path, source: &str) -> Result<Vec<BootCall>, ScriptError> {
+        Ok(check::literal_boots(&self.compile(file, source)?))
+    }
+
+    /// Checks `source` and returns its top-level constants whose values are
+    /// literals.
+    pub fn constants(
+        &self,
+        file: &Path,
+        source: &str,
+    ) -> Result<Vec<(String, Constant)>, ScriptError> {
+        Ok(literal_constants(&self.compile(file, source)?))
+    }
+
+    /// The functions scripts may call besides rhai's own: the host's and
+    /// the engine's (`assert`, `random`), sorted by name.
+    pub fn functions(&self) -> Vec<&str> {
+        self.functions.registered()
     }
 
     /// Compiles `source` (read from `file`) and checks its function calls.

@@ -2,6 +2,8 @@
 //! edges of what the loaders accept, and the syntax that stresses a parser.
 //! Mutations insert these tokens; the grammars draw values from them.
 
+use std::sync::LazyLock;
+
 /// The workspace's names, so that cases reach planning, where boards,
 /// images and the names in `boot(#{...})` calls are resolved.
 #[derive(Debug, Clone)]
@@ -234,34 +236,9 @@ pub const YAML_SYNTAX: &[&str] = &[
     "\t",
 ];
 
-/// Functions the lab registers for scripts.
-pub const RHAI_FUNCTIONS: &[&str] = &[
-    "boot",
-    "wait_serial",
-    "send_serial",
-    "qmp",
-    "hmp",
-    "pause",
-    "resume",
-    "reset",
-    "expect_exit",
-    "attach_debugger",
-    "break_at",
-    "continue_to",
-    "step",
-    "detach",
-    "read_register",
-    "read_memory",
-    "read_symbol",
-    "write_memory",
-    "write_symbol",
-    "metric",
-    "assert",
-    "random",
-    "random_int",
-    "sleep",
-    "sleep_guest",
-];
+/// Functions the lab registers for scripts, as its own checker lists them.
+pub static RHAI_FUNCTIONS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| lab::steps::script_checker().functions());
 
 /// Rhai keywords, reserved words and the functions rhai handles itself.
 pub const RHAI_KEYWORDS: &[&str] = &[

@@ -281,7 +281,7 @@ fn call(names: &Names) -> Rhai {
 /// count, or a name that nothing defines (rhai's keywords among them).
 fn unknown_call() -> Rhai {
     let function = prop_oneof![
-        3 => select(RHAI_FUNCTIONS),
+        3 => select(&RHAI_FUNCTIONS[..]),
         1 => select(RHAI_KEYWORDS),
         1 => select(&["wait_seria", "bot", "lab_boot", "f"][..]),
     ];

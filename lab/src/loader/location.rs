@@ -1,8 +1,32 @@
 //! Code and data locations and names, as debugger steps write them.
 
 use super::error::ErrorKind;
-use super::model::{CodeLocation, DataLocation};
 use super::raw::RawScalar;
+
+/// A code location: `main`, `0x1a4` or `main.c:42`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeLocation {
+    /// A function or other symbol.
+    Symbol(String),
+    /// An address.
+    Address(u64),
+    /// A source line (the file is matched by its trailing path components).
+    Line {
+        /// The file name as written.
+        file: String,
+        /// The line number, from 1.
+        line: u32,
+    },
+}
+
+/// A data location: an address or a symbol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataLocation {
+    /// An address.
+    Address(u64),
+    /// A global variable or other symbol.
+    Symbol(String),
+}
 
 /// Why a string is not a symbol name.
 const SYMBOL_RULE: &str =
@@ -112,6 +136,12 @@ pub(crate) fn is_identifier(text: &str) -> bool {
 
 fn starts_like_a_name(text: &str) -> bool {
     text.chars().next().is_some_and(|c| !c.is_ascii_digit())
+}
+
+/// Parses a code location as scenarios write it (`main`, `0x1a4`,
+/// `main.c:42`); the error says what is wrong.
+pub fn parse_code_location(text: &str) -> Result<CodeLocation, String> {
+    code(&RawScalar::Text(text.to_owned())).map_err(|kind| kind.to_string())
 }
 
 #[cfg(test)]

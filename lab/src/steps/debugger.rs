@@ -1,29 +1,26 @@
-//! Debugger steps: the lab's own GDB client, attached to the target through
-//! the target's GDB bridge, so scenario steps exercise exactly the endpoint a
-//! user's gdb gets.
+//! The lab's debugger, shared by the debugger steps: its own GDB client,
+//! attached to the target through the target's GDB bridge, so scenario
+//! steps exercise exactly the endpoint a user's gdb gets.
 //!
-//! The client is synchronous; each step runs it on a blocking thread and the
-//! runner's deadline still bounds the step.
+//! The client is synchronous; each operation runs it on a blocking thread
+//! and the run's deadline still bounds the step.
 
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Detail;
-use super::outcome::StepFailure;
+use super::failure::StepFailure;
 use crate::backend::Target;
 use crate::elf::{CodeLocation as ElfLocation, ElfInfo};
 use crate::fault::{self, CaughtFault};
 use crate::gdb::bridge::BridgeServer;
 use crate::gdb::{BreakKind, GdbClient, GdbError, StopReason};
+use crate::loader::{CodeLocation, DataLocation};
 use crate::report::Status;
-use crate::scenario::{
-    Break, CodeLocation, Continue, DataLocation, ReadMemory, ReadRegister, ReadSymbol, WriteMemory,
-    WriteSymbol,
-};
 
 /// Default wait for a debugger request when the step gives no timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,7 +28,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 const SIGTRAP: u8 = 5;
 
 /// A debugger attached to one target for the rest of a run.
-pub(super) struct Debugger {
+pub(crate) struct Debugger {
     bridge: BridgeServer,
     client: Option<GdbClient<TcpStream>>,
     /// Breakpoints this debugger inserted, to step over when resuming.
@@ -42,7 +39,7 @@ pub(super) struct Debugger {
 
 impl Debugger {
     /// Starts the target's bridge on a free 127.0.0.1 port.
-    pub(super) fn start(
+    pub(crate) fn start(
         target: &dyn Target,
         elf_path: Option<PathBuf>,
     ) -> Result<Self, StepFailure> {
@@ -60,7 +57,7 @@ impl Debugger {
     }
 
     /// Connects the lab's client through the bridge; returns the latency in ms.
-    pub(super) async fn attach(&mut self, timeout: Option<Duration>) -> Result<f64, StepFailure> {
+    pub(crate) async fn attach(&mut self, timeout: Option<Duration>) -> Result<f64, StepFailure> {
         if self.client.is_some() {
             return Err(StepFailure::new(
                 Status::Error,
@@ -84,21 +81,18 @@ impl Debugger {
     }
 
     /// Lets the target run on and disconnects the client.
-    pub(super) async fn detach(&mut self) -> Result<(), StepFailure> {
+    pub(crate) async fn detach(&mut self) -> Result<(), StepFailure> {
         let mut client = self.take_client()?;
         blocking(move || client.detach()).await
     }
 
-    /// Inserts a breakpoint; returns what was resolved and the insertion's
+    /// Inserts a breakpoint of `kind` at `address`; returns the insertion's
     /// round trip through the bridge in ms.
-    pub(super) async fn set_break(&mut self, step: &Break) -> Result<(Detail, f64), StepFailure> {
-        let elf = self.elf()?;
-        let address = resolve_code(&elf, &step.at)?;
-        let kind = if step.hardware {
-            BreakKind::Hardware
-        } else {
-            BreakKind::Software
-        };
+    pub(crate) async fn insert_break(
+        &mut self,
+        kind: BreakKind,
+        address: u64,
+    ) -> Result<f64, StepFailure> {
         let started = Instant::now();
         let inserted = self
             .with_client(move |c| c.insert_break(kind, address, 2))
@@ -111,141 +105,60 @@ impl Debugger {
             ));
         }
         Arc::make_mut(&mut self.breakpoints).push((kind, address));
-        let mut detail = Detail::new();
-        detail.insert("address".into(), json!(address));
-        insert_location(&mut detail, elf.symbolize(address));
-        Ok((detail, round_trip))
+        Ok(round_trip)
     }
 
-    /// Resumes until the target stops or exits.
-    pub(super) async fn resume(
-        &mut self,
-        step: &Continue,
-        remaining: Duration,
-    ) -> Result<Detail, StepFailure> {
-        let elf = self.elf()?;
-        let wait = step.timeout.unwrap_or(remaining);
+    /// Resumes until the target stops or exits, waiting at most `wait`;
+    /// returns why it stopped and, when it still runs, where.
+    pub(crate) async fn resume(&mut self, wait: Duration) -> Result<Stopped, StepFailure> {
         let breakpoints = Arc::clone(&self.breakpoints);
-        let (reason, pc) = self
-            .with_client(move |c| {
-                if let Some(ended @ (StopReason::Exited(_) | StopReason::Terminated(_))) =
-                    step_over_breakpoint(c, &breakpoints)?
-                {
-                    return Ok((ended, None));
-                }
-                c.resume(false)?;
-                let reason = c.wait_stop(wait)?.ok_or_else(|| GdbError::Timeout {
-                    request: "continue".into(),
-                    after: wait,
-                })?;
-                let pc = match reason {
-                    StopReason::Signal { .. } => Some(c.read_register_by_name("pc")?),
-                    _ => None,
-                };
-                Ok((reason, pc))
-            })
-            .await?;
-        let detail = stop_detail(&elf, &reason, pc);
-        if let Some(want) = &step.stop_at {
-            let at = pc.map(|pc| (pc, elf.symbolize(pc)));
-            if !stopped_at(&elf, want, at.as_ref()) {
-                return Err(StepFailure::new(
-                    Status::Failed,
-                    format!(
-                        "expected a stop at {}, but {}",
-                        describe(want),
-                        describe_stop(&detail)
-                    ),
-                ));
-            }
-        }
-        Ok(detail)
-    }
-
-    /// Executes `count` single instructions.
-    pub(super) async fn step(&mut self, count: u32) -> Result<Detail, StepFailure> {
-        let elf = self.elf()?;
-        let breakpoints = Arc::clone(&self.breakpoints);
-        let (reason, pc) = self
-            .with_client(move |c| {
-                let mut reason = None;
-                for _ in 0..count {
-                    let r = match step_over_breakpoint(c, &breakpoints)? {
-                        Some(exit) => exit,
-                        None => c.step()?,
-                    };
-                    let done = !matches!(r, StopReason::Signal { .. });
-                    reason = Some(r);
-                    if done {
-                        break;
-                    }
-                }
-                let reason = reason.unwrap_or(StopReason::Signal {
-                    signal: SIGTRAP,
-                    watch: None,
-                    breakpoint: None,
+        self.with_client(move |c| {
+            if let Some(ended @ (StopReason::Exited(_) | StopReason::Terminated(_))) =
+                step_over_breakpoint(c, &breakpoints)?
+            {
+                return Ok(Stopped {
+                    reason: ended,
+                    pc: None,
                 });
-                let pc = match reason {
-                    StopReason::Signal { .. } => Some(c.read_register_by_name("pc")?),
-                    _ => None,
+            }
+            c.resume(false)?;
+            let reason = c.wait_stop(wait)?.ok_or_else(|| GdbError::Timeout {
+                request: "continue".into(),
+                after: wait,
+            })?;
+            stopped(c, reason)
+        })
+        .await
+    }
+
+    /// Executes `count` single instructions; returns where it stopped.
+    pub(crate) async fn step(&mut self, count: u32) -> Result<Stopped, StepFailure> {
+        let breakpoints = Arc::clone(&self.breakpoints);
+        self.with_client(move |c| {
+            let mut reason = None;
+            for _ in 0..count {
+                let r = match step_over_breakpoint(c, &breakpoints)? {
+                    Some(exit) => exit,
+                    None => c.step()?,
                 };
-                Ok((reason, pc))
-            })
-            .await?;
-        Ok(stop_detail(&elf, &reason, pc))
-    }
-
-    /// Reads a register by name.
-    pub(super) async fn read_register(
-        &mut self,
-        step: &ReadRegister,
-    ) -> Result<(u64, Detail), StepFailure> {
-        let name = step.name.clone();
-        let value = self
-            .with_client(move |c| c.read_register_by_name(&name))
-            .await?;
-        let mut detail = Detail::new();
-        detail.insert("register".into(), json!(step.name));
-        detail.insert("value".into(), json!(value));
-        if let Some(want) = step.expect
-            && value != want
-        {
-            return Err(StepFailure::new(
-                Status::Failed,
-                format!("register `{}` is {value:#x}, expected {want:#x}", step.name),
-            ));
-        }
-        Ok((value, detail))
-    }
-
-    /// Reads bytes.
-    pub(super) async fn read_memory(&mut self, step: &ReadMemory) -> Result<Detail, StepFailure> {
-        let elf = self.elf()?;
-        let address = resolve_data(&elf, &step.address)?;
-        let length = step.length as usize;
-        let bytes = self
-            .with_client(move |c| c.read_memory_vec(address, length))
-            .await?;
-        let mut detail = Detail::new();
-        detail.insert("address".into(), json!(address));
-        detail.insert("bytes".into(), json!(hex(&bytes)));
-        if let Some(want) = &step.expect
-            && &bytes != want
-        {
-            return Err(StepFailure::new(
-                Status::Failed,
-                format!(
-                    "memory at {address:#x} holds {}, expected {}",
-                    hex(&bytes),
-                    hex(want)
-                ),
-            ));
-        }
-        Ok(detail)
+                let done = !matches!(r, StopReason::Signal { .. });
+                reason = Some(r);
+                if done {
+                    break;
+                }
+            }
+            let reason = reason.unwrap_or(StopReason::Signal {
+                signal: SIGTRAP,
+                watch: None,
+                breakpoint: None,
+            });
+            stopped(c, reason)
+        })
+        .await
     }
 
     /// Reads `length` bytes at `address`.
-    pub(super) async fn read_bytes(
+    pub(crate) async fn read_bytes(
         &mut self,
         address: u64,
         length: usize,
@@ -254,58 +167,26 @@ impl Debugger {
             .await
     }
 
-    /// Reads a global by name, typed by its debug information.
-    pub(super) async fn read_symbol(
+    /// Writes `bytes` at `address`.
+    pub(crate) async fn write_bytes(
         &mut self,
-        step: &ReadSymbol,
-    ) -> Result<(f64, Detail), StepFailure> {
-        let elf = self.elf()?;
-        let global = elf.global(&step.name).map_err(elf_failure)?;
-        let (address, size, ty) = (global.address, global.ty.size(), global.ty);
-        let bytes = self
-            .with_client(move |c| c.read_memory_vec(address, size))
-            .await?;
-        let value = ty.decode(&bytes, elf.little_endian());
-        let mut detail = Detail::new();
-        detail.insert("symbol".into(), json!(step.name));
-        detail.insert("address".into(), json!(address));
-        detail.insert("value".into(), json!(value));
-        if let Some(want) = step.expect
-            && value != want
-        {
-            return Err(StepFailure::new(
-                Status::Failed,
-                format!("`{}` is {value}, expected {want}", step.name),
-            ));
-        }
-        Ok((value, detail))
-    }
-
-    /// Writes bytes.
-    pub(super) async fn write_memory(&mut self, step: &WriteMemory) -> Result<(), StepFailure> {
-        let elf = self.elf()?;
-        let address = resolve_data(&elf, &step.address)?;
-        let bytes = step.bytes.clone();
+        address: u64,
+        bytes: Vec<u8>,
+    ) -> Result<(), StepFailure> {
         self.with_client(move |c| c.write_memory(address, &bytes))
             .await
     }
 
-    /// Writes a global by name, converting the value to its type.
-    pub(super) async fn write_symbol(&mut self, step: &WriteSymbol) -> Result<(), StepFailure> {
-        let elf = self.elf()?;
-        let global = elf.global(&step.name).map_err(elf_failure)?;
-        let bytes = global
-            .ty
-            .encode(step.value, elf.little_endian())
-            .map_err(elf_failure)?;
-        let address = global.address;
-        self.with_client(move |c| c.write_memory(address, &bytes))
+    /// Reads a register by name.
+    pub(crate) async fn read_register(&mut self, name: &str) -> Result<u64, StepFailure> {
+        let name = name.to_owned();
+        self.with_client(move |c| c.read_register_by_name(&name))
             .await
     }
 
     /// Runs until the HardFault handler is entered and reads the fault:
     /// the status registers and the PC stacked by the exception entry.
-    pub(super) async fn catch_hardfault(
+    pub(crate) async fn catch_hardfault(
         &mut self,
         wait: Duration,
     ) -> Result<Option<CaughtFault>, StepFailure> {
@@ -338,7 +219,7 @@ impl Debugger {
     }
 
     /// The image's symbols.
-    pub(super) fn elf(&mut self) -> Result<Arc<ElfInfo>, StepFailure> {
+    pub(crate) fn elf(&mut self) -> Result<Arc<ElfInfo>, StepFailure> {
         if let Some(elf) = &self.elf {
             return Ok(Arc::clone(elf));
         }
@@ -363,7 +244,7 @@ impl Debugger {
     }
 
     /// Runs `f` with the client on a blocking thread.
-    async fn with_client<T: Send + 'static>(
+    pub(crate) async fn with_client<T: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut GdbClient<TcpStream>) -> Result<T, GdbError> + Send + 'static,
     ) -> Result<T, StepFailure> {
@@ -377,6 +258,30 @@ impl Debugger {
         self.client = Some(client);
         result.map_err(gdb_failure)
     }
+}
+
+/// Why and where the target stopped.
+pub(crate) struct Stopped {
+    /// Why it stopped.
+    pub(crate) reason: StopReason,
+    /// The program counter, when the target still runs.
+    pub(crate) pc: Option<u64>,
+}
+
+impl Stopped {
+    /// The stop as a step's detail: the reason, and where in the image.
+    pub(crate) fn detail(&self, elf: &ElfInfo) -> Detail {
+        stop_detail(elf, &self.reason, self.pc)
+    }
+}
+
+/// A stop with the program counter, read when the target still runs.
+fn stopped(c: &mut GdbClient<TcpStream>, reason: StopReason) -> Result<Stopped, GdbError> {
+    let pc = match reason {
+        StopReason::Signal { .. } => Some(c.read_register_by_name("pc")?),
+        _ => None,
+    };
+    Ok(Stopped { reason, pc })
 }
 
 /// When the target sits on one of our breakpoints, steps one instruction
@@ -426,19 +331,19 @@ fn gdb_failure(e: GdbError) -> StepFailure {
 }
 
 /// Loads the run's ELF for `step`, or says that the step needs one.
-pub(super) fn load_elf(path: Option<&std::path::Path>, step: &str) -> Result<ElfInfo, StepFailure> {
+pub(crate) fn load_elf(path: Option<&std::path::Path>, step: &str) -> Result<ElfInfo, StepFailure> {
     let path = path
         .ok_or_else(|| StepFailure::new(Status::Error, format!("`{step}` needs an ELF image")))?;
     ElfInfo::load(path).map_err(elf_failure)
 }
 
 /// An ELF error as a step failure.
-pub(super) fn elf_failure(e: crate::elf::ElfError) -> StepFailure {
+pub(crate) fn elf_failure(e: crate::elf::ElfError) -> StepFailure {
     StepFailure::new(Status::Error, e.to_string())
 }
 
 /// The address of a code location.
-fn resolve_code(elf: &ElfInfo, at: &CodeLocation) -> Result<u64, StepFailure> {
+pub(crate) fn resolve_code(elf: &ElfInfo, at: &CodeLocation) -> Result<u64, StepFailure> {
     match at {
         CodeLocation::Address(a) => Ok(*a),
         CodeLocation::Symbol(name) => elf
@@ -450,7 +355,7 @@ fn resolve_code(elf: &ElfInfo, at: &CodeLocation) -> Result<u64, StepFailure> {
 }
 
 /// The address of a data location.
-fn resolve_data(elf: &ElfInfo, at: &DataLocation) -> Result<u64, StepFailure> {
+pub(crate) fn resolve_data(elf: &ElfInfo, at: &DataLocation) -> Result<u64, StepFailure> {
     match at {
         DataLocation::Address(a) => Ok(*a),
         DataLocation::Symbol(name) => elf
@@ -460,27 +365,7 @@ fn resolve_data(elf: &ElfInfo, at: &DataLocation) -> Result<u64, StepFailure> {
     }
 }
 
-/// Whether a stop at `at` (pc and its symbolized location) matches `want`.
-fn stopped_at(elf: &ElfInfo, want: &CodeLocation, at: Option<&(u64, Option<ElfLocation>)>) -> bool {
-    let Some((pc, loc)) = at else { return false };
-    match want {
-        CodeLocation::Address(a) => pc == a,
-        CodeLocation::Symbol(name) => {
-            elf.symbol(name).is_some_and(|s| s.address == *pc)
-                || loc.as_ref().and_then(|l| l.function.as_deref()) == Some(name.as_str())
-        }
-        CodeLocation::Line { file, line } => loc.as_ref().is_some_and(|l| {
-            l.line == Some(*line) && l.file.as_deref().is_some_and(|f| path_ends_with(f, file))
-        }),
-    }
-}
-
-/// True when `path`'s trailing components are `suffix`'s.
-fn path_ends_with(path: &str, suffix: &str) -> bool {
-    std::path::Path::new(path).ends_with(suffix)
-}
-
-fn stop_detail(elf: &ElfInfo, reason: &StopReason, pc: Option<u64>) -> Detail {
+pub(crate) fn stop_detail(elf: &ElfInfo, reason: &StopReason, pc: Option<u64>) -> Detail {
     let mut detail = Detail::new();
     match reason {
         StopReason::Signal {
@@ -516,7 +401,7 @@ fn stop_detail(elf: &ElfInfo, reason: &StopReason, pc: Option<u64>) -> Detail {
 }
 
 /// Adds a symbolized location's function, file and line to `detail`.
-pub(super) fn insert_location(detail: &mut Detail, loc: Option<ElfLocation>) {
+pub(crate) fn insert_location(detail: &mut Detail, loc: Option<ElfLocation>) {
     if let Some(loc) = loc {
         detail.insert("location".into(), json!(loc.to_string()));
         if let Some(f) = loc.function {
@@ -527,30 +412,4 @@ pub(super) fn insert_location(detail: &mut Detail, loc: Option<ElfLocation>) {
             detail.insert("line".into(), json!(line));
         }
     }
-}
-
-fn describe(at: &CodeLocation) -> String {
-    match at {
-        CodeLocation::Symbol(s) => format!("`{s}`"),
-        CodeLocation::Address(a) => format!("{a:#x}"),
-        CodeLocation::Line { file, line } => format!("{file}:{line}"),
-    }
-}
-
-fn describe_stop(detail: &Detail) -> String {
-    let reason = detail
-        .get("reason")
-        .and_then(Value::as_str)
-        .unwrap_or("stopped");
-    match detail.get("location").and_then(Value::as_str) {
-        Some(loc) => format!("it stopped ({reason}) at {loc}"),
-        None => match detail.get("code") {
-            Some(code) => format!("the target exited with code {code}"),
-            None => format!("it stopped ({reason})"),
-        },
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

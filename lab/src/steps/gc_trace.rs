@@ -9,12 +9,100 @@ use regex::Regex;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::Detail;
-use super::outcome::{StepFailure, capture_metrics, ended_early};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::failure::{capture_metrics, ended_early};
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, NextLine};
+use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
-use crate::scenario::{GcFormat, GcTrace};
+
+/// Which runtime's GC trace `gc-trace:` parses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GcFormat {
+    /// Go's `GODEBUG=gctrace=1` lines (`gc 1 @0.012s 2%: ...`).
+    Go,
+    /// V8's `--trace-gc` lines, as Node.js prints them (`[pid:0x...] 42 ms: Scavenge ...`).
+    V8,
+    /// Either, told apart line by line: Go and Node.js as matrix variants of
+    /// one scenario share its steps.
+    Auto,
+}
+
+impl GcFormat {
+    /// The name used in scenarios and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GcFormat::Go => "go",
+            GcFormat::V8 => "v8",
+            GcFormat::Auto => "auto",
+        }
+    }
+}
+
+/// Options of `gc-trace:`.
+#[derive(Debug, Clone)]
+pub struct GcTrace {
+    /// The trace format.
+    pub format: GcFormat,
+    /// Reading ends at the first line this matches; its named groups become
+    /// metrics, and `run_us` is the run time the pauses are a share of.
+    pub until: regex::bytes::Regex,
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
+}
+
+/// `gc-trace:` as written; `format` and `until` are required, checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawGcTrace {
+    format: Option<Spanned<String>>,
+    until: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+impl StepKind for GcTrace {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "gc-trace",
+        example: "{format: go, until: 'DONE t_us=(?P<run_us>\\d+)', timeout: 30s}",
+    };
+    type Raw = Spanned<RawGcTrace>;
+
+    fn load(raw: Spanned<RawGcTrace>, v: &Validator<'_>) -> Result<Self, ScenarioError> {
+                let map = loc(&raw.referenced);
+        let options = raw.value;
+        let format = v.required(options.format, Self::SYNTAX, "format", map)?;
+        let until = v.required(options.until, Self::SYNTAX, "until", map)?;
+        let format = match format.value.as_str() {
+            "go" => GcFormat::Go,
+            "v8" => GcFormat::V8,
+            "auto" => GcFormat::Auto,
+            other => {
+                return Err(v.error(
+                    loc(&format.referenced),
+                    ErrorKind::UnknownValue {
+                        value: other.to_owned(),
+                        expected: vec!["go", "v8", "auto"],
+                    },
+                ));
+            }
+        };
+        Ok(GcTrace {
+            format,
+            until: v.pattern(&until)?,
+            timeout: v.optional_duration(options.timeout.as_ref())?,
+        })
+        }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let detail = gc_trace(self, &mut *ctx.target, &mut ctx.metrics).await?;
+        Ok(Some(detail))
+    }
+}
 
 /// A Go trace line starts like this; one that does and does not parse is an error.
 static GO_START: LazyLock<Regex> =
@@ -50,7 +138,7 @@ static V8_LINE: LazyLock<Regex> = LazyLock::new(|| {
 
 /// Errors of GC trace parsing.
 #[derive(Debug, thiserror::Error, PartialEq)]
-pub(super) enum GcTraceError {
+enum GcTraceError {
     /// A line that starts like a trace line but is not one.
     #[error("the line {line:?} looks like a {format} GC trace line but does not parse as one")]
     Malformed {
@@ -69,7 +157,7 @@ impl From<GcTraceError> for StepFailure {
 
 /// One collection from a trace line.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Collection {
+struct Collection {
     /// When it started, in µs since the runtime started.
     pub at_us: f64,
     /// Stop-the-world time in µs.
@@ -81,7 +169,7 @@ pub(super) struct Collection {
 }
 
 /// Parses one console line; `Ok(None)` for a line that is not a trace line.
-pub(super) fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, GcTraceError> {
+fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, GcTraceError> {
     // `auto` reads a line that starts like a V8 one as V8, any other as Go.
     let v8 = match format {
         GcFormat::Go => false,
@@ -131,7 +219,7 @@ pub(super) fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, 
 
 /// The collections of one trace, summed.
 #[derive(Debug, Default, PartialEq)]
-pub(super) struct Summary {
+struct Summary {
     /// How many collections.
     pub count: u32,
     /// Their pauses, summed, in µs.
@@ -148,7 +236,7 @@ pub(super) struct Summary {
 
 impl Summary {
     /// Adds one collection.
-    pub(super) fn add(&mut self, c: Collection) {
+    fn add(&mut self, c: Collection) {
         self.count += 1;
         self.pause_total_us += c.pause_us;
         self.pause_max_us = self.pause_max_us.max(c.pause_us);
@@ -159,7 +247,7 @@ impl Summary {
 
     /// The metrics: count, total and longest pause, the pauses' share of
     /// `run_us` (or of the trace's own span) in ppm, and Go's CPU share.
-    pub(super) fn metrics(&self, run_us: Option<f64>) -> BTreeMap<String, f64> {
+    fn metrics(&self, run_us: Option<f64>) -> BTreeMap<String, f64> {
         let mut m = BTreeMap::new();
         m.insert("gc_count".into(), f64::from(self.count));
         m.insert("gc_pause_total_us".into(), self.pause_total_us);
@@ -178,7 +266,7 @@ impl Summary {
 }
 
 /// Runs `gc-trace`: parses trace lines until `until` matches a line.
-pub(super) async fn gc_trace(
+async fn gc_trace(
     step: &GcTrace,
     target: &mut dyn Target,
     metrics: &mut BTreeMap<String, f64>,

@@ -2,22 +2,49 @@
 
 use serde_json::json;
 
-use super::Detail;
+use super::debugger::load_elf;
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::elf::{ElfInfo, SectionKind};
+use crate::loader::raw::RawNoOptions;
+use crate::loader::{ScenarioError, StepSyntax, Validator};
+
+/// `footprint:`, which takes no options.
+#[derive(Debug, Clone, Default)]
+pub struct Footprint;
+
+impl StepKind for Footprint {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "footprint",
+        example: "{}",
+    };
+    const NEEDS_TARGET: bool = false;
+    type Raw = RawNoOptions;
+
+    fn load(_: RawNoOptions, _: &Validator<'_>) -> Result<Self, ScenarioError> {
+        Ok(Footprint)
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let elf = load_elf(ctx.elf.as_deref(), Self::SYNTAX.key)?;
+        let sizes = Sizes::of(&elf);
+        ctx.metrics.extend(sizes.metrics());
+        Ok(Some(sizes.detail(&elf)))
+    }
+}
 
 /// Bytes per kind of allocated section.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(super) struct Footprint {
+struct Sizes {
     text: u64,
     rodata: u64,
     data: u64,
     bss: u64,
 }
 
-impl Footprint {
+impl Sizes {
     /// Sums the allocated sections of `elf` by kind.
-    pub(super) fn of(elf: &ElfInfo) -> Self {
-        let mut f = Footprint::default();
+    fn of(elf: &ElfInfo) -> Self {
+        let mut f = Sizes::default();
         for section in elf.sections().iter().filter(|s| s.alloc) {
             match section.kind {
                 SectionKind::Text => f.text += section.size,
@@ -32,7 +59,7 @@ impl Footprint {
 
     /// The metrics: each kind, flash (text + rodata + data, which is
     /// copied from flash at reset) and static RAM (data + bss).
-    pub(super) fn metrics(&self) -> [(String, f64); 6] {
+    fn metrics(&self) -> [(String, f64); 6] {
         [
             ("text", self.text),
             ("rodata", self.rodata),
@@ -45,7 +72,7 @@ impl Footprint {
     }
 
     /// Every allocated section, for the step's detail.
-    pub(super) fn detail(&self, elf: &ElfInfo) -> Detail {
+    fn detail(&self, elf: &ElfInfo) -> Detail {
         let sections: Vec<_> = elf
             .sections()
             .into_iter()

@@ -6,24 +6,37 @@ use std::time::Duration;
 use crate::backend::{GuestExit, Target, TargetError};
 use crate::console::ConsoleError;
 use crate::report::Status;
+use crate::script::HostError;
 
 /// After the console closes, how long QEMU gets to report its exit.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Why a step did not pass.
 #[derive(Debug)]
-pub(super) struct StepFailure {
-    pub(super) status: Status,
-    pub(super) message: String,
+pub(crate) struct StepFailure {
+    pub(crate) status: Status,
+    pub(crate) message: String,
 }
 
 impl StepFailure {
     /// A failure with its verdict and one-line reason.
-    pub(super) fn new(status: Status, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: Status, message: impl Into<String>) -> Self {
         StepFailure {
             status,
             message: message.into(),
         }
+    }
+
+    /// The run was interrupted (Ctrl-C, SIGTERM).
+    pub(crate) fn interrupted() -> Self {
+        StepFailure::new(Status::Error, "interrupted (Ctrl-C)")
+    }
+}
+
+/// A step failure as a host error a script can catch.
+impl From<StepFailure> for HostError {
+    fn from(f: StepFailure) -> Self {
+        HostError::new(f.message)
     }
 }
 
@@ -40,7 +53,7 @@ impl From<TargetError> for StepFailure {
 }
 
 /// The console failed: tell a crash from a clean exit from a broken pipe.
-pub(super) async fn ended_early(target: &mut dyn Target, cause: ConsoleError) -> StepFailure {
+pub(crate) async fn ended_early(target: &mut dyn Target, cause: ConsoleError) -> StepFailure {
     match target.exited(EXIT_GRACE).await {
         Some(GuestExit::Crashed(reason)) => StepFailure::new(Status::Error, reason),
         Some(GuestExit::Code(code)) => StepFailure::new(
@@ -52,7 +65,7 @@ pub(super) async fn ended_early(target: &mut dyn Target, cause: ConsoleError) ->
 }
 
 /// Capture `name` as a metric, or a failure that says it is not a number.
-pub(super) fn metric_value(name: &str, text: &str) -> Result<f64, StepFailure> {
+pub(crate) fn metric_value(name: &str, text: &str) -> Result<f64, StepFailure> {
     parse_metric(text).ok_or_else(|| {
         StepFailure::new(
             Status::Failed,
@@ -65,7 +78,7 @@ pub(super) fn metric_value(name: &str, text: &str) -> Result<f64, StepFailure> {
 }
 
 /// The named groups of `pattern` that took part in a match, as metrics.
-pub(super) fn capture_metrics(
+pub(crate) fn capture_metrics(
     pattern: &regex::bytes::Regex,
     caps: &regex::bytes::Captures<'_>,
 ) -> Result<Vec<(String, f64)>, StepFailure> {

@@ -1,15 +1,8 @@
-//! What the steps of one run share: the run's context (its target, board,
-//! debugger, metrics and deadline) and how a job's target is prepared, also
-//! when a script swaps it for another board or image.
+//! How a job's targets are made: the job's own, and the ones a script
+//! boots in its place (another board or image, built on demand).
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 
-use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-
-use super::debugger::Debugger;
-use super::outcome::StepFailure;
 use super::plan;
 use super::{BuiltImages, ImageSource, Job};
 use crate::backend::{BootImage, HardwareLaunch, HardwareTarget, QemuLaunch, QemuTarget, Target};
@@ -17,16 +10,77 @@ use crate::board::{Arch, BoardProfile};
 use crate::image::BuiltFiles;
 use crate::report::Status;
 use crate::scenario::{At, ImageRef, Step};
+use crate::steps::{Launched, Launcher, StepFailure};
 use crate::workspace::Workspace;
 
-/// The job's target (QEMU or a board behind its probe), not yet booted,
-/// and the ELF its symbols come from.
-pub(super) fn prepare_target(
-    job: &Job,
-    images: &BuiltImages,
-) -> Result<(Box<dyn Target>, Option<PathBuf>), StepFailure> {
+/// Makes a job's targets.
+pub(super) struct JobLauncher {
+    /// The job.
+    pub(super) job: Arc<Job>,
+    /// Boards and images, to build more on demand.
+    pub(super) workspace: Arc<Workspace>,
+    /// Images built for the plan's jobs.
+    pub(super) images: Arc<BuiltImages>,
+}
+
+impl JobLauncher {
+    /// The job's own target, not yet booted.
+    pub(super) fn prepare(&self) -> Result<Launched, StepFailure> {
+        prepare_target(&self.job, &self.images)
+    }
+}
+
+/// The job's target (QEMU or a board behind its probe), not yet booted.
+pub(super) fn prepare_target(job: &Job, images: &BuiltImages) -> Result<Launched, StepFailure> {
     let image = boot_image(&job.image, &job.board, images)?;
     launch(job, &job.board, image, job.args.clone())
+}
+
+impl Launcher for JobLauncher {
+    fn launch(
+        &self,
+        current: &BoardProfile,
+        board: Option<&str>,
+        image: Option<&str>,
+        args: Vec<String>,
+    ) -> Result<Launched, StepFailure> {
+        let workspace = &*self.workspace;
+        let invalid = |(message, hint): (String, String)| {
+            StepFailure::new(Status::Error, format!("{message} ({hint})"))
+        };
+        let board = match board {
+            Some(name) => plan::resolve_board(workspace, name).map_err(invalid)?,
+            None => current.clone(),
+        };
+        let source = match image {
+            Some(name) => plan::resolve_image(workspace, &board, &ImageRef::Named(name.into()))
+                .map_err(invalid)?,
+            None => self.job.image.clone(),
+        };
+        let boot = match &source {
+            ImageSource::Built(name)
+                if !self
+                    .images
+                    .contains_key(&(name.clone(), board.name.clone())) =>
+            {
+                let manifest = workspace.images.get(name).ok_or_else(|| {
+                    StepFailure::new(Status::Error, format!("unknown image `{name}`"))
+                })?;
+                let built = workspace
+                    .builder
+                    .build(manifest, &board)
+                    .map_err(|e| StepFailure::new(Status::Error, e.to_string()))?;
+                boot_files(&built.files, &board)?
+            }
+            source => boot_image(source, &board, &self.images)?,
+        };
+        let args = if args.is_empty() {
+            self.job.args.clone()
+        } else {
+            args
+        };
+        launch(&self.job, &board, boot, args)
+    }
 }
 
 /// A target for `board` booting `image`, and the ELF its symbols come
@@ -37,7 +91,7 @@ fn launch(
     board: &BoardProfile,
     image: BootImage,
     args: Vec<String>,
-) -> Result<(Box<dyn Target>, Option<PathBuf>), StepFailure> {
+) -> Result<Launched, StepFailure> {
     let elf = match &image {
         BootImage::Elf(path) => Some(path.clone()),
         BootImage::Linux { .. } => None,
@@ -65,7 +119,11 @@ fn launch(
     if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(&job.scenario.steps) {
         target.arm_fault_catch();
     }
-    Ok((target, elf))
+    Ok(Launched {
+        target,
+        board: board.clone(),
+        elf,
+    })
 }
 
 /// Whether a run needs the target's HardFault catch: it expects a fault,
@@ -144,94 +202,6 @@ fn boot_files(files: &BuiltFiles, board: &BoardProfile) -> Result<BootImage, Ste
                 initrd: initrd.clone(),
             })
         }
-    }
-}
-
-/// What a job may boot besides its own image: the workspace's boards and
-/// images, and the builds made before the run.
-pub(super) struct JobResources<'a> {
-    /// Boards and images, to build more on demand.
-    pub(super) workspace: &'a Workspace,
-    /// Images built for the plan's jobs.
-    pub(super) images: &'a BuiltImages,
-}
-
-/// What steps of one run share.
-pub(super) struct RunContext<'a> {
-    pub(super) job: &'a Job,
-    pub(super) resources: &'a JobResources<'a>,
-    /// The running target; a script's `boot()` may replace it.
-    pub(super) target: Box<dyn Target>,
-    /// The board the target runs.
-    pub(super) board: BoardProfile,
-    pub(super) metrics: BTreeMap<String, f64>,
-    /// The ELF that symbols come from, when the image is one.
-    pub(super) elf: Option<PathBuf>,
-    /// The debugger, from the first `attach-debugger` on.
-    pub(super) debugger: Option<Debugger>,
-    /// The scenario's deadline.
-    pub(super) deadline: Instant,
-    /// Seeds scripts' random numbers.
-    pub(super) seed: u64,
-    /// Cancelled on Ctrl-C: steps that block in place (scripts) watch it.
-    pub(super) cancel: CancellationToken,
-}
-
-impl RunContext<'_> {
-    /// Replaces the target with `board` (default: the current one) booting
-    /// `image` (default: the job's), built now if the plan did not build it.
-    /// Blocking (an image build may run): call it off the async runtime's
-    /// workers or under `block_in_place`.
-    pub(super) async fn switch_target(
-        &mut self,
-        board: Option<&str>,
-        image: Option<&str>,
-        args: Vec<String>,
-    ) -> Result<(), StepFailure> {
-        let workspace = self.resources.workspace;
-        let invalid = |(message, hint): (String, String)| {
-            StepFailure::new(Status::Error, format!("{message} ({hint})"))
-        };
-        let board = match board {
-            Some(name) => plan::resolve_board(workspace, name).map_err(invalid)?,
-            None => self.board.clone(),
-        };
-        let source = match image {
-            Some(name) => plan::resolve_image(workspace, &board, &ImageRef::Named(name.into()))
-                .map_err(invalid)?,
-            None => self.job.image.clone(),
-        };
-        let boot = match &source {
-            ImageSource::Built(name)
-                if !self
-                    .resources
-                    .images
-                    .contains_key(&(name.clone(), board.name.clone())) =>
-            {
-                let manifest = workspace.images.get(name).ok_or_else(|| {
-                    StepFailure::new(Status::Error, format!("unknown image `{name}`"))
-                })?;
-                let built = workspace
-                    .builder
-                    .build(manifest, &board)
-                    .map_err(|e| StepFailure::new(Status::Error, e.to_string()))?;
-                boot_files(&built.files, &board)?
-            }
-            source => boot_image(source, &board, self.resources.images)?,
-        };
-        let args = if args.is_empty() {
-            self.job.args.clone()
-        } else {
-            args
-        };
-        let (next, elf) = launch(self.job, &board, boot, args)?;
-        // A debugger session belongs to the QEMU it attached to.
-        drop(self.debugger.take());
-        self.target.shutdown().await;
-        self.target = next;
-        self.board = board;
-        self.elf = elf;
-        Ok(())
     }
 }
 

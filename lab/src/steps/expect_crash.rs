@@ -13,12 +13,113 @@ use regex::Regex;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::Detail;
-use super::outcome::{StepFailure, capture_metrics, ended_early};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::failure::{capture_metrics, ended_early};
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, LineReader, NextLine};
+use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
-use crate::scenario::{CrashKind, ExpectCrash};
+
+/// How a supervised service crashed, as `expect-crash:` classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrashKind {
+    /// A Go panic: `panic: ...` and a goroutine trace, exit status 2.
+    GoPanic,
+    /// Node's report of an uncaught exception, exit status 1.
+    UncaughtException,
+    /// Killed by a signal (status above 128).
+    Signal,
+    /// Out of memory, as Go's runtime, V8 or the kernel reports it.
+    Oom,
+    /// Any other non-zero exit status.
+    Exit,
+}
+
+impl CrashKind {
+    /// Every kind, in the order they are listed in messages.
+    pub const ALL: [CrashKind; 5] = [
+        CrashKind::GoPanic,
+        CrashKind::UncaughtException,
+        CrashKind::Signal,
+        CrashKind::Oom,
+        CrashKind::Exit,
+    ];
+
+    /// The name used in scenarios and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrashKind::GoPanic => "go-panic",
+            CrashKind::UncaughtException => "uncaught-exception",
+            CrashKind::Signal => "signal",
+            CrashKind::Oom => "oom",
+            CrashKind::Exit => "exit",
+        }
+    }
+}
+
+/// Options of `expect-crash:`.
+#[derive(Debug, Clone)]
+pub struct ExpectCrash {
+    /// The expected kind; `None` accepts any crash.
+    pub kind: Option<CrashKind>,
+    /// After the crash, wait for the supervisor's restart and then for this
+    /// pattern (the service is ready again).
+    pub restart: Option<regex::bytes::Regex>,
+    /// Per-step deadline, for the crash and the restart together.
+    pub timeout: Option<Duration>,
+}
+
+/// `expect-crash:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawExpectCrash {
+    kind: Option<Spanned<String>>,
+    restart: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+}
+
+impl StepKind for ExpectCrash {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "expect-crash",
+        example: "{}",
+    };
+    type Raw = RawExpectCrash;
+
+    fn load(raw: RawExpectCrash, v: &Validator<'_>) -> Result<Self, ScenarioError> {
+        let kind = match raw.kind {
+            None => None,
+            Some(kind) => Some(
+                CrashKind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == kind.value)
+                    .ok_or_else(|| {
+                        v.error(
+                            loc(&kind.referenced),
+                            ErrorKind::UnknownValue {
+                                value: kind.value.clone(),
+                                expected: CrashKind::ALL.map(CrashKind::as_str).to_vec(),
+                            },
+                        )
+                    })?,
+            ),
+        };
+        Ok(ExpectCrash {
+            kind,
+            restart: raw.restart.as_ref().map(|r| v.pattern(r)).transpose()?,
+            timeout: v.optional_duration(raw.timeout.as_ref())?,
+        })
+        }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let detail = expect_crash(self, &mut *ctx.target, &mut ctx.metrics).await?;
+        Ok(Some(detail))
+    }
+}
 
 /// The supervisor's line after the service ends.
 static EXITED: LazyLock<Regex> = LazyLock::new(|| {
@@ -54,7 +155,7 @@ const KEEP_LINES: usize = 2000;
 
 /// A classified crash.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) struct Crash {
+struct Crash {
     /// What kind of crash it was.
     pub kind: CrashKind,
     /// The service's exit status as the supervisor saw it.
@@ -90,7 +191,7 @@ impl Crash {
 }
 
 /// Classifies the output of a service that exited with `status`.
-pub(super) fn classify<S: AsRef<str>>(lines: &[S], status: u32) -> Crash {
+fn classify<S: AsRef<str>>(lines: &[S], status: u32) -> Crash {
     let lines: Vec<&str> = lines.iter().map(|l| l.as_ref()).collect();
     let signal = status.checked_sub(128).and_then(signal_name);
     let (function, location) = go_frame(&lines)
@@ -320,7 +421,7 @@ fn t_ms(pattern: &Regex, line: &str) -> f64 {
 }
 
 /// Runs `expect-crash`; the detail says what crashed, how and where.
-pub(super) async fn expect_crash(
+async fn expect_crash(
     step: &ExpectCrash,
     target: &mut dyn Target,
     metrics: &mut BTreeMap<String, f64>,

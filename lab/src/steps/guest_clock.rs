@@ -16,7 +16,7 @@ const POLL_MAX: Duration = Duration::from_millis(20);
 
 /// Why guest time could not be read or waited for.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum GuestClockError {
+pub(crate) enum GuestClockError {
     /// The board has no counter to read.
     #[error(
         "board `{0}` has no guest clock (`guest_clock` in its profile names a counter that QEMU \
@@ -83,7 +83,7 @@ impl Elapsed {
 /// `limit`, and returns the guest time that passed. The pause between
 /// readings adapts to how fast guest time runs against wall time, so the
 /// overshoot stays a fraction of a poll.
-pub(super) async fn sleep_guest(
+pub(crate) async fn sleep_guest(
     target: &mut dyn Target,
     board: &BoardProfile,
     wanted: Duration,

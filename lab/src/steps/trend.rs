@@ -1,15 +1,157 @@
 //! `trend:` samples a series from the serial console and classifies it by
 //! a least-squares line: a steady rise over the window is a leak.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
 use serde_json::json;
+use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::Detail;
-use super::outcome::StepFailure;
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::TargetError;
 use crate::console::{Console, ConsoleError};
+use crate::loader::{ErrorKind, Loc, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
-use crate::scenario::{Direction, Trend};
+
+/// The direction of a series, as `trend:` classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Grows steadily over the window.
+    Rising,
+    /// Neither grows nor shrinks steadily.
+    Flat,
+    /// Shrinks steadily over the window.
+    Falling,
+}
+
+impl Direction {
+    /// The name used in scenarios and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Rising => "rising",
+            Direction::Flat => "flat",
+            Direction::Falling => "falling",
+        }
+    }
+}
+
+/// Options of `trend:`.
+#[derive(Debug, Clone)]
+pub struct Trend {
+    /// A pattern with named groups `x` and `y`; each match is one sample.
+    pub pattern: regex::bytes::Regex,
+    /// Sampling ends when this matches (or the console closes).
+    pub until: Option<regex::bytes::Regex>,
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
+    /// The slope's metric name (also `<metric>_r2` and `<metric>_samples`).
+    pub metric: String,
+    /// The expected direction, for every variant or per variant name.
+    pub expect: BTreeMap<Option<String>, Direction>,
+}
+
+/// `trend:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawTrend {
+    #[serde(rename = "match")]
+    pattern: Spanned<String>,
+    until: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    metric: Option<Spanned<String>>,
+    expect: Option<Spanned<RawTrendExpect>>,
+}
+
+/// `expect:` of `trend:`: one direction, or one per variant name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawTrendExpect {
+    /// The same direction for every variant.
+    All(String),
+    /// A direction per variant name.
+    PerVariant(std::collections::BTreeMap<String, String>),
+}
+
+impl StepKind for Trend {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "trend",
+        example: "{}",
+    };
+    type Raw = RawTrend;
+
+    fn load(raw: RawTrend, v: &Validator<'_>) -> Result<Self, ScenarioError> {
+        let sample = v.pattern(&raw.pattern)?;
+        for group in ["x", "y"] {
+            if !sample.capture_names().flatten().any(|n| n == group) {
+                return Err(v.error(
+                    loc(&raw.pattern.referenced),
+                    ErrorKind::Other(format!(
+                        "the trend pattern has no named group `{group}`: write `(?P<x>\\d+)` for \
+                         the time and `(?P<y>\\d+)` for the value"
+                    )),
+                ));
+            }
+        }
+        let direction = |value: &str, at: Loc| match value {
+            "rising" => Ok(Direction::Rising),
+            "flat" => Ok(Direction::Flat),
+            "falling" => Ok(Direction::Falling),
+            other => Err(v.error(
+                at,
+                ErrorKind::UnknownValue {
+                    value: other.to_owned(),
+                    expected: vec!["rising", "flat", "falling"],
+                },
+            )),
+        };
+        let mut expect = BTreeMap::new();
+        if let Some(e) = &raw.expect {
+            let at = loc(&e.referenced);
+            match &e.value {
+                RawTrendExpect::All(d) => {
+                    expect.insert(None, direction(d, at)?);
+                }
+                RawTrendExpect::PerVariant(map) => {
+                    for (variant, d) in map {
+                        expect.insert(Some(variant.clone()), direction(d, at)?);
+                    }
+                }
+            }
+        }
+        Ok(Trend {
+            pattern: sample,
+            until: raw.until.as_ref().map(|u| v.pattern(u)).transpose()?,
+            timeout: v.optional_duration(raw.timeout.as_ref())?,
+            metric: v
+                .metric(raw.metric)?
+                .unwrap_or_else(|| "slope".to_owned()),
+            expect,
+        })
+        }
+
+    fn check_variants(&self, variants: &[&str]) -> Result<(), (String, &'static str)> {
+        match self
+            .expect
+            .keys()
+            .flatten()
+            .find(|v| !variants.contains(&v.as_str()))
+        {
+            Some(unknown) => Err((
+                format!("`expect` names variant `{unknown}`, which the matrix does not have"),
+                "name the variants of `matrix:`, or give one direction for all",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let variant = ctx.variant.as_deref();
+        let detail = sample(self, ctx.target.console()?, variant, &mut ctx.metrics).await?;
+        Ok(Some(detail))
+    }
+}
 
 /// Fewer samples than this cannot show a trend.
 const MIN_SAMPLES: usize = 3;
@@ -21,7 +163,7 @@ const MIN_CHANGE: f64 = 0.1;
 
 /// A least-squares line through the samples.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) struct Fit {
+struct Fit {
     /// Change of y per unit of x.
     pub slope: f64,
     /// Coefficient of determination, 0..=1.
@@ -32,7 +174,7 @@ pub(super) struct Fit {
 
 impl Fit {
     /// Fits `samples`; `None` for fewer than two distinct x.
-    pub(super) fn of(samples: &[(f64, f64)]) -> Option<Fit> {
+    fn of(samples: &[(f64, f64)]) -> Option<Fit> {
         let n = samples.len() as f64;
         let mean_x = samples.iter().map(|s| s.0).sum::<f64>() / n;
         let mean_y = samples.iter().map(|s| s.1).sum::<f64>() / n;
@@ -64,7 +206,7 @@ impl Fit {
 
     /// Rising or falling when the line explains the series and moves it by
     /// more than [`MIN_CHANGE`] over the window; flat otherwise.
-    pub(super) fn direction(&self) -> Direction {
+    fn direction(&self) -> Direction {
         if self.r2 < MIN_R2 || self.change.abs() < MIN_CHANGE {
             Direction::Flat
         } else if self.change > 0.0 {
@@ -77,7 +219,7 @@ impl Fit {
 
 /// Collects samples until `until` matches, the console closes or the step's
 /// timeout passes, fits them and checks the expected direction.
-pub(super) async fn sample(
+async fn sample(
     step: &Trend,
     console: &mut Console,
     variant: Option<&str>,

@@ -12,12 +12,145 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::Detail;
-use super::outcome::{StepFailure, ended_early, metric_value};
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::failure::{ended_early, metric_value};
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::Target;
 use crate::console::{Console, ConsoleError, LineReader, NextLine};
+use crate::loader::raw::RawScalar;
+use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
-use crate::scenario::SerialLoad;
+
+/// Options of `serial-load:`.
+#[derive(Debug, Clone)]
+pub struct SerialLoad {
+    /// How many messages (at least 1).
+    pub count: u32,
+    /// Messages per second of host wall time (above 0).
+    pub rate: f64,
+    /// The message, with `{seq}` where its number (0 to count - 1) goes.
+    pub send: String,
+    /// A reply; its group `seq` names the message it answers, its other
+    /// named groups are recorded as their maximum (`<name>_max`).
+    pub reply: regex::bytes::Regex,
+    /// Per-step deadline, for sending and draining.
+    pub timeout: Option<Duration>,
+    /// After the last send, how long stragglers may still arrive.
+    pub drain: Duration,
+}
+
+/// `serial-load:` as written; all but `timeout` and `drain` are required,
+/// checked later.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawSerialLoad {
+    count: Option<Spanned<i64>>,
+    rate: Option<Spanned<RawScalar>>,
+    send: Option<Spanned<String>>,
+    reply: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    drain: Option<Spanned<String>>,
+}
+
+/// How long `serial-load` waits for stragglers when `drain:` is not given.
+pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
+
+impl StepKind for SerialLoad {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "serial-load",
+        example: "{count: 100, rate: 10, send: \"MSG {seq}\\n\", reply: 'ACK (?P<seq>\\d+)'}",
+    };
+    type Raw = Spanned<RawSerialLoad>;
+
+    fn load(raw: Spanned<RawSerialLoad>, v: &Validator<'_>) -> Result<Self, ScenarioError> {
+                /// The slowest rate a load may ask for, in messages per second (one
+        /// message every 1000 s): the sending of the most messages a load
+        /// may have must be a duration that the lab can count.
+        const MIN_RATE: f64 = 0.001;
+        /// The fastest rate a load may ask for, in messages per second.
+        const MAX_RATE: f64 = 100_000.0;
+        let map = loc(&raw.referenced);
+        let options = raw.value;
+        let count = v.required(options.count, Self::SYNTAX, "count", map)?;
+        let count = v.in_range("`count`", &count, 1, 1_000_000)?;
+        let rate = v.required(options.rate, Self::SYNTAX, "rate", map)?;
+        let rate = match rate.value {
+            RawScalar::Unsigned(v) => Some(v as f64),
+            RawScalar::Float(v) => Some(v),
+            _ => None,
+        }
+        .filter(|r| (MIN_RATE..=MAX_RATE).contains(r))
+        .ok_or_else(|| {
+            v.error(
+                loc(&rate.referenced),
+                ErrorKind::Mismatch {
+                    expected: format!(
+                        "a rate in messages per second, from {MIN_RATE} to {MAX_RATE}"
+                    ),
+                    found: rate.value.describe(),
+                },
+            )
+        })?;
+        let send = v.required(options.send, Self::SYNTAX, "send", map)?;
+        if !send.value.contains("{seq}") {
+            return Err(v.error(
+                loc(&send.referenced),
+                ErrorKind::Other(
+                    "`send` has no `{seq}`: each message carries its number so that replies can \
+                     be matched to it, like `send: \"MSG {seq}\\n\"`"
+                        .into(),
+                ),
+            ));
+        }
+        let reply = v.required(options.reply, Self::SYNTAX, "reply", map)?;
+        let reply_at = loc(&reply.referenced);
+        let reply = v.pattern(&reply)?;
+        if !reply.capture_names().flatten().any(|n| n == "seq") {
+            return Err(v.error(
+                reply_at,
+                ErrorKind::Other(
+                    "the reply pattern has no named group `seq`: write `(?P<seq>\\d+)` where the \
+                     reply carries the message's number"
+                        .into(),
+                ),
+            ));
+        }
+        let timeout = v.optional_duration(options.timeout.as_ref())?;
+        let sending = Duration::from_secs_f64(f64::from(count - 1) / rate);
+        if let (Some(t), Some(limit)) = (&options.timeout, timeout)
+            && sending >= limit
+        {
+            return Err(v.error(
+                loc(&t.referenced),
+                ErrorKind::Other(format!(
+                    "{count} messages at {rate} per second take {} to send, longer than the \
+                     step's timeout of {}",
+                    humantime::format_duration(Duration::from_millis(
+                        u64::try_from(sending.as_millis()).unwrap_or(u64::MAX)
+                    )),
+                    humantime::format_duration(limit)
+                )),
+            ));
+        }
+        Ok(SerialLoad {
+            count,
+            rate,
+            send: send.value,
+            reply,
+            timeout,
+            drain: v
+                .optional_duration(options.drain.as_ref())?
+                .unwrap_or(DEFAULT_DRAIN),
+        })
+        }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let detail = serial_load(self, &mut *ctx.target, &mut ctx.metrics).await?;
+        Ok(Some(detail))
+    }
+}
 
 /// What the receiver saw.
 #[derive(Debug, Default)]
@@ -46,7 +179,7 @@ impl From<StepFailure> for Stop {
 
 /// Latency statistics in µs.
 #[derive(Debug, PartialEq)]
-pub(super) struct Latencies {
+struct Latencies {
     /// The mean.
     pub mean: f64,
     /// The median (nearest rank).
@@ -59,7 +192,7 @@ pub(super) struct Latencies {
 
 impl Latencies {
     /// Statistics of `samples` (µs); `None` when there are none.
-    pub(super) fn of(samples: &mut [f64]) -> Option<Latencies> {
+    fn of(samples: &mut [f64]) -> Option<Latencies> {
         if samples.is_empty() {
             return None;
         }
@@ -79,7 +212,7 @@ impl Latencies {
 }
 
 /// Runs `serial-load` and records its metrics.
-pub(super) async fn serial_load(
+async fn serial_load(
     step: &SerialLoad,
     target: &mut dyn Target,
     metrics: &mut BTreeMap<String, f64>,

@@ -10,17 +10,107 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use regex::bytes::Regex;
+use serde::Deserialize;
 use serde_json::json;
+use serde_saphyr::Spanned;
 
-use super::Detail;
 use super::debugger::{Debugger, insert_location, load_elf};
-use super::outcome::StepFailure;
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::{GuestExit, Target, TargetError};
 use crate::console::ConsoleError;
 use crate::elf::ElfInfo;
 use crate::fault::{CaughtFault, FaultStatus};
+use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
-use crate::scenario::{ExpectFault, FaultKind};
+
+/// The kind of fault `expect-fault:` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// The HardFault handler ran (any configurable fault escalates to it).
+    HardFault,
+    /// The core locked up (a fault inside the fault handler); QEMU aborts.
+    Lockup,
+}
+
+/// Options of `expect-fault:`.
+#[derive(Debug, Clone)]
+pub struct ExpectFault {
+    /// The expected kind.
+    pub kind: FaultKind,
+    /// A CFSR or HFSR bit that must be set (`UNDEFINSTR`, `PRECISERR`, `FORCED`).
+    pub cause: Option<String>,
+    /// The function the stacked PC must lie in.
+    pub function: Option<String>,
+    /// Per-step deadline.
+    pub timeout: Option<Duration>,
+}
+
+/// `expect-fault:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(crate) struct RawExpectFault {
+    kind: Spanned<String>,
+    cause: Option<Spanned<String>>,
+    #[serde(rename = "in")]
+    function: Option<String>,
+    timeout: Option<Spanned<String>>,
+}
+
+impl StepKind for ExpectFault {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "expect-fault",
+        example: "{}",
+    };
+    type Raw = RawExpectFault;
+
+    /// `expect-fault:` with its kind and cause checked against the known names.
+    fn load(raw: RawExpectFault, v: &Validator<'_>) -> Result<Self, ScenarioError> {
+            let kind = match raw.kind.value.as_str() {
+                "hardfault" => FaultKind::HardFault,
+                "lockup" => FaultKind::Lockup,
+                other => {
+                    return Err(v.error(
+                        loc(&raw.kind.referenced),
+                        ErrorKind::UnknownValue {
+                            value: other.to_owned(),
+                            expected: vec!["hardfault", "lockup"],
+                        },
+                    ));
+                }
+            };
+            let cause = match raw.cause {
+                Some(cause) if !crate::fault::cause_names().any(|n| n == cause.value) => {
+                    return Err(v.error(
+                        loc(&cause.referenced),
+                        ErrorKind::UnknownValue {
+                            value: cause.value,
+                            expected: crate::fault::cause_names().collect(),
+                        },
+                    ));
+                }
+                cause => cause.map(|c| c.value),
+            };
+            Ok(ExpectFault {
+                kind,
+                cause,
+                function: raw.function,
+                timeout: v.optional_duration(raw.timeout.as_ref())?,
+            })
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let remaining = ctx.remaining();
+        let detail = expect_fault(
+            self,
+            &mut *ctx.target,
+            ctx.debugger.as_mut(),
+            ctx.elf.as_deref(),
+            remaining,
+        )
+        .await?;
+        Ok(Some(detail))
+    }
+}
 
 /// The line the lab's Cortex-M runtime prints from its HardFault handler
 /// (see images/cortex-m/README.md).
@@ -32,7 +122,7 @@ static UART_REPORT: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Runs `expect-fault`; the detail says what was caught and where.
-pub(super) async fn expect_fault(
+async fn expect_fault(
     step: &ExpectFault,
     target: &mut dyn Target,
     debugger: Option<&mut Debugger>,

@@ -3,9 +3,37 @@
 
 use serde_json::{Value, json};
 
-use super::Detail;
+use super::debugger::load_elf;
+use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::board::BoardProfile;
 use crate::elf::{ElfInfo, SectionKind};
+use crate::loader::raw::RawNoOptions;
+use crate::loader::{ScenarioError, StepSyntax, Validator};
+
+/// `memory-layout:`, which takes no options.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryLayout;
+
+impl StepKind for MemoryLayout {
+    const SYNTAX: StepSyntax = StepSyntax {
+        key: "memory-layout",
+        example: "{}",
+    };
+    const EMULATION_ONLY: Option<&'static str> = Some("QEMU's `info mtree`");
+    type Raw = RawNoOptions;
+
+    fn load(_: RawNoOptions, _: &Validator<'_>) -> Result<Self, ScenarioError> {
+        Ok(MemoryLayout)
+    }
+
+    async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let elf = load_elf(ctx.elf.as_deref(), Self::SYNTAX.key)?;
+        let mtree = ctx.target.monitor("info mtree -f").await?;
+        let (detail, metrics) = layout(&ctx.board, &elf, mtree);
+        ctx.metrics.extend(metrics);
+        Ok(Some(detail))
+    }
+}
 
 /// Symbols the lab's Cortex-M linker script defines around heap and stack.
 const AREAS: &[(&str, &str, &str)] = &[
@@ -14,7 +42,7 @@ const AREAS: &[(&str, &str, &str)] = &[
 ];
 
 /// The layout as a step detail, and the sizes of heap and stack as metrics.
-pub(super) fn layout(
+fn layout(
     board: &BoardProfile,
     elf: &ElfInfo,
     mtree: String,

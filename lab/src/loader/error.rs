@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::budget::BudgetBreach;
 use serde_saphyr::{Location, MessageFormatter, UserMessageFormatter};
 
-use super::load::MAX_JOBS;
-use super::raw::STEP_KEYS;
+use super::MAX_JOBS;
 
 /// A scenario that could not be loaded, rendered as
 /// `FILE:LINE:COL: MESSAGE`, plus a line `  hint: ...` when one helps.
@@ -52,7 +51,7 @@ impl ScenarioError {
         }
     }
 
-    /// The scenario file (or, from [`super::discover`], the path) concerned.
+    /// The scenario file (or, from [`crate::scenario::discover`], the path) concerned.
     pub fn file(&self) -> &Path {
         &self.file
     }
@@ -116,16 +115,23 @@ pub enum ErrorKind {
     UnknownStep {
         /// The step name as written.
         name: String,
+        /// The known step keys.
+        known: &'static [&'static str],
     },
     /// A step written as a bare name (`- boot`) instead of a one-key map.
     #[error("step `{name}` must be a map with one key")]
     BareStep {
         /// The step name.
         name: String,
+        /// A valid value for it.
+        example: &'static str,
     },
     /// A step map without a key (`- {}`).
     #[error("a step needs exactly one key, found none")]
-    EmptyStep,
+    EmptyStep {
+        /// The known step keys.
+        known: &'static [&'static str],
+    },
     /// A step map with more than one key.
     #[error("a step has exactly one key, found `{first}` and `{second}`")]
     TwoKeysStep {
@@ -133,6 +139,8 @@ pub enum ErrorKind {
         first: String,
         /// The extra key.
         second: String,
+        /// The known step keys (the extra key may be a step missing its `- `).
+        known: &'static [&'static str],
     },
     /// A value of the wrong type or out of its type's range.
     #[error("expected {expected}, found {found}")]
@@ -217,6 +225,8 @@ pub enum ErrorKind {
         step: &'static str,
         /// The missing option.
         key: &'static str,
+        /// A valid value for the step.
+        example: &'static str,
     },
     /// A value that is not a code location (`break:`, `stop-at:`).
     #[error("{found} is not a code location: {reason}")]
@@ -295,13 +305,13 @@ impl ErrorKind {
             Self::UnknownValue { value, expected } => {
                 choices_hint(value, "valid values", expected)
             }
-            Self::UnknownStep { name } => choices_hint(name, "known steps", STEP_KEYS),
-            Self::BareStep { name } => format!("write `- {name}: {}`", step_example(name)),
-            Self::EmptyStep => choices_hint("", "known steps", STEP_KEYS),
-            Self::TwoKeysStep { first, second } if STEP_KEYS.contains(&second.as_str()) => {
+            Self::UnknownStep { name, known } => choices_hint(name, "known steps", known),
+            Self::BareStep { name, example } => format!("write `- {name}: {example}`"),
+            Self::EmptyStep { known } => choices_hint("", "known steps", known),
+            Self::TwoKeysStep { second, known, .. } if known.contains(&second.as_str()) => {
                 format!("start each step with its own `- `: `- {second}: ...`")
             }
-            Self::TwoKeysStep { first, second } => {
+            Self::TwoKeysStep { first, second, .. } => {
                 format!("options go inside the step's map: `- {first}: {{{second}: ...}}`")
             }
             Self::MissingKey { key } => return missing_key_hint(key),
@@ -320,7 +330,7 @@ impl ErrorKind {
             Self::BadImage(_) => {
                 "write `image: NAME`, `image: {elf: PATH}` or `image: {kernel: PATH, dtb: PATH, initrd: PATH}`".into()
             }
-            Self::MissingStepKey { step, .. } => format!("write `- {step}: {}`", step_example(step)),
+            Self::MissingStepKey { step, example, .. } => format!("write `- {step}: {example}`"),
             Self::BadCodeLocation { .. } => {
                 "write a symbol (`main`), an address (`0x08000400`) or FILE:LINE (`main.c:42`)"
                     .into()
@@ -425,25 +435,6 @@ impl ErrorKind {
             E::Message { msg, .. } => Self::Other(msg.clone()),
             other => Self::Other(UserMessageFormatter.format_message(other).into_owned()),
         }
-    }
-}
-
-/// An example value for a step, used when the value is missing.
-fn step_example(name: &str) -> &'static str {
-    match name {
-        "wait-serial" => "{match: 'REGEX', timeout: 5s}",
-        "send-serial" => "\"text\"",
-        "break" => "main",
-        "read-register" => "pc",
-        "read-memory" => "{address: 0x20000000, length: 4}",
-        "read-symbol" => "lab_counter",
-        "write-memory" => "{address: 0x20000000, bytes: [1, 2, 3]}",
-        "write-symbol" => "{name: lab_exit_code, value: 42}",
-        "gc-trace" => "{format: go, until: 'DONE t_us=(?P<run_us>\\d+)', timeout: 30s}",
-        "serial-load" => {
-            "{count: 100, rate: 10, send: \"MSG {seq}\\n\", reply: 'ACK (?P<seq>\\d+)'}"
-        }
-        _ => "{}",
     }
 }
 
