@@ -8,14 +8,16 @@ mod fault_catch;
 mod hardware;
 pub mod probe;
 mod qemu;
+mod snapshot;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, Polled, RTT_SYMBOL, poll_core};
 pub use qemu::{QemuLaunch, QemuTarget};
+pub use snapshot::{SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 
 use crate::console::{Console, ConsoleError};
 use crate::deps::MissingTool;
@@ -138,6 +140,31 @@ pub enum TargetError {
         "the HardFault catch through QEMU's gdbstub failed: {0}; is the image Cortex-M firmware with a vector table at VTOR?"
     )]
     FaultCatch(GdbError),
+    /// Snapshots are not available on hardware: they exist only in QEMU;
+    /// run the scenario on an emulated board, or start it cold.
+    #[error(
+        "snapshots are not available on hardware: they exist only in QEMU; run the scenario on an emulated board, or start it cold"
+    )]
+    NoSnapshots,
+    /// The machine could not be saved to the snapshot file; the reason says
+    /// why (QEMU's own words where it gave them).
+    #[error("cannot save a snapshot to {}: {reason}", .path.display())]
+    SnapshotSave {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The machine could not be started from the snapshot file; the reason
+    /// says why (QEMU's own words where it gave them). The target is left
+    /// not booted and no QEMU is left running.
+    #[error("cannot restore the snapshot {}: {reason}", .path.display())]
+    SnapshotRestore {
+        /// The snapshot file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Local I/O failed (temporary folder, sockets).
     #[error("{context}: {source}")]
     Io {
@@ -214,6 +241,33 @@ pub trait Target: Send {
     async fn caught_fault(&mut self, wait: Duration) -> Result<Option<CaughtFault>, TargetError> {
         let _ = wait;
         Err(TargetError::NoFaultCatch)
+    }
+
+    /// Saves the whole running machine (CPU, RAM, devices, guest clock)
+    /// into the file at `path`, replacing any file there, and returns what
+    /// it cost and weighs ([`SnapshotSaved`]). The guest is paused while it is saved and left as it was:
+    /// a running guest runs on from the same instant, a paused one stays
+    /// paused. [`TargetError::NoSnapshots`] on a backend that cannot.
+    async fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotSaved, TargetError> {
+        let _ = path;
+        Err(TargetError::NoSnapshots)
+    }
+
+    /// Starts the target from the snapshot at `path` instead of a cold
+    /// boot: whatever runs now is stopped first, and a fresh machine
+    /// continues from the saved instant (paused with `halted`). Works on a
+    /// target never booted (a warm start) as well as inside a run (back to
+    /// a named point). The console, QMP and debug connections are new ones:
+    /// the console's transcript starts empty at the restore. A failed
+    /// restore leaves the target not booted. [`TargetError::NoSnapshots`]
+    /// on a backend that cannot.
+    async fn restore_snapshot(
+        &mut self,
+        path: &Path,
+        halted: bool,
+    ) -> Result<SnapshotRestored, TargetError> {
+        let _ = (path, halted);
+        Err(TargetError::NoSnapshots)
     }
 
     /// Opens debug connections to the booted target's core, one per

@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::fault_catch::{FaultCatch, Watch};
+use super::snapshot::{self, SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, ExitMethod};
 use crate::child;
@@ -243,7 +244,14 @@ impl QemuTarget {
         }
     }
 
-    async fn start(&mut self, halted: bool) -> Result<Running, TargetError> {
+    /// Starts QEMU and connects to it; with `incoming`, QEMU starts with
+    /// `-incoming defer` and loads that snapshot before anything runs, and
+    /// the load's duration comes back with the machine.
+    async fn start(
+        &mut self,
+        halted: bool,
+        incoming: Option<&Path>,
+    ) -> Result<(Running, Option<Duration>), TargetError> {
         let q = (self.launch.board.qemu.as_ref())
             .ok_or_else(|| TargetError::NotEmulated(self.launch.board.name.clone()))?;
         let binary = HostTool::new(&q.binary, &q.package).locate()?;
@@ -260,8 +268,11 @@ impl QemuTarget {
             .map_err(io("cannot listen for QEMU's QMP connection"))?;
 
         let mut cmd = Command::new(&binary);
-        cmd.args(self.launch.command_line(self.dir.path()))
-            .stdin(Stdio::null())
+        cmd.args(self.launch.command_line(self.dir.path()));
+        if incoming.is_some() {
+            cmd.args(["-incoming", "defer"]);
+        }
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -345,6 +356,30 @@ impl QemuTarget {
                 return Err(TargetError::Startup { reason });
             }
         };
+        let load = match incoming {
+            None => None,
+            Some(path) => {
+                let begun = tokio::time::Instant::now();
+                if let Err(e) = qmp.migrate_from_file(path, SNAPSHOT_TIMEOUT).await {
+                    // Also after a timeout: nothing of this QEMU may remain.
+                    let _ = killpg(pgid, Signal::SIGKILL);
+                    let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
+                    let _ = tokio::time::timeout(REAP_TIMEOUT, stderr_task).await;
+                    let mut reason = match e {
+                        QmpError::MigrationFailed { desc, .. } => desc,
+                        e => e.to_string(),
+                    };
+                    if let Some(line) = telling_line(&stderr_text()) {
+                        reason = format!("{reason} (QEMU: {line})");
+                    }
+                    return Err(TargetError::SnapshotRestore {
+                        path: path.to_owned(),
+                        reason,
+                    });
+                }
+                Some(begun.elapsed())
+            }
+        };
         let fault_catch = if self.catch_faults {
             let socket = self.dir.path().join(GDB_SOCKET);
             let armed = tokio::task::spawn_blocking(move || {
@@ -379,7 +414,7 @@ impl QemuTarget {
                 }
             }
         }
-        Ok(Running {
+        let running = Running {
             child,
             pgid,
             qmp,
@@ -388,7 +423,18 @@ impl QemuTarget {
             stderr,
             stderr_task,
             fault_catch,
-        })
+        };
+        Ok((running, load))
+    }
+
+    /// Ends the running QEMU, if any, and clears its sockets, so that the
+    /// next one starts afresh in the same folder.
+    async fn stop_for_restart(&mut self) {
+        self.shutdown().await;
+        self.exit = None;
+        for socket in ["serial.sock", "qmp.sock", GDB_SOCKET] {
+            let _ = std::fs::remove_file(self.dir.path().join(socket));
+        }
     }
 
     /// Turns QEMU's exit status into a [`GuestExit`], using its stderr.
@@ -450,7 +496,7 @@ impl Target for QemuTarget {
         if self.running.is_some() || self.exit.is_some() {
             return Err(TargetError::AlreadyBooted);
         }
-        let running = self.start(halted).await?;
+        let (running, _) = self.start(halted, None).await?;
         self.running = Some(running);
         Ok(())
     }
@@ -460,12 +506,7 @@ impl Target for QemuTarget {
         halted: bool,
         args: Option<Vec<String>>,
     ) -> Result<(), TargetError> {
-        self.shutdown().await;
-        self.exit = None;
-        // The next QEMU listens and connects anew in the same folder.
-        for socket in ["serial.sock", "qmp.sock", GDB_SOCKET] {
-            let _ = std::fs::remove_file(self.dir.path().join(socket));
-        }
+        self.stop_for_restart().await;
         if let Some(args) = args {
             self.launch.args = args;
         }
@@ -548,6 +589,91 @@ impl Target for QemuTarget {
             }
             Watch::Ended => Ok(None),
         }
+    }
+
+    async fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotSaved, TargetError> {
+        let failed = |reason: String| TargetError::SnapshotSave {
+            path: path.to_owned(),
+            reason,
+        };
+        if let Some(exit) = self.exited(Duration::ZERO).await {
+            let how = match exit {
+                GuestExit::Code(code) => format!("exited with code {code}"),
+                GuestExit::Crashed(why) => why,
+            };
+            return Err(failed(format!(
+                "the guest has already ended ({how}): save it before it exits"
+            )));
+        }
+        let qmp = self.qmp_client()?.clone();
+        let started = tokio::time::Instant::now();
+        let status = qmp.execute_raw("query-status", None, QMP_TIMEOUT).await?;
+        let was_running = status.get("running") == Some(&serde_json::Value::Bool(true));
+        if was_running {
+            qmp.execute(qapi::qmp::stop {}, QMP_TIMEOUT).await?;
+        }
+        let partial = snapshot::partial_path(path);
+        let saved = async {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create its folder: {e}"))?;
+            }
+            qmp.migrate_to_file(&partial, SNAPSHOT_TIMEOUT)
+                .await
+                .map_err(|e| match e {
+                    QmpError::MigrationFailed { desc, .. } => desc,
+                    e => e.to_string(),
+                })?;
+            std::fs::rename(&partial, path).map_err(|e| format!("cannot rename it: {e}"))?;
+            SnapshotFile::of(path).map_err(|e| format!("cannot read its size: {e}"))
+        }
+        .await;
+        let duration = started.elapsed();
+        let file = match saved {
+            Ok(file) => file,
+            Err(reason) => {
+                // A migration still running (a timeout) must end before the
+                // guest can run again.
+                let _ = qmp.execute_raw("migrate_cancel", None, QMP_TIMEOUT).await;
+                let _ = std::fs::remove_file(&partial);
+                if was_running {
+                    let _ = qmp.execute(qapi::qmp::cont {}, QMP_TIMEOUT).await;
+                }
+                return Err(failed(reason));
+            }
+        };
+        if was_running {
+            qmp.execute(qapi::qmp::cont {}, QMP_TIMEOUT).await?;
+        }
+        Ok(SnapshotSaved {
+            path: path.to_owned(),
+            file,
+            duration,
+            resumed: was_running,
+        })
+    }
+
+    async fn restore_snapshot(
+        &mut self,
+        path: &Path,
+        halted: bool,
+    ) -> Result<SnapshotRestored, TargetError> {
+        // A file that cannot be a snapshot is refused before the running
+        // machine is stopped for it.
+        let file = snapshot::check_file(path).map_err(|reason| TargetError::SnapshotRestore {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let started = tokio::time::Instant::now();
+        self.stop_for_restart().await;
+        let (running, load) = self.start(halted, Some(path)).await?;
+        self.running = Some(running);
+        Ok(SnapshotRestored {
+            path: path.to_owned(),
+            file,
+            duration: started.elapsed(),
+            load: load.unwrap_or_default(),
+        })
     }
 
     fn debug_connector(&self) -> Result<BackendFactory, TargetError> {

@@ -65,6 +65,16 @@ pub enum QmpError {
         raw: String,
     },
 
+    /// A migration (a snapshot's save or load) failed; QEMU's description
+    /// says why.
+    #[error("QEMU's `{command}` failed: {desc}")]
+    MigrationFailed {
+        /// The command that started the migration: `migrate` or `migrate-incoming`.
+        command: String,
+        /// QEMU's `error-desc`, or a note that it gave none.
+        desc: String,
+    },
+
     /// The command's arguments could not be encoded as JSON.
     #[error("could not encode the arguments of QMP command `{command}`: {source}")]
     Encode {

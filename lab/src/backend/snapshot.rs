@@ -1,0 +1,193 @@
+//! Snapshots: a running machine saved to a file, and machines started again
+//! from it.
+//!
+//! # How
+//! QEMU migrates the machine into a file ([`crate::qmp`]'s migration
+//! commands, with `mapped-ram`):
+//!
+//! - **Save** ([`Target::save_snapshot`](super::Target::save_snapshot)):
+//!   `stop`, migrate into `PATH.partial`, rename it to `PATH` once QEMU
+//!   reports `completed`, then `cont` if the guest was running. A failed or
+//!   timed-out save leaves no file at `PATH` (an older one there stays).
+//! - **Restore** ([`Target::restore_snapshot`](super::Target::restore_snapshot)):
+//!   whatever QEMU runs is killed; a fresh one starts from the same command
+//!   line plus `-incoming defer`, in the same socket folder with fresh
+//!   sockets, loads the file (`migrate-incoming`), then resumes unless
+//!   asked to stay halted. The old console transcript, QMP connection and
+//!   debug sessions end with the old QEMU.
+//!
+//! The file holds the CPU, the RAM, every device's state and the guest's
+//! clocks, but not the command line: a restore must use the same board,
+//! image files, clock and arguments as the save. QEMU checks only what the
+//! stream describes. A snapshot of another board is refused ("Machine type
+//! received is 'mps2-an385' and local is 'mps2-an386'"), but one restored
+//! with another ELF, other arguments or the other clock (saved under
+//! `clock: virtual`, restored under `wall`) loads without a word: the
+//! restored RAM replaces the image, and the guest read its arguments long
+//! before the snapshot. A cache of snapshots must key on all of that.
+//!
+//! # The file
+//! With `mapped-ram` every RAM page has a fixed offset in the file, so the
+//! file's apparent size is about the machine's RAM, while only the pages
+//! the guest ever wrote take disk blocks. Measured (QEMU 10.0.2, the
+//! `snapshots` tests): virt-a53 with the Node.js image in its message loop,
+//! 677 MB apparent, 197 MB on disk, saved in 1.7 s, restored in 270-340 ms;
+//! mps2-an385 with the echo firmware, 29 MB apparent, 104 KB on disk, saved
+//! in 14 ms, restored in 60 ms. Copy the file with a sparse-aware tool.
+//!
+//! # Guest time under `clock: virtual`
+//! QEMU's `timer` section carries the virtual clock and, with `-icount`,
+//! its instruction counter (`qemu_icount` and its bias), so guest time
+//! does not restart at zero after a restore: it continues from the saved
+//! instant. Checked by the `snapshots` tests: on mps2-an385 a restored
+//! guest's SysTick timestamps continue from those printed before the save,
+//! and two restores of one file print byte-identical output, which is also
+//! what the original machine printed after the save. What does not survive
+//! is the host side: wall time (a restore happens whenever it happens), and
+//! input timing. Under `-icount sleep=off` an idle guest's clock jumps to
+//! its next timer while it waits, so *when* (in guest time) a line sent to
+//! the console arrives depends on the host, in a restored run as in a cold
+//! one. Runs are identical only while nothing from outside reaches them.
+//!
+//! # Disks
+//! The lab's Linux guests boot from a kernel and an initramfs only (see
+//! [`BootImage::Linux`](super::BootImage); no `-drive` on any command
+//! line): they have no block device, so the snapshot file is the whole
+//! guest. The migration stream holds no disk contents, so once boards get
+//! disks (issue 14) each run needs its own qcow2 overlay, and a snapshot
+//! gets a frozen one:
+//! - every run's disk is an overlay over the board's base image
+//!   (`qemu-img create -f qcow2 -b BASE -F raw`), created in the snapshot
+//!   cache's folder for a run that will save, in its scratch folder
+//!   otherwise;
+//! - save, with the guest paused (after `stop`, before `migrate`):
+//!   `blockdev-snapshot-sync` puts a new overlay (in the scratch folder) on
+//!   top of the running disk, which freezes the one beneath at the saved
+//!   instant. The frozen overlay belongs to the snapshot (made read-only,
+//!   its hash in the cache key); the original run writes on into the new
+//!   top after `cont`;
+//! - restore: a fresh overlay backed by the frozen one, on the command
+//!   line under the same device id and node name, created before QEMU
+//!   starts with `-incoming defer`. The restored run writes only into it,
+//!   so a second restore never sees those writes;
+//! - overlays name their backing file by path: a cache that moves must
+//!   `qemu-img rebase -u` them.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The longest a save or a restore may take (QEMU's migration alone). The
+/// largest machine the lab runs (virt-a53 with 512 MiB) takes under 2 s.
+pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The first bytes of every QEMU migration stream (`QEVM`).
+const MAGIC: &[u8; 4] = b"QEVM";
+
+/// A snapshot file's two sizes: it is sparse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotFile {
+    /// The file's length (about the machine's RAM).
+    pub apparent_bytes: u64,
+    /// The disk space it takes: allocated blocks only.
+    pub disk_bytes: u64,
+}
+
+impl SnapshotFile {
+    /// The sizes of the file at `path`.
+    pub fn of(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        Ok(SnapshotFile {
+            apparent_bytes: meta.len(),
+            disk_bytes: meta.blocks() * 512,
+        })
+    }
+}
+
+/// What a save did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotSaved {
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// Its sizes.
+    pub file: SnapshotFile,
+    /// Wall time from pausing the guest until the file was complete.
+    pub duration: Duration,
+    /// Whether the guest was running, and so was resumed after the save.
+    pub resumed: bool,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotRestored {
+    /// The snapshot file.
+    pub path: PathBuf,
+    /// Its sizes.
+    pub file: SnapshotFile,
+    /// Wall time from the call until the guest ran again (or was ready,
+    /// halted): stopping the old QEMU, starting the new one, loading.
+    pub duration: Duration,
+    /// Of that, the load alone: `migrate-incoming` until it completed.
+    pub load: Duration,
+}
+
+/// Where a snapshot is written before it is complete: beside `path`, so the
+/// final rename stays on one file system.
+pub(super) fn partial_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Checks that `path` is a QEMU migration file before any QEMU is started
+/// or stopped for it; the reason when it is not.
+pub(super) fn check_file(path: &Path) -> Result<SnapshotFile, String> {
+    use std::io::Read;
+    let file = SnapshotFile::of(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            "the file does not exist: save it first (snapshot-save, or a warm-up)".to_owned()
+        }
+        _ => format!("cannot read the file: {e}"),
+    })?;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .map_err(|e| format!("cannot read the file: {e}"))?;
+    if &magic != MAGIC {
+        return Err(
+            "the file is not a QEMU snapshot (it does not start with QEMU's migration header)"
+                .to_owned(),
+        );
+    }
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_snapshot_sits_beside_the_final_one() {
+        assert_eq!(
+            partial_path(Path::new("/c/warm.snap")),
+            Path::new("/c/warm.snap.partial")
+        );
+    }
+
+    #[test]
+    fn a_missing_or_foreign_file_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = check_file(&dir.path().join("none")).unwrap_err();
+        assert!(missing.contains("does not exist"), "{missing}");
+        let foreign = dir.path().join("foreign");
+        std::fs::write(&foreign, b"hello world").unwrap();
+        let foreign = check_file(&foreign).unwrap_err();
+        assert!(foreign.contains("not a QEMU snapshot"), "{foreign}");
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"QE").unwrap();
+        assert!(check_file(&short).unwrap_err().contains("cannot read"));
+        let good = dir.path().join("good");
+        std::fs::write(&good, b"QEVM\0\0\0\x03").unwrap();
+        assert_eq!(check_file(&good).unwrap().apparent_bytes, 8);
+    }
+}
