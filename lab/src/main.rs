@@ -77,6 +77,9 @@ struct RunArgs {
     /// report records it, so a run can be repeated).
     #[arg(long, value_name = "N")]
     seed: Option<u64>,
+    /// Boot every run cold: ignore the warm-up snapshots (`warm-up:`).
+    #[arg(long)]
+    cold: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,7 +267,12 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 progress.event(&e);
             })
         };
-        runner::run_jobs(jobs, Arc::new(ws), images, parallel, cancel, seed, on_event).await
+        let settings = runner::RunSettings {
+            parallel,
+            seed,
+            cold: args.cold,
+        };
+        runner::run_jobs(jobs, Arc::new(ws), images, settings, cancel, on_event).await
     });
     progress.finish();
 

@@ -168,13 +168,17 @@ fn run(jobs: Vec<runner::Job>) -> (Vec<lab::report::RunResult>, Vec<FlashEvent>)
         }
     });
     let runtime = tokio::runtime::Runtime::new().unwrap();
+    let settings = runner::RunSettings {
+        parallel: 1,
+        seed: 1,
+        cold: false,
+    };
     let results = runtime.block_on(runner::run_jobs(
         jobs,
         Arc::new(workspace()),
         images,
-        1,
+        settings,
         CancellationToken::new(),
-        1,
         on_event,
     ));
     let flashes = flashes.lock().unwrap().clone();

@@ -47,6 +47,8 @@ fn result(
             detail: None,
         }],
         error,
+        start: None,
+        snapshot: None,
     }
 }
 

@@ -188,6 +188,9 @@ pub enum ErrorKind {
     /// `steps:` with no step.
     #[error("`steps` is empty")]
     EmptySteps,
+    /// `warm-up:` with no step.
+    #[error("`warm-up` is empty")]
+    EmptyWarmUp,
     /// `runs:` below 1, or above what [`MAX_JOBS`] leaves for each matrix variant.
     #[error("`runs` must be {}, found {value}", if *.value < 1 { "at least 1".to_owned() } else { format!("at most {max}") })]
     RunsOutOfRange {
@@ -320,6 +323,11 @@ impl ErrorKind {
             Self::Duration(e) => e.hint(),
             Self::BadRegex { context, .. } => return context.clone(),
             Self::EmptySteps => "a scenario needs at least one step, like `- boot: {}`".into(),
+            Self::EmptyWarmUp => {
+                "list the steps that bring the target to where every run starts, like \
+                 `- boot: {}` and a `- wait-serial:`, or remove `warm-up`"
+                    .into()
+            }
             Self::DuplicateVariant { first, .. } => {
                 format!("the name is first used at line {}", first.line)
             }

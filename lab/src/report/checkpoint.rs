@@ -89,6 +89,8 @@ mod tests {
             metrics: BTreeMap::new(),
             steps: Vec::new(),
             error: None,
+            start: None,
+            snapshot: None,
         }
     }
 

@@ -51,6 +51,22 @@ pub struct RunResult {
     pub steps: Vec<StepResult>,
     /// A one-line reason for anything but `passed`.
     pub error: Option<String>,
+    /// How a run of a scenario with `warm-up` started; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<Start>,
+    /// The warm-up's snapshot the run restored or saved, when it used one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+}
+
+/// How a run of a scenario with `warm-up` started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Start {
+    /// Restored from the warm-up's snapshot.
+    Warm,
+    /// Booted and ran the warm-up (and saved its snapshot when it could).
+    Cold,
 }
 
 impl RunResult {

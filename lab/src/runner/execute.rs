@@ -1,24 +1,27 @@
 //! Executes one job: boots its target and runs its steps under deadlines.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use std::sync::Arc;
-
-use super::Job;
 use super::launch::JobLauncher;
-use crate::report::{RunResult, Status, StepResult};
-use crate::steps::{RunContext, StepFailure};
+use super::warm::{Claim, SnapshotCache};
+use super::{Job, JobSettings};
+use crate::backend::{BootImage, TargetKind};
+use crate::report::{RunResult, Start, Status, StepResult};
+use crate::scenario::At;
+use crate::steps::{Detail, RunContext, Step, StepFailure};
 
 /// Runs one job to completion and returns its result. Never panics on a
 /// target's behaviour; always stops the target before returning.
 pub(super) async fn execute(
     launcher: JobLauncher,
+    settings: &JobSettings,
     cancel: &CancellationToken,
-    seed: u64,
 ) -> RunResult {
     let job = Arc::clone(&launcher.job);
     let started = Instant::now();
@@ -28,15 +31,31 @@ pub(super) async fn execute(
     };
     let outcome = match launcher.prepare() {
         Ok(launched) => {
+            let launched_image = launched.image.clone();
             let mut ctx = RunContext::new(
                 launched,
                 Box::new(launcher),
                 started + job.scenario.timeout,
-                seed,
+                settings.seed,
                 job.variant.clone(),
                 cancel.clone(),
             );
-            let outcome = run_steps(&job, &mut ctx, &mut result, started, cancel).await;
+            let image = launched_image;
+            let mut run = Run {
+                ctx: &mut ctx,
+                result: &mut result,
+                started,
+                timeout: job.scenario.timeout,
+                cancel,
+            };
+            let mut outcome = Ok(());
+            if !job.scenario.warm_up.is_empty() {
+                let cache = (!settings.cold).then_some(&settings.snapshots);
+                outcome = warm_up(&job, &image, cache, &mut run).await;
+            }
+            if outcome.is_ok() {
+                outcome = run_steps(Phase::Steps, &job.scenario.steps, &mut run).await;
+            }
             // The bridge goes before the target: its session must not outlive QEMU.
             drop(ctx.debugger.take());
             ctx.target.shutdown().await;
@@ -67,54 +86,155 @@ pub fn unfinished(job: &Job) -> RunResult {
         metrics: BTreeMap::new(),
         steps: Vec::new(),
         error: None,
+        start: None,
+        snapshot: None,
     }
 }
 
-async fn run_steps(
-    job: &Job,
-    ctx: &mut RunContext,
-    result: &mut RunResult,
+/// Which list of a scenario's steps is running, for messages.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// `warm-up:`.
+    WarmUp,
+    /// `steps:`.
+    Steps,
+}
+
+/// Runs `steps` in order under the scenario's deadline and Ctrl-C, and
+/// appends their results to `result`; stops at the first that fails.
+async fn run_steps(phase: Phase, steps: &[At<Step>], run: &mut Run<'_>) -> Result<(), StepFailure> {
+    for (index, step) in steps.iter().enumerate() {
+        let which = match phase {
+            Phase::WarmUp => format!("warm-up step {}", index + 1),
+            Phase::Steps => format!("step {}", index + 1),
+        };
+        run.timed(step.value.key(), &which, async |ctx: &mut RunContext| {
+            step.value.run(ctx).await
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// A job's run in progress: its context, its result so far, and when and
+/// how it must end.
+struct Run<'a> {
+    ctx: &'a mut RunContext,
+    result: &'a mut RunResult,
     started: Instant,
-    cancel: &CancellationToken,
-) -> Result<(), StepFailure> {
-    let timeout = job.scenario.timeout;
-    let mut steps = Vec::with_capacity(job.scenario.steps.len());
-    let mut outcome = Ok(());
-    for (index, step) in job.scenario.steps.iter().enumerate() {
+    timeout: Duration,
+    cancel: &'a CancellationToken,
+}
+
+impl Run<'_> {
+    /// Runs `op` as the step `key` (the `which` of messages) under the
+    /// scenario's deadline and Ctrl-C, and records its result.
+    async fn timed(
+        &mut self,
+        key: &str,
+        which: &str,
+        op: impl AsyncFnOnce(&mut RunContext) -> Result<Option<Detail>, StepFailure>,
+    ) -> Result<(), StepFailure> {
         let step_started = Instant::now();
-        let deadline = ctx.deadline;
-        let step_outcome = tokio::select! {
-            r = tokio::time::timeout_at(deadline, step.value.run(ctx)) => {
+        let deadline = self.ctx.deadline;
+        let outcome = tokio::select! {
+            r = tokio::time::timeout_at(deadline, op(&mut *self.ctx)) => {
                 r.unwrap_or_else(|_| Err(StepFailure::new(
                     Status::Timeout,
                     format!(
-                        "scenario timeout of {} reached in step {} (`{}`)",
-                        humantime::format_duration(timeout),
-                        index + 1,
-                        step.value.key()
+                        "scenario timeout of {} reached in {which} (`{key}`)",
+                        humantime::format_duration(self.timeout),
                     ),
                 )))
             }
-            _ = cancel.cancelled() => Err(StepFailure::interrupted()),
+            _ = self.cancel.cancelled() => Err(StepFailure::interrupted()),
         };
-        let (status, detail) = match &step_outcome {
+        let (status, detail) = match &outcome {
             Ok(detail) => (Status::Passed, detail.clone()),
             Err(f) => (f.status, None),
         };
-        steps.push(StepResult {
-            step: step.value.key().to_owned(),
+        self.result.steps.push(StepResult {
+            step: key.to_owned(),
             status,
-            at_ms: ms(step_started - started),
+            at_ms: ms(step_started - self.started),
             duration_ms: ms(step_started.elapsed()),
             detail,
         });
-        if let Err(failure) = step_outcome {
-            outcome = Err(failure);
-            break;
+        outcome.map(drop)
+    }
+}
+
+/// Brings the target to where the scenario's runs start: restores the
+/// warm-up's snapshot, or runs the warm-up cold, saves one and restores it
+/// at once, so that every run goes on from the same instant. A backend
+/// without snapshots (a board behind a probe), and `--cold`, run the
+/// warm-up cold every time. The snapshot step is recorded as `warm-up`.
+async fn warm_up(
+    job: &Job,
+    image: &BootImage,
+    cache: Option<&SnapshotCache>,
+    run: &mut Run<'_>,
+) -> Result<(), StepFailure> {
+    let warm_up = &job.scenario.warm_up;
+    let cache = match cache {
+        Some(cache) if run.ctx.target.kind() == TargetKind::Qemu => cache,
+        _ => {
+            run.result.start = Some(Start::Cold);
+            return run_steps(Phase::WarmUp, warm_up, run).await;
+        }
+    };
+    let key = tokio::task::block_in_place(|| cache.key(job, image)).map_err(|e| {
+        StepFailure::new(
+            Status::Error,
+            format!("cannot compute the warm-up's snapshot key: {e}"),
+        )
+    })?;
+    match cache.claim(&key, run.ctx.deadline).await? {
+        Claim::Restore(path) => {
+            run.result.start = Some(Start::Warm);
+            run.result.snapshot = Some(path.display().to_string());
+            run.timed("warm-up", "the warm start", async |ctx: &mut RunContext| {
+                let restored = ctx.target.restore_snapshot(&path, false).await?;
+                let mut detail = Detail::new();
+                detail.insert("start".into(), json!("warm"));
+                detail.insert("snapshot".into(), json!(path));
+                detail.insert("restore_ms".into(), json!(ms(restored.duration)));
+                detail.insert("load_ms".into(), json!(ms(restored.load)));
+                Ok(Some(detail))
+            })
+            .await
+        }
+        Claim::Save { path, lock } => {
+            run.result.start = Some(Start::Cold);
+            run_steps(Phase::WarmUp, warm_up, run).await?;
+            let saved = run
+                .timed(
+                    "warm-up",
+                    "the warm-up's snapshot",
+                    async |ctx: &mut RunContext| {
+                        let saved = ctx.target.save_snapshot(&path).await?;
+                        // This run goes on from the snapshot too, as the
+                        // warm ones do: what the guest did while it was
+                        // saved, and what the console had not read yet, are
+                        // part of no run.
+                        let restored = ctx.target.restore_snapshot(&path, false).await?;
+                        let mut detail = Detail::new();
+                        detail.insert("start".into(), json!("cold"));
+                        detail.insert("snapshot".into(), json!(path));
+                        detail.insert("save_ms".into(), json!(ms(saved.duration)));
+                        detail.insert("disk_bytes".into(), json!(saved.file.disk_bytes));
+                        detail.insert("restore_ms".into(), json!(ms(restored.duration)));
+                        Ok(Some(detail))
+                    },
+                )
+                .await;
+            // The others of this key restore from here on.
+            drop(lock);
+            saved?;
+            run.result.snapshot = Some(path.display().to_string());
+            Ok(())
         }
     }
-    result.steps = steps;
-    outcome
 }
 
 fn ms(d: Duration) -> f64 {

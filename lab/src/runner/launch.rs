@@ -110,17 +110,18 @@ fn launch(
         }
         _ => Box::new(QemuTarget::new(QemuLaunch {
             board: board.clone(),
-            image,
+            image: image.clone(),
             clock: job.scenario.clock,
             args,
             env: job.env.clone(),
         })?),
     };
-    if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(&job.scenario.steps) {
+    if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(job.scenario.all_steps()) {
         target.arm_fault_catch();
     }
     Ok(Launched {
         target,
+        image,
         board: board.clone(),
         elf,
     })
@@ -129,13 +130,12 @@ fn launch(
 /// Whether a run needs the target's HardFault catch: it expects a fault,
 /// and no debugger of its own holds the core (QEMU's gdbstub serves one
 /// client, a probe's core one debugger; scripts may attach one at any time).
-fn catches_faults(steps: &[At<Step>]) -> bool {
-    let expects = steps
-        .iter()
-        .any(|s| matches!(s.value, Step::ExpectFault(_)));
-    let debugs = steps
-        .iter()
-        .any(|s| matches!(s.value, Step::AttachDebugger(_) | Step::Script(_)));
+fn catches_faults<'s>(steps: impl Iterator<Item = &'s At<Step>>) -> bool {
+    let (mut expects, mut debugs) = (false, false);
+    for step in steps {
+        expects |= matches!(step.value, Step::ExpectFault(_));
+        debugs |= matches!(step.value, Step::AttachDebugger(_) | Step::Script(_));
+    }
     expects && !debugs
 }
 

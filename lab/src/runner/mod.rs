@@ -9,6 +9,7 @@ mod launch;
 mod plan;
 mod select;
 mod serve;
+mod warm;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -99,20 +100,45 @@ pub fn build_images(
     built
 }
 
-/// Runs `jobs`, at most `parallel` at once, and returns one result per job
-/// in plan order. `workspace` serves scripts that boot other boards or
-/// images; `seed` seeds scripts' random numbers. Cancelling `cancel`
-/// (Ctrl-C) stops every running job; each still yields a result.
+/// How `lab run` runs its jobs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSettings {
+    /// At most this many jobs at once (at least 1).
+    pub parallel: usize,
+    /// Seeds scripts' random numbers.
+    pub seed: u64,
+    /// Ignore the warm-up snapshots: every run boots cold (`--cold`).
+    pub cold: bool,
+}
+
+/// What every job of a run shares besides the workspace.
+struct JobSettings {
+    /// Seeds scripts' random numbers.
+    seed: u64,
+    /// Ignore the warm-up snapshots.
+    cold: bool,
+    /// The workspace's warm-up snapshots.
+    snapshots: warm::SnapshotCache,
+}
+
+/// Runs `jobs` as `settings` say and returns one result per job in plan
+/// order. `workspace` serves scripts that boot other boards or images, and
+/// holds the warm-up snapshots. Cancelling `cancel` (Ctrl-C) stops every
+/// running job; each still yields a result.
 pub async fn run_jobs(
     jobs: Vec<Job>,
     workspace: Arc<Workspace>,
     images: BuiltImages,
-    parallel: usize,
+    settings: RunSettings,
     cancel: CancellationToken,
-    seed: u64,
     on_event: Arc<dyn Fn(RunEvent) + Send + Sync>,
 ) -> Vec<RunResult> {
-    let permits = Arc::new(Semaphore::new(parallel.max(1)));
+    let permits = Arc::new(Semaphore::new(settings.parallel.max(1)));
+    let shared = Arc::new(JobSettings {
+        seed: settings.seed,
+        cold: settings.cold,
+        snapshots: warm::SnapshotCache::new(&workspace.root),
+    });
     let images = Arc::new(images);
     let mut handles = Vec::with_capacity(jobs.len());
     let placeholders: Vec<RunResult> = jobs.iter().map(execute::unfinished).collect();
@@ -133,6 +159,7 @@ pub async fn run_jobs(
         let workspace = Arc::clone(&workspace);
         let cancel = cancel.clone();
         let on_event = Arc::clone(&on_event);
+        let shared = Arc::clone(&shared);
         handles.push(tokio::spawn(async move {
             let _permit = tokio::select! {
                 permit = permits.acquire_owned() => permit.ok(),
@@ -149,7 +176,7 @@ pub async fn run_jobs(
                 workspace,
                 images,
             };
-            let result = execute::execute(launcher, &cancel, seed).await;
+            let result = execute::execute(launcher, &shared, &cancel).await;
             on_event(RunEvent::Finished {
                 index,
                 result: Box::new(result.clone()),

@@ -192,7 +192,7 @@ fn script_boots(
     image: &ImageRef,
 ) -> Result<Vec<(BoardProfile, ImageSource)>, PlanError> {
     let mut boots = Vec::new();
-    for step in &scenario.steps {
+    for step in scenario.all_steps() {
         let Step::Script(script) = &step.value else {
             continue;
         };
@@ -256,7 +256,7 @@ fn check_hardware(
             "give firmware (`{elf: path}` or a workspace image), or run with `--target qemu`",
         ));
     }
-    for step in &scenario.steps {
+    for step in scenario.all_steps() {
         if let Some(feature) = step.value.emulation_only() {
             return Err(err(
                 step.loc,
@@ -347,12 +347,51 @@ pub(super) fn resolve_image(
     }
 }
 
-/// Checks the order of steps: nothing talks to the target before `boot`,
-/// and it boots once.
+/// Checks `warm-up`: it boots the target (its snapshot is of a running
+/// machine) and leaves no debugger attached (a session does not survive a
+/// snapshot).
+fn check_warm_up(scenario: &Scenario) -> Result<(), PlanError> {
+    let Some(first) = scenario.warm_up.first() else {
+        return Ok(());
+    };
+    let err = |loc: Loc, message: &str, hint: &str| PlanError {
+        file: scenario.file.clone(),
+        loc,
+        message: message.into(),
+        hint: hint.into(),
+    };
+    if let Some(debug) = scenario
+        .warm_up
+        .iter()
+        .find(|s| matches!(s.value, Step::AttachDebugger(_)))
+    {
+        return Err(err(
+            debug.loc,
+            "a debugger session does not survive a snapshot, so `warm-up` cannot attach one",
+            "move `attach-debugger` and the debugger steps into `steps`",
+        ));
+    }
+    if !scenario
+        .warm_up
+        .iter()
+        .any(|s| matches!(s.value, Step::Boot(_) | Step::Script(_)))
+    {
+        return Err(err(
+            first.loc,
+            "`warm-up` does not boot the target, and its snapshot is of the running machine",
+            "start `warm-up` with `- boot: {}`",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the order of steps (`warm-up`, then `steps`): nothing talks to
+/// the target before `boot`, and it boots once.
 fn check_steps(scenario: &Scenario) -> Result<(), PlanError> {
+    check_warm_up(scenario)?;
     let variants: Vec<&str> = scenario.matrix.iter().map(|m| m.name.as_str()).collect();
     let mut booted = false;
-    for step in &scenario.steps {
+    for step in scenario.all_steps() {
         let err = |message: String, hint: &str| PlanError {
             file: scenario.file.clone(),
             loc: step.loc,

@@ -117,6 +117,7 @@ fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         env: Default::default(),
         args,
         matrix: Vec::new(),
+        warm_up: Vec::new(),
         steps: vec![At {
             value: Step::Script(Script {
                 file: path.to_owned(),
@@ -244,6 +245,13 @@ impl Validator<'_> {
         };
         self.require_everywhere("board", board.is_some(), &matrix, |v| v.board.is_some())?;
         self.require_everywhere("image", image.is_some(), &matrix, |v| v.image.is_some())?;
+        let warm_up = match raw.warm_up {
+            None => Vec::new(),
+            Some(raw) if raw.value.is_empty() => {
+                return Err(self.error(loc(&raw.referenced), ErrorKind::EmptyWarmUp));
+            }
+            Some(raw) => self.step_list(raw)?,
+        };
         let steps = self.steps(raw.steps)?;
         Ok(Scenario {
             file: self.file().to_owned(),
@@ -264,6 +272,7 @@ impl Validator<'_> {
             env: raw.env,
             args: raw.args,
             matrix: matrix.into_iter().map(|(variant, _)| variant).collect(),
+            warm_up,
             steps,
         })
     }
@@ -383,6 +392,14 @@ impl Validator<'_> {
         if raw.value.is_empty() {
             return Err(self.error(loc(&raw.referenced), ErrorKind::EmptySteps));
         }
+        self.step_list(raw)
+    }
+
+    /// Each step of a list, validated by its kind.
+    fn step_list(
+        &self,
+        raw: Spanned<Vec<Spanned<RawStep>>>,
+    ) -> Result<Vec<At<Step>>, ScenarioError> {
         raw.value.into_iter().map(|step| self.step(step)).collect()
     }
 

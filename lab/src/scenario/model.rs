@@ -37,8 +37,18 @@ pub struct Scenario {
     pub args: Vec<String>,
     /// Variants; empty means one implicit variant with the defaults.
     pub matrix: Vec<Variant>,
+    /// Steps that bring the target to the state every run starts from:
+    /// run once and snapshotted, then restored (`warm-up:`; empty: none).
+    pub warm_up: Vec<At<Step>>,
     /// The steps, in order.
     pub steps: Vec<At<Step>>,
+}
+
+impl Scenario {
+    /// Every step in the order a cold run takes them: `warm-up`, then `steps`.
+    pub fn all_steps(&self) -> impl Iterator<Item = &At<Step>> {
+        self.warm_up.iter().chain(&self.steps)
+    }
 }
 
 /// One entry of `matrix:`.

@@ -36,6 +36,7 @@ pub(crate) struct RawScenario {
     pub args: Vec<String>,
     #[serde(default)]
     pub matrix: Vec<Spanned<RawVariant>>,
+    pub warm_up: Option<Spanned<Vec<Spanned<RawStep>>>>,
     pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
 }
 

@@ -3,7 +3,7 @@
 //! one. The runner makes the context; step kinds only use it.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::runtime::Handle;
 use tokio::time::Instant;
@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::debugger::Debugger;
 use super::failure::StepFailure;
-use crate::backend::Target;
+use crate::backend::{BootImage, Target};
 use crate::board::BoardProfile;
 use crate::report::Status;
+use crate::scratch::ScratchDir;
 use crate::script::HostError;
 
 /// What a step observed, for the step's `detail` in the report.
@@ -23,6 +24,8 @@ pub type Detail = BTreeMap<String, serde_json::Value>;
 pub(crate) struct Launched {
     /// The target.
     pub(crate) target: Box<dyn Target>,
+    /// What it boots.
+    pub(crate) image: BootImage,
     /// The board it runs.
     pub(crate) board: BoardProfile,
     /// The ELF its symbols come from, when the image is one.
@@ -69,6 +72,8 @@ pub(crate) struct RunContext {
     pub(crate) launcher: Box<dyn Launcher>,
     /// Whether a script is running, so that advice names its functions.
     pub(crate) in_script: bool,
+    /// The run's named snapshots, from the first `snapshot-save` on.
+    snapshots: Option<ScratchDir>,
 }
 
 impl RunContext {
@@ -93,6 +98,7 @@ impl RunContext {
             cancel,
             launcher,
             in_script: false,
+            snapshots: None,
         }
     }
 
@@ -109,6 +115,41 @@ impl RunContext {
                 format!("the debugger is not attached: {advice}"),
             )
         })
+    }
+
+    /// Where the run's snapshot `name` is saved; the run's snapshot folder
+    /// is made on first use and removed with the run.
+    pub(crate) fn snapshot_path(&mut self, name: &str) -> Result<PathBuf, StepFailure> {
+        if self.snapshots.is_none() {
+            let dir = ScratchDir::new("snapshots").map_err(|e| {
+                StepFailure::new(
+                    Status::Error,
+                    format!("cannot make a folder for the run's snapshots: {e}"),
+                )
+            })?;
+            self.snapshots = Some(dir);
+        }
+        let dir = self.snapshots.as_ref().map(ScratchDir::path);
+        Ok(dir.unwrap_or(Path::new("")).join(format!("{name}.snap")))
+    }
+
+    /// The run's saved snapshot `name`, or a failure that says how to save it.
+    pub(crate) fn saved_snapshot(&self, name: &str) -> Result<PathBuf, StepFailure> {
+        self.snapshots
+            .as_ref()
+            .map(|dir| dir.path().join(format!("{name}.snap")))
+            .filter(|path| path.exists())
+            .ok_or_else(|| {
+                let how = if self.in_script {
+                    format!("call snapshot_save(\"{name}\") first")
+                } else {
+                    format!("add `snapshot-save: {name}` before this step")
+                };
+                StepFailure::new(
+                    Status::Error,
+                    format!("no snapshot `{name}` was saved in this run: {how}"),
+                )
+            })
     }
 
     /// The time left until the scenario's deadline.

@@ -130,6 +130,10 @@ steps! {
     SerialLoad(serial_load::SerialLoad),
     /// `sleep:` let wall time or guest time pass.
     Sleep(sleep::Sleep),
+    /// `snapshot-save:` save the running machine under a name.
+    SnapshotSave(snapshot_save::SnapshotSave),
+    /// `snapshot-restore:` go back to a snapshot saved in this run.
+    SnapshotRestore(snapshot_restore::SnapshotRestore),
 }
 
 /// Registers the lab's functions for scripts: every step kind's, and the

@@ -1,0 +1,206 @@
+//! Warm starts: a scenario's `warm-up` runs once, cold, and the machine it
+//! leaves is saved as a snapshot under `build/snapshots/`; every later run
+//! of the same inputs, in this process or the next, restores it instead.
+//!
+//! The cache key covers everything that shapes the saved state: the lab's
+//! version, the QEMU binary (its path, size and modification time: a new
+//! QEMU package is a new binary), the board profile's file, the contents of
+//! the files booted, the guest's arguments and environment, the clock, and
+//! the warm-up steps. A changed input is a new key and a cold start, never
+//! a stale restore. QEMU itself checks only the machine type (see
+//! `backend/snapshot.rs`), so the key must.
+//!
+//! `$LAB_SNAPSHOTS` puts the cache elsewhere (a CI cache, a test's own
+//! folder).
+//!
+//! Jobs of one key take turns through a lock file beside the snapshot: the
+//! first saves while the others wait, then they restore. The lock is an
+//! `flock`, so two `lab run` processes take turns too, and a lab that dies
+//! holding it releases it.
+
+use std::collections::HashMap;
+use std::fs::{File, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::Job;
+use crate::backend::BootImage;
+use crate::deps::HostTool;
+use crate::report::Status;
+use crate::steps::StepFailure;
+
+/// How often a job waiting for another's warm-up looks at the lock.
+const LOCK_POLL: Duration = Duration::from_millis(20);
+
+/// What a job does about its warm-up.
+pub(super) enum Claim {
+    /// Restore the snapshot at this path.
+    Restore(PathBuf),
+    /// Run the warm-up cold and save its snapshot at this path; the lock
+    /// keeps the other jobs of the key waiting until it drops.
+    Save {
+        /// Where the snapshot goes.
+        path: PathBuf,
+        /// Held until the snapshot is saved (or the warm-up failed).
+        lock: File,
+    },
+}
+
+/// The warm-up snapshots of a workspace.
+pub(super) struct SnapshotCache {
+    /// `build/snapshots/` in the workspace.
+    dir: PathBuf,
+    /// Content hashes of booted files, by path, size and modification time.
+    hashes: Mutex<HashMap<(PathBuf, u64, SystemTime), [u8; 32]>>,
+}
+
+impl SnapshotCache {
+    /// The cache of the workspace at `root`: `build/snapshots/` in it, or
+    /// the folder `$LAB_SNAPSHOTS` names.
+    pub(super) fn new(root: &Path) -> Self {
+        let dir = std::env::var_os("LAB_SNAPSHOTS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("build").join("snapshots"));
+        Self {
+            dir,
+            hashes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache key of `job` booting `image` (hex), from everything that
+    /// shapes the state its warm-up leaves. Blocking: it hashes files.
+    pub(super) fn key(&self, job: &Job, image: &BootImage) -> io::Result<String> {
+        let mut h = Sha256::new();
+        let mut field = |name: &str, value: &[u8]| {
+            h.update((name.len() as u64).to_le_bytes());
+            h.update(name.as_bytes());
+            h.update((value.len() as u64).to_le_bytes());
+            h.update(value);
+        };
+        field("lab", env!("CARGO_PKG_VERSION").as_bytes());
+        if let Some(qemu) = &job.board.qemu {
+            field(
+                "qemu",
+                qemu_identity(&qemu.binary, &qemu.package).as_bytes(),
+            );
+        }
+        field("board", &std::fs::read(&job.board.source)?);
+        let files: Vec<&PathBuf> = match image {
+            BootImage::Elf(elf) => vec![elf],
+            BootImage::Linux {
+                kernel,
+                dtb,
+                initrd,
+            } => std::iter::once(kernel)
+                .chain(dtb.as_ref())
+                .chain(initrd.as_ref())
+                .collect(),
+        };
+        for file in files {
+            field("file", &self.file_hash(file)?);
+        }
+        for arg in &job.args {
+            field("arg", arg.as_bytes());
+        }
+        for (key, value) in &job.env {
+            field("env", format!("{key}={value}").as_bytes());
+        }
+        field("clock", format!("{:?}", job.scenario.clock).as_bytes());
+        for step in &job.scenario.warm_up {
+            field("warm-up", format!("{:?}", step.value).as_bytes());
+        }
+        Ok(hex(&h.finalize()))
+    }
+
+    /// Waits for the key's lock, at most until `deadline`: the snapshot to
+    /// restore if one is saved, else the lock to save one under.
+    pub(super) async fn claim(&self, key: &str, deadline: Instant) -> Result<Claim, StepFailure> {
+        let failure = |what: &str, e: io::Error| {
+            StepFailure::new(
+                Status::Error,
+                format!("cannot {what} in {}: {e}", self.dir.display()),
+            )
+        };
+        std::fs::create_dir_all(&self.dir).map_err(|e| failure("make the snapshot cache", e))?;
+        let path = self.dir.join(format!("{key}.snap"));
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(format!("{key}.lock")))
+            .map_err(|e| failure("open the snapshot lock", e))?;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    tokio::time::sleep(LOCK_POLL).await;
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(StepFailure::new(
+                        Status::Timeout,
+                        "the scenario's timeout passed while another run saved the warm-up's \
+                         snapshot",
+                    ));
+                }
+                Err(TryLockError::Error(e)) => return Err(failure("lock the snapshot", e)),
+            }
+        }
+        if path.exists() {
+            Ok(Claim::Restore(path))
+        } else {
+            Ok(Claim::Save { path, lock })
+        }
+    }
+
+    /// The SHA-256 of the file at `path`, hashed once per version of it.
+    fn file_hash(&self, path: &Path) -> io::Result<[u8; 32]> {
+        let meta = std::fs::metadata(path)?;
+        let id = (path.to_owned(), meta.len(), meta.modified()?);
+        if let Some(hash) = self.hashes.lock().ok().and_then(|h| h.get(&id).copied()) {
+            return Ok(hash);
+        }
+        let mut h = Sha256::new();
+        let mut file = File::open(path)?;
+        let mut buffer = vec![0; 1 << 20];
+        loop {
+            let n = io::Read::read(&mut file, &mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buffer[..n]);
+        }
+        let hash: [u8; 32] = h.finalize().into();
+        if let Ok(mut hashes) = self.hashes.lock() {
+            hashes.insert(id, hash);
+        }
+        Ok(hash)
+    }
+}
+
+/// The QEMU binary's identity: where it is, its size and its modification
+/// time, or its name alone when it cannot be found (the boot then fails
+/// with a clear error of its own).
+fn qemu_identity(binary: &str, package: &str) -> String {
+    let Ok(path) = HostTool::new(binary, package).locate() else {
+        return binary.to_owned();
+    };
+    match std::fs::metadata(&path) {
+        Ok(meta) => format!(
+            "{} {} {:?}",
+            path.display(),
+            meta.len(),
+            meta.modified().ok()
+        ),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// Bytes as lowercase hex digits.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
