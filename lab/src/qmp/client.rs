@@ -2,13 +2,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -27,8 +30,11 @@ pub struct QmpClient {
 
 struct Inner {
     shared: Arc<Shared>,
-    /// Lines for the writer task, which writes each one whole.
-    lines: mpsc::UnboundedSender<Vec<u8>>,
+    /// Where callers write their lines.
+    out: Arc<Outgoing>,
+    /// Wakes the writer task when a line waits in `out`; closed with the
+    /// last handle, which ends the task once every line is written.
+    wake: mpsc::Sender<()>,
     next_id: AtomicU64,
     version: (u64, u64, u64),
     /// Dropped with the last handle, which tells the reader task.
@@ -93,6 +99,70 @@ impl Shared {
     }
 }
 
+/// The write side of the connection. A caller writes its line itself when
+/// the socket takes it at once, as it almost always does: a command costs
+/// no hop through a task. What the socket does not take waits in
+/// `pending`, and the writer task writes it, each line whole and in order.
+struct Outgoing {
+    state: Mutex<OutState>,
+}
+
+struct OutState {
+    writer: Pin<Box<dyn AsyncWrite + Send>>,
+    /// Bytes the writer task has yet to write.
+    pending: Vec<u8>,
+    /// Whether the writer task has work (bytes pending or a flush under
+    /// way): callers then leave their lines to it, so that lines stay whole
+    /// and in order and no caller takes its place waiting on the socket.
+    busy: bool,
+}
+
+impl Outgoing {
+    fn lock(&self) -> MutexGuard<'_, OutState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes `line` now if the socket takes it whole; otherwise queues it
+    /// for the writer task. `Ok(true)` when the task must be woken.
+    fn send(&self, line: &[u8]) -> io::Result<bool> {
+        let mut out = self.lock();
+        if out.busy {
+            out.pending.extend_from_slice(line);
+            return Ok(true);
+        }
+        // Never waits: a socket that is not ready leaves the rest to the
+        // writer task, whose own poll registers for readiness.
+        let mut cx = Context::from_waker(Waker::noop());
+        let written = match out.writer.as_mut().poll_write(&mut cx, line)? {
+            Poll::Ready(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Poll::Ready(n) => n,
+            Poll::Pending => 0,
+        };
+        if written == line.len() && out.writer.as_mut().poll_flush(&mut cx)?.is_ready() {
+            return Ok(false);
+        }
+        out.pending.extend_from_slice(&line[written..]);
+        out.busy = true;
+        Ok(true)
+    }
+
+    /// Writes what is pending and flushes, for the writer task.
+    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut out = self.lock();
+        let out = &mut *out;
+        while !out.pending.is_empty() {
+            let n = ready!(out.writer.as_mut().poll_write(cx, &out.pending))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            out.pending.drain(..n);
+        }
+        ready!(out.writer.as_mut().poll_flush(cx))?;
+        out.busy = false;
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// Removes a command's waiter when its caller stops waiting, however it stops.
 struct Forget<'a> {
     shared: &'a Shared,
@@ -127,15 +197,24 @@ impl QmpClient {
             })??;
 
         let shared = Arc::new(Shared::default());
-        let (line_tx, line_rx) = mpsc::unbounded_channel();
+        let out = Arc::new(Outgoing {
+            state: Mutex::new(OutState {
+                writer: Box::pin(write),
+                pending: Vec::new(),
+                busy: false,
+            }),
+        });
+        // One wake-up waiting is enough: the task writes all that is pending.
+        let (wake_tx, wake_rx) = mpsc::channel(1);
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let (alive_tx, alive_rx) = oneshot::channel();
-        tokio::spawn(write_loop(write, line_rx, Arc::clone(&shared)));
+        tokio::spawn(write_loop(Arc::clone(&out), wake_rx, Arc::clone(&shared)));
         tokio::spawn(read_loop(reader, Arc::clone(&shared), event_tx, alive_rx));
         let client = QmpClient {
             inner: Arc::new(Inner {
                 shared,
-                lines: line_tx,
+                out,
+                wake: wake_tx,
                 next_id: AtomicU64::new(0),
                 version,
                 _alive: alive_tx,
@@ -213,8 +292,17 @@ impl QmpClient {
             shared: &inner.shared,
             id,
         };
-        if inner.lines.send(line).is_err() {
-            return Err(inner.shared.disconnected());
+        match inner.out.send(&line) {
+            Ok(false) => {}
+            // A full channel already holds a wake-up; a closed one cannot
+            // be, while this handle lives.
+            Ok(true) => drop(inner.wake.try_send(())),
+            Err(err) => {
+                inner
+                    .shared
+                    .disconnect(Some(format!("writing to QEMU: {err}")));
+                return Err(inner.shared.disconnected());
+            }
         }
         match tokio::time::timeout(timeout, reply).await {
             Err(_) => Err(QmpError::Timeout {
@@ -311,19 +399,11 @@ async fn read_greeting<R: AsyncRead + Unpin>(
     }
 }
 
-/// Writes the callers' lines, each whole, until every handle is dropped.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut lines: mpsc::UnboundedReceiver<Vec<u8>>,
-    shared: Arc<Shared>,
-) {
-    while let Some(line) = lines.recv().await {
-        let written = async {
-            writer.write_all(&line).await?;
-            writer.flush().await
-        }
-        .await;
-        if let Err(err) = written {
+/// Writes what the callers left pending, each time one wakes it, until
+/// every handle is dropped.
+async fn write_loop(out: Arc<Outgoing>, mut wake: mpsc::Receiver<()>, shared: Arc<Shared>) {
+    while wake.recv().await.is_some() {
+        if let Err(err) = std::future::poll_fn(|cx| out.poll_drain(cx)).await {
             shared.disconnect(Some(format!("writing to QEMU: {err}")));
             return;
         }

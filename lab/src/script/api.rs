@@ -2,13 +2,14 @@
 //! to read arguments.
 //!
 //! The engine knows no host operation: whoever runs a script registers its
-//! functions with [`Bridge::call`], which runs each call on the thread that
-//! owns the host. Durations are strings with units, as in YAML (`"250ms"`,
-//! `"5s"`); a bare number is refused. A failed host call throws a
-//! `HostError` (with a `message`) that a script may `catch`; assertions,
-//! limits and the deadline cannot be caught.
+//! functions with [`Bridge::call`], which runs each call against the host
+//! the run lends to the script's thread. Durations are strings with units,
+//! as in YAML (`"250ms"`, `"5s"`); a bare number is refused. A failed host
+//! call throws a `HostError` (with a `message`) that a script may `catch`;
+//! assertions, limits and the deadline cannot be caught.
 
-use std::sync::{Arc, Mutex, mpsc};
+use std::ptr::NonNull;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, FLOAT, INT, Map, Position};
@@ -20,13 +21,59 @@ use crate::source::duration;
 /// The result of a registered function.
 pub type Res<T> = Result<T, Box<EvalAltResult>>;
 
-/// One host call, run on the thread that owns the host `H`.
-pub(crate) type Job<H> = Box<dyn FnOnce(&mut H) + Send>;
+/// The host `H` of a run, lent to whoever calls through the bridge (the
+/// script's thread) for the length of [`Lent::lend`], one call at a time.
+///
+/// A host call used to travel to the thread that held the host and its
+/// result back again: two thread wake-ups per call, which made a script's
+/// `qmp()` cost three times a QMP round trip on a busy machine. Lent, the
+/// host is called on the script's own thread.
+pub(crate) struct Lent<H> {
+    /// The host while it is lent; `None` before and after.
+    host: Mutex<Option<NonNull<H>>>,
+}
 
-/// The script's way to its host `H`: host calls travel as jobs to the
-/// thread that holds `&mut H`, and their results come back.
+// SAFETY: the pointer is set only by `lend`, from a `&mut H` that `lend`
+// holds until it has taken the pointer back, and it is used only under the
+// lock; so at most one thread uses the host at a time, and only while the
+// lender cannot. `H: Send` makes using it from another thread sound.
+unsafe impl<H: Send> Send for Lent<H> {}
+// SAFETY: as above; shared access only ever reaches the host under the lock.
+unsafe impl<H: Send> Sync for Lent<H> {}
+
+impl<H> Default for Lent<H> {
+    fn default() -> Self {
+        Self {
+            host: Mutex::new(None),
+        }
+    }
+}
+
+impl<H> Lent<H> {
+    /// Lends `host` while `f` runs: calls through the bridge reach it (from
+    /// any thread, one at a time) until `f` returns or unwinds.
+    pub(crate) fn lend<R>(&self, host: &mut H, f: impl FnOnce() -> R) -> R {
+        /// Takes the host back however `f` ends, waiting for a call in progress.
+        struct Reclaim<'a, H>(&'a Lent<H>);
+        impl<H> Drop for Reclaim<'_, H> {
+            fn drop(&mut self) {
+                *self.0.lock() = None;
+            }
+        }
+        *self.lock() = Some(NonNull::from(host));
+        let _reclaim = Reclaim(self);
+        f()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<NonNull<H>>> {
+        self.host.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The script's way to its host `H`: host calls run against the host that
+/// the run lends, and their results come back.
 pub struct Bridge<H> {
-    jobs: mpsc::Sender<Job<H>>,
+    host: Arc<Lent<H>>,
     deadline: Instant,
     interrupt: Interrupt,
 }
@@ -34,42 +81,42 @@ pub struct Bridge<H> {
 impl<H> Clone for Bridge<H> {
     fn clone(&self) -> Self {
         Self {
-            jobs: self.jobs.clone(),
+            host: Arc::clone(&self.host),
             deadline: self.deadline,
             interrupt: self.interrupt.clone(),
         }
     }
 }
 
-impl<H: 'static> Bridge<H> {
-    /// A bridge sending jobs to `jobs`, for a run that must end by
+impl<H: Send + 'static> Bridge<H> {
+    /// A bridge to the host lent through `host`, for a run that must end by
     /// `deadline` or when `interrupt` is raised.
-    pub(crate) fn new(jobs: mpsc::Sender<Job<H>>, deadline: Instant, interrupt: Interrupt) -> Self {
+    pub(crate) fn new(host: Arc<Lent<H>>, deadline: Instant, interrupt: Interrupt) -> Self {
         Self {
-            jobs,
+            host,
             deadline,
             interrupt,
         }
     }
 
-    /// Runs `call` on the host and waits for its result.
+    /// Runs `call` on the host and returns its result.
     pub fn call<R: Send + 'static>(
         &self,
         function: &'static str,
         call: impl FnOnce(&mut H) -> Result<R, HostError> + Send + 'static,
     ) -> Res<R> {
-        let (reply, result) = mpsc::sync_channel(1);
-        let job: Job<H> = Box::new(move |host| {
-            // The script thread waits for this reply; it cannot have gone.
-            let _ = reply.send(call(host));
-        });
-        let lost = || {
-            error(format!(
-                "{function}: internal error: the host stopped answering"
-            ))
+        let result = {
+            let mut lent = self.host.lock();
+            let Some(host) = lent.as_mut() else {
+                return Err(error(format!(
+                    "{function}: internal error: the host stopped answering"
+                )));
+            };
+            // SAFETY: the host is lent (see `Lent`), and the lock held
+            // until the call returns keeps every other use out.
+            call(unsafe { host.as_mut() })
         };
-        self.jobs.send(job).map_err(|_| lost())?;
-        match result.recv().map_err(|_| lost())? {
+        match result {
             Ok(value) => Ok(value),
             Err(_) if self.interrupt.is_raised() => Err(abort(Abort::Interrupted)),
             Err(_) if Instant::now() >= self.deadline => Err(abort(Abort::Deadline)),

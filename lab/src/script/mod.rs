@@ -14,7 +14,7 @@ mod error;
 mod host;
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
@@ -29,7 +29,7 @@ pub use host::{HostError, Interrupt};
 pub(crate) use api::{abort, error, from_json, number, register_duration_fn, to_json, unsigned};
 pub(crate) use engine::Abort;
 
-use api::Job;
+use api::Lent;
 use engine::{from_eval, from_parse, new_engine};
 
 /// Registers a host's functions on an engine: each forwards its call
@@ -59,9 +59,12 @@ pub struct RunOptions<'a, H> {
 }
 
 /// Runs the script `source` (read from `file`) against `host` until it
-/// ends, the deadline passes or the interrupt is raised. Host calls are
-/// made on the calling thread; the script itself runs on a thread of its own.
-pub fn run<H: 'static>(
+/// ends, the deadline passes or the interrupt is raised. The script runs on
+/// a thread of its own, with a stack deep enough for its call depth, and
+/// makes its host calls there: the host is lent to it for the run, and the
+/// thread is in the caller's Tokio runtime, if any, so that a host call can
+/// block on async work.
+pub fn run<H: Send + 'static>(
     file: &Path,
     source: &str,
     host: &mut H,
@@ -74,11 +77,9 @@ pub fn run<H: 'static>(
         deadline,
         interrupt,
     } = options;
-    let (jobs, requests) = mpsc::channel::<Job<H>>();
-    let bridge = Bridge::new(jobs, deadline, interrupt.clone());
+    let lent = Arc::new(Lent::default());
+    let bridge = Bridge::new(Arc::clone(&lent), deadline, interrupt.clone());
     let mut engine = engine_with(limits, bindings, &bridge, seed);
-    // The engine's functions now hold the only senders of jobs: dropping
-    // the engine ends the loop below.
     drop(bridge);
     let interrupt = interrupt.clone();
     engine.on_progress(move |operations| {
@@ -90,27 +91,23 @@ pub fn run<H: 'static>(
     });
     let functions = check::Functions::of(&engine);
     let ast = compile(file, &engine, &functions, source, limits)?;
-    let outcome = thread::scope(|scope| {
-        let script = thread::Builder::new()
-            .name("lab-script".into())
-            .stack_size(SCRIPT_STACK)
-            .spawn_scoped(scope, move || {
-                let result = engine.run_ast(&ast);
-                // The engine holds the only senders of jobs: dropping it ends
-                // the loop below.
-                drop(engine);
-                result
-            });
-        let script = match script {
-            Ok(script) => script,
-            Err(e) => return Err(format!("cannot start the script's thread: {e}")),
-        };
-        for job in requests {
-            job(host);
-        }
-        script
-            .join()
-            .map_err(|_| "the script's thread panicked".to_owned())
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let outcome = lent.lend(host, || {
+        thread::scope(|scope| {
+            let script = thread::Builder::new()
+                .name("lab-script".into())
+                .stack_size(SCRIPT_STACK)
+                .spawn_scoped(scope, move || {
+                    let _runtime = runtime.as_ref().map(tokio::runtime::Handle::enter);
+                    engine.run_ast(&ast)
+                });
+            match script {
+                Ok(script) => script
+                    .join()
+                    .map_err(|_| "the script's thread panicked".to_owned()),
+                Err(e) => Err(format!("cannot start the script's thread: {e}")),
+            }
+        })
     });
     match outcome {
         Ok(Ok(())) => Ok(()),
@@ -157,7 +154,7 @@ fn literal_constants(ast: &AST) -> Vec<(String, Constant)> {
 }
 
 /// A sandboxed engine with the engine's own functions and a host's.
-fn engine_with<H: 'static>(
+fn engine_with<H: Send + 'static>(
     limits: &Limits,
     bindings: Bindings<H>,
     bridge: &Bridge<H>,
@@ -186,11 +183,10 @@ pub struct Checker {
 
 impl Checker {
     /// A checker for scripts of a host whose functions `bindings` registers.
-    pub fn new<H: 'static>(bindings: Bindings<H>) -> Self {
+    pub fn new<H: Send + 'static>(bindings: Bindings<H>) -> Self {
         let limits = Limits::default();
-        // No host: the jobs' receiver is dropped at once, and nothing runs.
-        let (jobs, _) = mpsc::channel();
-        let bridge = Bridge::new(jobs, Instant::now(), Interrupt::default());
+        // No host is ever lent: nothing runs.
+        let bridge = Bridge::new(Arc::default(), Instant::now(), Interrupt::default());
         let engine = engine_with(&limits, bindings, &bridge, 0);
         let functions = check::Functions::of(&engine);
         Checker {

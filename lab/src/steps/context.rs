@@ -176,9 +176,9 @@ impl RunContext {
         Ok(())
     }
 
-    /// Runs `op` on this context to completion from a script's host thread
-    /// (a runtime worker blocked in place), or gives up when the run is
-    /// interrupted.
+    /// Runs `op` on this context to completion from a script's thread (in
+    /// the runtime's context, not one of its workers), or gives up when the
+    /// run is interrupted.
     pub(crate) fn block_on<T>(
         &mut self,
         op: impl AsyncFnOnce(&mut RunContext) -> Result<T, StepFailure>,
