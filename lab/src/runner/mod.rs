@@ -154,17 +154,20 @@ pub async fn run_jobs(
                 });
             }));
         }
-        let permits = Arc::clone(&permits);
+        // Permits are taken here, in plan order, so jobs start in the order
+        // they were planned (`-j 1` runs them one after the other, as
+        // listed); once cancelled, the rest start at once and end interrupted.
+        let permit = tokio::select! {
+            permit = Arc::clone(&permits).acquire_owned() => permit.ok(),
+            _ = cancel.cancelled() => None,
+        };
         let images = Arc::clone(&images);
         let workspace = Arc::clone(&workspace);
         let cancel = cancel.clone();
         let on_event = Arc::clone(&on_event);
         let shared = Arc::clone(&shared);
         handles.push(tokio::spawn(async move {
-            let _permit = tokio::select! {
-                permit = permits.acquire_owned() => permit.ok(),
-                _ = cancel.cancelled() => None,
-            };
+            let _permit = permit;
             if _permit.is_some() {
                 on_event(RunEvent::Started {
                     index,
