@@ -15,6 +15,8 @@ declare -A NEEDED=(
   [qemu-system-aarch64]=qemu-system-arm
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
   [gdb-multiarch]=gdb-multiarch
+  # fdtput: the Linux images drop the Pi 3 device tree's Bluetooth node
+  [fdtput]=device-tree-compiler
 )
 # file -> Debian package that provides it (for packages without a command)
 declare -A NEEDED_FILES=(

@@ -1,11 +1,12 @@
 //! A static Go program on the Raspberry Pi class Linux image: the
 //! go-cold-start image (Go 1.23, CGO_ENABLED=0) boots on QEMU's virt board,
 //! init runs /bin/app, and the time to main (the Go runtime's start-up
-//! included) and the GC counters come back as metrics.
+//! included) and the GC counters come back as metrics. The go image's
+//! footprint experiment starts warm from its held snapshot.
 
 mod common;
 
-use common::{built_and_cached, lab_run, metric, repo, scenario};
+use common::{built_and_cached, lab_run, lab_run_with, metric, repo, scenario, step_names};
 
 #[test]
 fn the_go_image_is_a_static_arm64_binary_in_the_initramfs_and_is_cached() {
@@ -71,4 +72,60 @@ fn the_go_program_starts_allocates_and_exits_zero_on_virt() {
         metric(r, "exit_ms") - metric(r, "init_ms") >= metric(r, "go_done_us") / 1000.0 - 10.0,
         "{r}"
     );
+}
+
+#[test]
+fn the_footprint_experiment_restores_its_held_warm_up_and_passes_on_virt() {
+    let dir = tempfile::tempdir().unwrap();
+    // The checked-in experiment with only its Go arm64 variant on virt, run
+    // twice: the first run boots, waits at the held ready line (LAB_HOLD=1),
+    // saves and restores; the second restores the same snapshot.
+    let yaml = std::fs::read_to_string(repo().join("scenarios/raspi/footprint.yaml")).unwrap();
+    assert!(
+        yaml.contains("warm-up:") && yaml.contains("LAB_HOLD"),
+        "{yaml}"
+    );
+    let go_virt: String = yaml
+        .lines()
+        .filter(|line| !line.contains("{name: ") || line.contains("{name: go-virt,"))
+        .map(|line| match line {
+            "version: 1" => "version: 1\nruns: 2\n".to_owned(),
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let file = scenario(dir.path(), "footprint-go-virt.yaml", &go_virt);
+    let mut lab = common::lab();
+    lab.env("LAB_SNAPSHOTS", dir.path().join("snapshots"));
+    let ran = lab_run_with(&mut lab, dir.path(), &file, &[]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.each("variant"), ["go-virt", "go-virt"]);
+    assert_eq!(ran.each("start"), ["cold", "warm"], "{ran}");
+    let (first, second) = (&ran.results()[0], &ran.results()[1]);
+    for r in [first, second] {
+        assert_eq!(r["status"], "passed", "{r}");
+        assert!(metric(r, "rss_kb") > 0.0, "{r}");
+    }
+    // The cold run boots and waits for the ready line before its warm-up
+    // step; the warm one starts at it.
+    assert_eq!(
+        step_names(first)[..3],
+        ["boot", "wait-serial", "warm-up"],
+        "{first}"
+    );
+    assert_eq!(
+        step_names(second)[..2],
+        ["warm-up", "send-serial"],
+        "{second}"
+    );
+    assert_eq!(first["snapshot"], second["snapshot"]);
+    assert!(
+        second["snapshot"]
+            .as_str()
+            .unwrap()
+            .starts_with(dir.path().join("snapshots").to_str().unwrap()),
+        "{second}"
+    );
+    // Both runs start from the same saved instant, and the program measured
+    // before it waited: the same figures under clock: virtual.
+    assert_eq!(first["metrics"], second["metrics"]);
 }

@@ -6,6 +6,12 @@
 // line of this package ran, then "GO ready mode=<mode> t_ms=<ms> t_us=<µs>"
 // once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started (the clock /proc/timer_list and Node's process.hrtime read).
+//
+// With LAB_HOLD=1 in the environment, the gc, crash and footprint modes
+// wait after the ready line, on the first start only, until a line arrives
+// on stdin, print "GO resumed t_us=<µs>" and only then do their work: the
+// lab saves a snapshot while the program waits (warm-up:), and every run
+// restored from it sends the line.
 package main
 
 import (
@@ -65,6 +71,30 @@ func ready(mode string) int64 {
 	t := nowUs()
 	fmt.Printf("GO ready mode=%s t_ms=%d t_us=%d\n", mode, t/1000, t)
 	return t
+}
+
+// restarted tells whether the supervisor has restarted the program
+// (LAB_RESTARTS above 0).
+func restarted() bool {
+	n := os.Getenv("LAB_RESTARTS")
+	return n != "" && n != "0"
+}
+
+// hold waits for the lab when LAB_HOLD=1 and this is the first start: it
+// reads stdin up to the first newline (or its end), one byte at a time so
+// nothing past the line is consumed, then prints "GO resumed t_us=<µs>".
+func hold() {
+	if os.Getenv("LAB_HOLD") != "1" || restarted() {
+		return
+	}
+	var b [1]byte
+	for {
+		n, err := os.Stdin.Read(b[:])
+		if err != nil || (n == 1 && b[0] == '\n') {
+			break
+		}
+	}
+	fmt.Printf("GO resumed t_us=%d\n", nowUs())
 }
 
 // phases prints the cold start in phases, in µs: kernel start to /init, /init

@@ -26,9 +26,10 @@ type item struct {
 	tags []int
 }
 
-// gcPressure runs the allocation workload and prints
+// gcPressure runs the allocation workload (after the hold, see hold) and prints
 // "GO done rounds=<n> objects=<n> live=<n> gc=<n> t_us=<µs the work took>".
 func gcPressure() {
+	hold()
 	begin := nowUs()
 	live := make([]map[int]*item, window)
 	objects := 0
@@ -86,7 +87,8 @@ func messages() {
 // a panic in a request's goroutine ends the process with status 2 and a
 // goroutine trace. After a restart (LAB_RESTARTS > 0) it exits cleanly.
 func crash() {
-	if os.Getenv("LAB_RESTARTS") != "" && os.Getenv("LAB_RESTARTS") != "0" {
+	hold()
+	if restarted() {
 		fmt.Printf("GO done recovered t_us=%d\n", nowUs())
 		return
 	}
@@ -108,7 +110,8 @@ func handle(request map[string]int) {
 // footprint prints "GO footprint app_bytes=<n> runtime_bytes=<n>
 // rss_kb=<n> hwm_kb=<n>": the program's size, the size of every file
 // mapped into the process (for a static Go binary, the binary itself) and
-// the resident set now and at its peak.
+// the resident set at ready and its peak so far. It measures before the
+// hold (see hold), so the figures are those at ready either way.
 func footprint() {
 	self, err := os.Executable()
 	if err != nil {
@@ -120,8 +123,10 @@ func footprint() {
 		fmt.Fprintln(os.Stderr, "footprint:", err)
 		os.Exit(1)
 	}
-	fmt.Printf("GO footprint app_bytes=%d runtime_bytes=%d rss_kb=%d hwm_kb=%d\n",
+	line := fmt.Sprintf("GO footprint app_bytes=%d runtime_bytes=%d rss_kb=%d hwm_kb=%d\n",
 		app.Size(), mappedBytes(), status("VmRSS"), status("VmHWM"))
+	hold()
+	fmt.Print(line)
 }
 
 // mappedBytes adds up the sizes of the distinct files mapped into this

@@ -6,6 +6,12 @@
 // line of this script ran, then "NODE ready mode=<mode> t_ms=<ms> t_us=<µs>"
 // once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started: process.hrtime reads it (libuv's uv_hrtime).
+//
+// With LAB_HOLD=1 in the environment, the gc, crash and footprint modes
+// wait after the ready line, on the first start only, until a line arrives
+// on stdin, print "NODE resumed t_us=<µs>" and only then do their work: the
+// lab saves a snapshot while the program waits (warm-up:), and every run
+// restored from it sends the line.
 'use strict';
 const startUs = process.hrtime.bigint() / 1000n;
 const nowUs = () => process.hrtime.bigint() / 1000n;
@@ -25,6 +31,35 @@ function ready(mode) {
   const t = nowUs();
   print(`NODE ready mode=${mode} t_ms=${t / 1000n} t_us=${t}`);
   return t;
+}
+
+// Whether the supervisor has restarted the program (LAB_RESTARTS above 0).
+function restarted() {
+  const restarts = process.env.LAB_RESTARTS;
+  return restarts !== undefined && restarts !== '' && restarts !== '0';
+}
+
+// Waits for the lab when LAB_HOLD=1 and this is the first start: reads fd 0
+// synchronously up to the first newline (or its end), one byte at a time so
+// nothing past the line is consumed and no stream is opened on stdin, then
+// prints "NODE resumed t_us=<µs>".
+function hold() {
+  if (process.env.LAB_HOLD !== '1' || restarted()) return;
+  const byte = Buffer.alloc(1);
+  for (;;) {
+    let n;
+    try {
+      n = fs.readSync(0, byte, 0, 1, null);
+    } catch (e) {
+      if (e.code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+        continue;
+      }
+      break;
+    }
+    if (n === 0 || byte[0] === 0x0a) break;
+  }
+  print(`NODE resumed t_us=${nowUs()}`);
 }
 
 // The cold start in phases, in µs, as in main.go: kernel start to /init,
@@ -47,6 +82,7 @@ function phases(readyUs) {
 // Rounds of building a map of small objects, of which the last WINDOW rounds
 // stay alive; prints "NODE done rounds=<n> objects=<n> live=<n> t_us=<µs the work took>".
 function gcPressure() {
+  hold();
   const begin = nowUs();
   const live = new Array(WINDOW);
   let objects = 0;
@@ -105,8 +141,8 @@ function messages() {
 // process with status 1 and a stack trace. After a restart
 // (LAB_RESTARTS > 0) it exits cleanly.
 function crash() {
-  const restarts = process.env.LAB_RESTARTS;
-  if (restarts !== undefined && restarts !== '0') {
+  hold();
+  if (restarted()) {
     print(`NODE done recovered t_us=${nowUs()}`);
     return;
   }
@@ -122,7 +158,9 @@ function handle(request) {
 
 // Prints "NODE footprint app_bytes=<n> runtime_bytes=<n> rss_kb=<n> hwm_kb=<n>":
 // the script's size, the size of every file mapped into the process (node,
-// libnode and the libraries it loads) and the resident set now and at its peak.
+// libnode and the libraries it loads) and the resident set at ready and its
+// peak so far. It measures before the hold (see hold), so the figures are
+// those at ready either way.
 function footprint() {
   const app = fs.statSync(__filename).size;
   const seen = new Set();
@@ -139,7 +177,9 @@ function footprint() {
       // a mapping whose file is gone
     }
   }
-  print(`NODE footprint app_bytes=${app} runtime_bytes=${runtime} rss_kb=${status('VmRSS')} hwm_kb=${status('VmHWM')}`);
+  const line = `NODE footprint app_bytes=${app} runtime_bytes=${runtime} rss_kb=${status('VmRSS')} hwm_kb=${status('VmHWM')}`;
+  hold();
+  print(line);
 }
 
 print(`NODE start t_us=${startUs}`);
