@@ -96,7 +96,8 @@ fn the_footprint_experiment_restores_its_held_warm_up_and_passes_on_virt() {
     let file = scenario(dir.path(), "footprint-go-virt.yaml", &go_virt);
     let mut lab = common::lab();
     lab.env("LAB_SNAPSHOTS", dir.path().join("snapshots"));
-    let ran = lab_run_with(&mut lab, dir.path(), &file, &[]);
+    // One at a time, in plan order: the first run is the one that saves.
+    let ran = lab_run_with(&mut lab, dir.path(), &file, &["-j", "1"]);
     assert_eq!(ran.code(), Some(0), "{ran}");
     assert_eq!(ran.each("variant"), ["go-virt", "go-virt"]);
     assert_eq!(ran.each("start"), ["cold", "warm"], "{ran}");
