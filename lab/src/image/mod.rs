@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub use build::{BuildOutcome, ImageBuilder};
 pub use manifest::{BuiltFiles, ImageCatalog, ImageManifest, LinuxOutputs, MANIFEST};
+pub(crate) use stamp::{hash_reader, hex};
 
 use crate::deps::MissingTool;
 

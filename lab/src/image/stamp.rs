@@ -262,7 +262,7 @@ fn is_sha256(text: &str) -> bool {
 }
 
 /// The SHA-256 of everything `reader` yields, in lower-case hex.
-pub(super) fn hash_reader(reader: &mut impl Read) -> io::Result<String> {
+pub(crate) fn hash_reader(reader: &mut impl Read) -> io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -277,7 +277,7 @@ pub(super) fn hash_reader(reader: &mut impl Read) -> io::Result<String> {
 }
 
 /// Lower-case hex.
-pub(super) fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -31,6 +31,7 @@ use tokio::time::Instant;
 use super::Job;
 use crate::backend::BootImage;
 use crate::deps::HostTool;
+use crate::image::{hash_reader, hex};
 use crate::report::Status;
 use crate::steps::StepFailure;
 
@@ -56,7 +57,7 @@ pub(super) struct SnapshotCache {
     /// `build/snapshots/` in the workspace.
     dir: PathBuf,
     /// Content hashes of booted files, by path, size and modification time.
-    hashes: Mutex<HashMap<(PathBuf, u64, SystemTime), [u8; 32]>>,
+    hashes: Mutex<HashMap<(PathBuf, u64, SystemTime), String>>,
 }
 
 impl SnapshotCache {
@@ -102,7 +103,7 @@ impl SnapshotCache {
                 .collect(),
         };
         for file in files {
-            field("file", &self.file_hash(file)?);
+            field("file", self.file_hash(file)?.as_bytes());
         }
         for arg in &job.args {
             field("arg", arg.as_bytes());
@@ -157,26 +158,16 @@ impl SnapshotCache {
         }
     }
 
-    /// The SHA-256 of the file at `path`, hashed once per version of it.
-    fn file_hash(&self, path: &Path) -> io::Result<[u8; 32]> {
+    /// The SHA-256 of the file at `path` (hex), hashed once per version of it.
+    fn file_hash(&self, path: &Path) -> io::Result<String> {
         let meta = std::fs::metadata(path)?;
         let id = (path.to_owned(), meta.len(), meta.modified()?);
-        if let Some(hash) = self.hashes.lock().ok().and_then(|h| h.get(&id).copied()) {
+        if let Some(hash) = self.hashes.lock().ok().and_then(|h| h.get(&id).cloned()) {
             return Ok(hash);
         }
-        let mut h = Sha256::new();
-        let mut file = File::open(path)?;
-        let mut buffer = vec![0; 1 << 20];
-        loop {
-            let n = io::Read::read(&mut file, &mut buffer)?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buffer[..n]);
-        }
-        let hash: [u8; 32] = h.finalize().into();
+        let hash = hash_reader(&mut File::open(path)?)?;
         if let Ok(mut hashes) = self.hashes.lock() {
-            hashes.insert(id, hash);
+            hashes.insert(id, hash.clone());
         }
         Ok(hash)
     }
@@ -198,9 +189,4 @@ fn qemu_identity(binary: &str, package: &str) -> String {
         ),
         Err(_) => path.display().to_string(),
     }
-}
-
-/// Bytes as lowercase hex digits.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
