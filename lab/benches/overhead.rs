@@ -65,6 +65,7 @@ fn main() {
     let board = BoardCatalog::load(&repo().join("qemu-configs"))
         .expect("board profiles load")
         .get(BOARD)
+        .expect("the board profile reads")
         .expect("the board exists")
         .clone();
 

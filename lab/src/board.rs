@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -504,58 +505,101 @@ impl BoardProfile {
     }
 }
 
-/// All board profiles of a lab, by name.
+/// The board profiles of a lab, by name: a profile's name is its file's
+/// name. A profile is read and checked the first time it is asked for, so
+/// that a run pays for the boards it uses, not for every board there is.
 #[derive(Debug, Clone, Default)]
 pub struct BoardCatalog {
-    boards: BTreeMap<String, BoardProfile>,
+    boards: BTreeMap<String, Entry>,
+}
+
+/// One profile file, parsed on first use.
+#[derive(Debug, Clone)]
+struct Entry {
+    path: PathBuf,
+    profile: OnceLock<BoardProfile>,
 }
 
 impl BoardCatalog {
-    /// Reads every `*.yaml` profile in `dir`.
+    /// Lists the `*.yaml` profiles in `dir`, reading none of them yet.
     pub fn load(dir: &Path) -> Result<Self, BoardError> {
         let read_err = |source| BoardError::Read {
             path: dir.to_owned(),
             source,
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut boards: BTreeMap<String, Entry> = BTreeMap::new();
+        for path in std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        files.sort();
-        let mut boards = BTreeMap::new();
-        for path in files {
-            let text = std::fs::read_to_string(&path).map_err(|source| BoardError::Read {
-                path: path.clone(),
-                source,
-            })?;
-            let profile = BoardProfile::parse(&path, &text)?;
-            if let Some(first) = boards.get(&profile.name).map(|b: &BoardProfile| &b.source) {
+        {
+            let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
+                continue;
+            };
+            if let Some(first) = boards.get(&name) {
+                let (first, second) = if first.path < path {
+                    (first.path.clone(), path)
+                } else {
+                    (path, first.path.clone())
+                };
                 return Err(BoardError::Duplicate {
-                    name: profile.name.clone(),
-                    first: first.clone(),
-                    second: path,
+                    name,
+                    first,
+                    second,
                 });
             }
-            boards.insert(profile.name.clone(), profile);
+            let profile = OnceLock::new();
+            boards.insert(name, Entry { path, profile });
         }
         Ok(BoardCatalog { boards })
     }
 
-    /// The profile with this name.
-    pub fn get(&self, name: &str) -> Option<&BoardProfile> {
-        self.boards.get(name)
+    /// The profile with this name, read on first use; `None` when there is
+    /// no such file.
+    pub fn get(&self, name: &str) -> Result<Option<&BoardProfile>, BoardError> {
+        let Some(entry) = self.boards.get(name) else {
+            return Ok(None);
+        };
+        if let Some(profile) = entry.profile.get() {
+            return Ok(Some(profile));
+        }
+        // A broken profile is not kept: asking again reads the file again.
+        let profile = read_profile(&entry.path, name)?;
+        Ok(Some(entry.profile.get_or_init(|| profile)))
     }
 
-    /// Every profile, sorted by name.
-    pub fn iter(&self) -> impl Iterator<Item = &BoardProfile> {
-        self.boards.values()
+    /// Every profile, sorted by name; the first broken one is an error.
+    pub fn all(&self) -> Result<Vec<&BoardProfile>, BoardError> {
+        self.boards
+            .keys()
+            .filter_map(|name| self.get(name).transpose())
+            .collect()
     }
 
     /// Every board name, sorted.
     pub fn names(&self) -> Vec<&str> {
         self.boards.keys().map(String::as_str).collect()
     }
+}
+
+/// Reads and checks the profile at `path`, which must call itself `name`.
+fn read_profile(path: &Path, name: &str) -> Result<BoardProfile, BoardError> {
+    let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let profile = BoardProfile::parse(path, &text)?;
+    if profile.name != name {
+        return Err(BoardError::Invalid {
+            path: path.to_owned(),
+            message: format!(
+                "the profile calls itself `{}`, but a profile's `name` is its file's name: \
+                 write `name: {name}` or rename the file",
+                profile.name
+            ),
+        });
+    }
+    Ok(profile)
 }
 
 #[cfg(test)]
@@ -570,7 +614,15 @@ mod tests {
     #[test]
     fn psram_sits_where_each_board_has_it() {
         let boards = repo_boards();
-        let base = |b: &str| boards.get(b).unwrap().region("psram").unwrap().base;
+        let base = |b: &str| {
+            boards
+                .get(b)
+                .unwrap()
+                .unwrap()
+                .region("psram")
+                .unwrap()
+                .base
+        };
         assert_eq!(base("mps2-an385"), 0x2100_0000);
         assert_eq!(base("mps2-an386"), 0x2100_0000);
         assert_eq!(base("mps2-an500"), 0x6000_0000);
@@ -579,7 +631,12 @@ mod tests {
     #[test]
     fn memory_ld_aliases_the_firmware_regions() {
         let boards = repo_boards();
-        let ld = boards.get("mps2-an500").unwrap().memory_ld().unwrap();
+        let ld = boards
+            .get("mps2-an500")
+            .unwrap()
+            .unwrap()
+            .memory_ld()
+            .unwrap();
         assert!(ld.contains("PSRAM (rwx) : ORIGIN = 0x60000000, LENGTH = 0x01000000"));
         assert!(ld.contains("REGION_ALIAS(\"HEAP\", PSRAM);"));
         assert!(!ld.contains("PERIPHERALS"), "io regions stay out of MEMORY");
@@ -588,7 +645,7 @@ mod tests {
     #[test]
     fn linux_boards_put_their_cmdline_before_the_scenario_args() {
         let boards = repo_boards();
-        let pi = boards.get("raspi3b").unwrap();
+        let pi = boards.get("raspi3b").unwrap().unwrap();
         assert_eq!(
             pi.kernel_cmdline(&BTreeMap::new(), &["lab.run=/bin/hello".into()]),
             "console=ttyAMA0 rdinit=/init quiet lab.run=/bin/hello"
@@ -601,13 +658,13 @@ mod tests {
         );
         let dtb = pi.linux.as_ref().and_then(|l| l.dtb.as_deref());
         assert_eq!(dtb, Some("broadcom/bcm2837-rpi-3-b.dtb"));
-        let virt = boards.get("virt-a53").unwrap();
+        let virt = boards.get("virt-a53").unwrap().unwrap();
         assert!(
             virt.linux.as_ref().unwrap().dtb.is_none(),
             "QEMU makes virt's"
         );
         assert!(virt.firmware.is_none() && virt.memory_ld().is_none());
-        let m3 = boards.get("mps2-an385").unwrap();
+        let m3 = boards.get("mps2-an385").unwrap().unwrap();
         assert_eq!(
             m3.kernel_cmdline(&BTreeMap::new(), &["a".into(), "b".into()]),
             "a b"
@@ -617,7 +674,7 @@ mod tests {
     #[test]
     fn an_stm32_usart_passes_its_driver_baud_and_pins_to_firmware() {
         let boards = repo_boards();
-        let nd = boards.get("netduinoplus2").unwrap();
+        let nd = boards.get("netduinoplus2").unwrap().unwrap();
         assert!(nd.emulated() && nd.hardware.is_some(), "both worlds");
         let flags = nd.firmware_cflags().unwrap().join(" ");
         assert!(
@@ -626,7 +683,12 @@ mod tests {
             ),
             "{flags}"
         );
-        let m3 = boards.get("mps2-an385").unwrap().firmware_cflags().unwrap();
+        let m3 = boards
+            .get("mps2-an385")
+            .unwrap()
+            .unwrap()
+            .firmware_cflags()
+            .unwrap();
         assert!(
             !m3.iter().any(|f| f.contains("STM32") || f.contains("BAUD")),
             "the CMSDK build is unchanged: {m3:?}"
@@ -671,5 +733,32 @@ mod tests {
         .replace("heap: psram", "heap: dram");
         let err = BoardProfile::parse(Path::new("x.yaml"), &text).unwrap_err();
         assert!(err.to_string().contains("firmware region `dram`"), "{err}");
+    }
+
+    #[test]
+    fn a_profile_is_read_when_asked_for_and_must_bear_its_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/mps2-an385.yaml"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("mps2-an385.yaml"), &good).unwrap();
+        std::fs::write(dir.path().join("broken.yaml"), "name: [").unwrap();
+        std::fs::write(dir.path().join("renamed.yaml"), &good).unwrap();
+        let boards = BoardCatalog::load(dir.path()).expect("listing reads no profile");
+        assert_eq!(boards.names(), ["broken", "mps2-an385", "renamed"]);
+        assert_eq!(
+            boards.get("mps2-an385").unwrap().unwrap().name,
+            "mps2-an385"
+        );
+        assert!(boards.get("absent").unwrap().is_none());
+        let err = boards.get("broken").unwrap_err();
+        assert!(err.to_string().contains("broken.yaml"), "{err}");
+        let err = boards.get("renamed").unwrap_err().to_string();
+        assert!(
+            err.contains("calls itself `mps2-an385`") && err.contains("name: renamed"),
+            "{err}"
+        );
+        assert!(boards.all().is_err(), "listing them all reads them all");
     }
 }

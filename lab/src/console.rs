@@ -159,6 +159,19 @@ impl Console {
         }
     }
 
+    /// Waits up to `timeout` for the stream to end, so that the transcript
+    /// holds all the target wrote; whether it ended.
+    pub async fn wait_closed(&mut self, timeout: Duration) -> bool {
+        let closed = async {
+            while !self.lock().closed {
+                if self.changed.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, closed).await.is_ok()
+    }
+
     /// Everything the target has printed so far (up to the transcript's capacity).
     pub fn transcript(&self) -> Vec<u8> {
         self.lock().bytes.clone()

@@ -447,11 +447,11 @@ fn list() -> anyhow::Result<Outcome> {
     use std::fmt::Write as _;
     let ws = workspace()?;
     let mut out = String::from("boards:\n");
-    for b in ws.boards.iter() {
+    for b in ws.boards.all().map_err(lab::Error::from)? {
         let _ = writeln!(out, "  {:<14} {}", b.name, b.description);
     }
     out.push_str("images:\n");
-    for i in ws.images.iter() {
+    for i in ws.images.all().map_err(lab::Error::from)? {
         let _ = writeln!(out, "  {:<22} {}", i.name, i.description);
     }
     out.push_str("scenarios:\n");
@@ -476,7 +476,8 @@ fn boards() -> anyhow::Result<Outcome> {
         out.push_str("this lab was built without hardware support (cargo feature `hardware`)\n");
     }
     let lister = probe::system_lister();
-    let survey = probe::survey(lister.as_ref(), ws.boards.iter());
+    let all_boards = ws.boards.all().map_err(lab::Error::from)?;
+    let survey = probe::survey(lister.as_ref(), all_boards.iter().copied());
     if survey.is_empty() {
         out.push_str(
             "probes: none found (looked for probe-rs debug probes on USB: ST-Link, J-Link, \
@@ -499,8 +500,7 @@ fn boards() -> anyhow::Result<Outcome> {
         };
     }
     out.push_str("boards with a hardware profile:\n");
-    let rows: Vec<_> = ws
-        .boards
+    let rows: Vec<_> = all_boards
         .iter()
         .filter_map(|b| Some((b, b.hardware.as_ref()?)))
         .map(|(b, hw)| (b, hw, hw.console.describe()))
@@ -538,13 +538,14 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome> {
     let ws = workspace()?;
     let images: Vec<_> = if names.is_empty() {
-        ws.images.iter().collect()
+        ws.images.all().map_err(lab::Error::from)?
     } else {
         names
             .iter()
             .map(|n| {
                 ws.images
                     .get(n)
+                    .map_err(lab::Error::from)?
                     .with_context(|| format!("unknown image `{n}`; see `lab list`"))
             })
             .collect::<anyhow::Result<_>>()?
@@ -552,13 +553,16 @@ fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome
     if let Some(b) = board {
         ws.boards
             .get(b)
+            .map_err(lab::Error::from)?
             .with_context(|| format!("unknown board `{b}`; see `lab list`"))?;
     }
     let mut failed = 0;
     for image in images {
         for b in ws
             .boards
-            .iter()
+            .all()
+            .map_err(lab::Error::from)?
+            .into_iter()
             .filter(|b| b.arch == image.arch && board.is_none_or(|want| want == b.name))
         {
             match ws.builder.build(image, b) {

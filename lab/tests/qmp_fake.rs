@@ -174,7 +174,10 @@ async fn typed_query_status_round_trip() {
         async move { client.execute(qapi::qmp::query_status {}, T).await }
     });
     let cmd = fake.expect("query-status").await;
-    assert_eq!(cmd["arguments"], json!({}));
+    assert!(
+        cmd.get("arguments").is_none(),
+        "empty arguments stay off the wire: {cmd}"
+    );
     fake.reply(&cmd, json!({"status": "prelaunch", "running": false}))
         .await;
     let status = call.await.unwrap().unwrap();

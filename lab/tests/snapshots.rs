@@ -23,7 +23,7 @@ const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 fn launch(board: &str, image: BootImage, clock: Clock, args: &[&str]) -> QemuLaunch {
     let boards = BoardCatalog::load(&common::repo().join("qemu-configs")).unwrap();
     QemuLaunch {
-        board: boards.get(board).unwrap().clone(),
+        board: boards.get(board).unwrap().unwrap().clone(),
         image,
         clock,
         args: args.iter().map(|s| s.to_string()).collect(),

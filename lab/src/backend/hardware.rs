@@ -585,7 +585,7 @@ impl Target for HardwareTarget {
         Ok(outcome.ok().flatten().or(*running.caught.borrow()))
     }
 
-    fn debug_connector(&self) -> Result<BackendFactory, TargetError> {
+    async fn debug_connector(&mut self) -> Result<BackendFactory, TargetError> {
         let running = self.running.as_ref().ok_or(TargetError::NotBooted)?;
         let shared = Arc::clone(&running.shared);
         Ok(Box::new(move || {

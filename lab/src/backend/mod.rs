@@ -272,7 +272,7 @@ pub trait Target: Send {
 
     /// Opens debug connections to the booted target's core, one per
     /// debugger session; the GDB bridge serves them.
-    fn debug_connector(&self) -> Result<BackendFactory, TargetError>;
+    async fn debug_connector(&mut self) -> Result<BackendFactory, TargetError>;
 
     /// Stops the target and releases everything it holds. Idempotent.
     async fn shutdown(&mut self);

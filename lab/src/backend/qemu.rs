@@ -79,7 +79,6 @@ impl QemuLaunch {
         push(&["-nodefaults", "-display", "none", "-monitor", "none"]);
         let serial = dir.join("serial.sock");
         let qmp = dir.join("qmp.sock");
-        let gdb = dir.join(GDB_SOCKET);
         // The machine's UARTs before the console's get a null chardev, so
         // that the lab's socket lands on the console's port. (`-serial null`
         // would name its chardev `serial0`, which is taken.)
@@ -104,15 +103,6 @@ impl QemuLaunch {
             &format!("socket,id=qmp0,path={}", escape(&qmp.to_string_lossy())),
             "-mon",
             "chardev=qmp0,mode=control",
-            // QEMU's gdbstub, served on demand: a debugger connects when a
-            // session starts (QEMU pauses the guest on connect).
-            "-chardev",
-            &format!(
-                "socket,id=gdb0,path={},server=on,wait=off",
-                escape(&gdb.to_string_lossy())
-            ),
-            "-gdb",
-            "chardev:gdb0",
         ]);
         match &self.image {
             BootImage::Elf(elf) => {
@@ -189,6 +179,8 @@ struct Running {
     stderr_task: JoinHandle<()>,
     /// The armed HardFault catch, until it fires.
     fault_catch: Option<FaultCatch>,
+    /// Whether QEMU's gdbstub serves the gdb socket yet.
+    gdb_stub: bool,
 }
 
 impl std::fmt::Debug for QemuTarget {
@@ -382,6 +374,10 @@ impl QemuTarget {
         };
         let fault_catch = if self.catch_faults {
             let socket = self.dir.path().join(GDB_SOCKET);
+            if let Err(e) = start_gdb_stub(&qmp, &socket).await {
+                let _ = killpg(pgid, Signal::SIGKILL);
+                return Err(e);
+            }
             let armed = tokio::task::spawn_blocking(move || {
                 FaultCatch::arm(&socket, !halted, DEBUG_CONNECT_TIMEOUT)
             })
@@ -423,6 +419,7 @@ impl QemuTarget {
             stderr,
             stderr_task,
             fault_catch,
+            gdb_stub: self.catch_faults,
         };
         Ok((running, load))
     }
@@ -461,6 +458,25 @@ impl QemuTarget {
             }
             (None, None) => GuestExit::Crashed("QEMU ended without a status".into()),
         }
+    }
+}
+
+/// Starts QEMU's gdbstub on a Unix socket at `socket`. It starts on
+/// demand, when a debugger or the HardFault catch first needs it: a QEMU
+/// that serves no debugger starts faster without it.
+async fn start_gdb_stub(qmp: &QmpClient, socket: &Path) -> Result<(), TargetError> {
+    let device = format!(
+        "unix:{},server=on,wait=off",
+        escape(&socket.to_string_lossy())
+    );
+    let said = qmp.hmp(&format!("gdbserver {device}"), QMP_TIMEOUT).await?;
+    if said.contains("Waiting for gdb connection") {
+        Ok(())
+    } else {
+        Err(TargetError::Crashed(format!(
+            "QEMU did not start its gdbstub: {}",
+            said.trim()
+        )))
     }
 }
 
@@ -538,6 +554,11 @@ impl Target for QemuTarget {
             }
             Err(_) => return None,
         };
+        // What QEMU wrote before it ended belongs to the run: the console
+        // reads to the end of its stream before the exit is reported.
+        if !running.console.wait_closed(REAP_TIMEOUT).await {
+            tracing::debug!("the console did not end with QEMU");
+        }
         let exit = Self::classify(running, status).await;
         self.exit = Some(exit.clone());
         Some(exit)
@@ -676,11 +697,13 @@ impl Target for QemuTarget {
         })
     }
 
-    fn debug_connector(&self) -> Result<BackendFactory, TargetError> {
-        if self.running.is_none() {
-            return Err(TargetError::NotBooted);
-        }
+    async fn debug_connector(&mut self) -> Result<BackendFactory, TargetError> {
         let socket = self.dir.path().join(GDB_SOCKET);
+        let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
+        if !running.gdb_stub {
+            start_gdb_stub(&running.qmp, &socket).await?;
+            running.gdb_stub = true;
+        }
         Ok(Box::new(move || {
             let client = GdbClient::connect_unix(&socket, DEBUG_CONNECT_TIMEOUT)?;
             Ok(Box::new(client) as Box<dyn DebugBackend>)
@@ -720,7 +743,7 @@ mod tests {
             BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
                 .unwrap();
         QemuLaunch {
-            board: boards.get(board).unwrap().clone(),
+            board: boards.get(board).unwrap().unwrap().clone(),
             image: BootImage::Elf(PathBuf::from("/img/hello.elf")),
             clock,
             args: args.iter().map(|s| s.to_string()).collect(),
@@ -747,7 +770,7 @@ mod tests {
             BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
                 .unwrap();
         let launch = QemuLaunch {
-            board: boards.get("raspi3b").unwrap().clone(),
+            board: boards.get("raspi3b").unwrap().unwrap().clone(),
             image: BootImage::Linux {
                 kernel: PathBuf::from("/b/Image"),
                 dtb: Some(PathBuf::from("/b/dtbs/pi.dtb")),

@@ -670,6 +670,7 @@ mod tests {
             .unwrap()
             .get(name)
             .unwrap()
+            .unwrap()
             .clone()
     }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 
@@ -58,13 +59,7 @@ impl ImageManifest {
                 message: e.to_string(),
             })?;
         let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
-        manifest.name = dir
-            .strip_prefix(images_dir)
-            .unwrap_or(&dir)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
+        manifest.name = image_name(images_dir, path);
         manifest.dir = dir;
         manifest.text = text;
         let invalid = |message: &str| ImageError::Manifest {
@@ -185,14 +180,24 @@ pub struct LinuxOutputs {
     pub dtbs: Option<String>,
 }
 
-/// Every image manifest under `images/`, by name.
+/// The image manifests under `images/`, by name. A manifest is read and
+/// checked the first time it is asked for, so that a run pays for the
+/// images it uses, not for every image there is.
 #[derive(Debug, Clone, Default)]
 pub struct ImageCatalog {
-    images: BTreeMap<String, ImageManifest>,
+    images_dir: PathBuf,
+    images: BTreeMap<String, Entry>,
+}
+
+/// One manifest file, parsed on first use.
+#[derive(Debug, Clone)]
+struct Entry {
+    path: PathBuf,
+    manifest: OnceLock<ImageManifest>,
 }
 
 impl ImageCatalog {
-    /// Finds every `image.yaml` below `images_dir`.
+    /// Finds every `image.yaml` below `images_dir`, reading none of them yet.
     pub fn load(images_dir: &Path) -> Result<Self, ImageError> {
         let mut images = BTreeMap::new();
         let mut stack = vec![images_dir.to_owned()];
@@ -203,26 +208,58 @@ impl ImageCatalog {
             })?;
             for entry in entries.flatten() {
                 let path = entry.path();
-                if path.is_dir() {
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     stack.push(path);
                 } else if path.file_name().is_some_and(|n| n == MANIFEST) {
-                    let manifest = ImageManifest::load(images_dir, &path)?;
-                    images.insert(manifest.name.clone(), manifest);
+                    let name = image_name(images_dir, &path);
+                    let manifest = OnceLock::new();
+                    images.insert(name, Entry { path, manifest });
                 }
             }
         }
-        Ok(ImageCatalog { images })
+        Ok(ImageCatalog {
+            images_dir: images_dir.to_owned(),
+            images,
+        })
     }
 
-    /// The image with this name.
-    pub fn get(&self, name: &str) -> Option<&ImageManifest> {
-        self.images.get(name)
+    /// The image with this name, read on first use; `None` when there is
+    /// no such manifest.
+    pub fn get(&self, name: &str) -> Result<Option<&ImageManifest>, ImageError> {
+        let Some(entry) = self.images.get(name) else {
+            return Ok(None);
+        };
+        if let Some(manifest) = entry.manifest.get() {
+            return Ok(Some(manifest));
+        }
+        // A broken manifest is not kept: asking again reads it again.
+        let manifest = ImageManifest::load(&self.images_dir, &entry.path)?;
+        Ok(Some(entry.manifest.get_or_init(|| manifest)))
     }
 
-    /// Every image, sorted by name.
-    pub fn iter(&self) -> impl Iterator<Item = &ImageManifest> {
-        self.images.values()
+    /// Every image, sorted by name; the first broken manifest is an error.
+    pub fn all(&self) -> Result<Vec<&ImageManifest>, ImageError> {
+        self.images
+            .keys()
+            .filter_map(|name| self.get(name).transpose())
+            .collect()
     }
+
+    /// Every image name, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.images.keys().map(String::as_str).collect()
+    }
+}
+
+/// An image's name: the folder of its manifest `path`, under `images_dir`.
+fn image_name(images_dir: &Path, path: &Path) -> String {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dir.strip_prefix(images_dir)
+        .unwrap_or(dir)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -21,6 +21,9 @@ use super::transport::{Incoming, LineReader, encode_command, parse_line};
 
 /// A command's reply: its `return` member, or its `error` member.
 type Body = Result<Value, Value>;
+
+/// The id of `qmp_capabilities`, the first command of every connection.
+const NEGOTIATION_ID: u64 = 0;
 
 /// A connection to QEMU's QMP monitor; clones share the connection.
 #[derive(Clone)]
@@ -187,16 +190,35 @@ impl QmpClient {
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
         let started = Instant::now();
-        let (read, write) = tokio::io::split(stream);
+        let (read, mut write) = tokio::io::split(stream);
         let mut reader = LineReader::new(read);
+        let timed_out = |command: &str| QmpError::Timeout {
+            command: command.to_owned(),
+            after: timeout,
+        };
+        // The negotiation goes out before the greeting is read: QEMU reads
+        // it as soon as its greeting is out, so one round trip is saved.
+        let shared = Arc::new(Shared::default());
+        let negotiated = shared.register(NEGOTIATION_ID)?;
+        let negotiate = encode_command(
+            <qapi::qmp::qmp_capabilities as qapi::Command>::NAME,
+            Some(qapi::qmp::qmp_capabilities { enable: None }),
+            NEGOTIATION_ID,
+        )
+        .map_err(|source| QmpError::Encode {
+            command: "qmp_capabilities".to_owned(),
+            source,
+        })?;
+        tokio::time::timeout(timeout, write.write_all(&negotiate))
+            .await
+            .map_err(|_| timed_out("qmp_capabilities"))?
+            .map_err(|err| QmpError::Disconnected {
+                reason: Some(format!("writing to QEMU: {err}")),
+            })?;
         let version = tokio::time::timeout(timeout, read_greeting(&mut reader))
             .await
-            .map_err(|_| QmpError::Timeout {
-                command: "QMP greeting".to_owned(),
-                after: timeout,
-            })??;
+            .map_err(|_| timed_out("QMP greeting"))??;
 
-        let shared = Arc::new(Shared::default());
         let out = Arc::new(Outgoing {
             state: Mutex::new(OutState {
                 writer: Box::pin(write),
@@ -215,21 +237,18 @@ impl QmpClient {
                 shared,
                 out,
                 wake: wake_tx,
-                next_id: AtomicU64::new(0),
+                next_id: AtomicU64::new(NEGOTIATION_ID + 1),
                 version,
                 _alive: alive_tx,
             }),
         };
 
-        let negotiate = qapi::qmp::qmp_capabilities { enable: None };
         let remaining = timeout.saturating_sub(started.elapsed());
-        match client.execute(negotiate, remaining).await {
-            Ok(_) => Ok((client, QmpEvents::new(event_rx))),
-            Err(QmpError::Timeout { command, .. }) => Err(QmpError::Timeout {
-                command,
-                after: timeout,
-            }),
-            Err(err) => Err(err),
+        match tokio::time::timeout(remaining, negotiated).await {
+            Err(_) => Err(timed_out("qmp_capabilities")),
+            Ok(Err(_)) => Err(client.inner.shared.disconnected()),
+            Ok(Ok(Err(error))) => Err(command_error("qmp_capabilities", error)),
+            Ok(Ok(Ok(_))) => Ok((client, QmpEvents::new(event_rx))),
         }
     }
 

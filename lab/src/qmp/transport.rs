@@ -91,19 +91,25 @@ fn classify(value: Value) -> Incoming {
 }
 
 #[derive(Serialize)]
-struct Request<'a, A> {
+struct Request<'a> {
     execute: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    arguments: Option<A>,
+    arguments: Option<Value>,
     id: u64,
 }
 
-/// Encodes a command as one line, terminator included.
+/// Encodes a command as one line, terminator included. Empty arguments
+/// are left out: QEMU reads its monitor one byte at a time, so every byte
+/// costs it a read.
 pub(crate) fn encode_command<A: Serialize>(
     name: &str,
     arguments: Option<A>,
     id: u64,
 ) -> serde_json::Result<Vec<u8>> {
+    let arguments = arguments
+        .map(serde_json::to_value)
+        .transpose()?
+        .filter(|args| args.as_object().is_none_or(|members| !members.is_empty()));
     let mut line = serde_json::to_vec(&Request {
         execute: name,
         arguments,

@@ -63,9 +63,13 @@ impl Launcher for JobLauncher {
                     .images
                     .contains_key(&(name.clone(), board.name.clone())) =>
             {
-                let manifest = workspace.images.get(name).ok_or_else(|| {
-                    StepFailure::new(Status::Error, format!("unknown image `{name}`"))
-                })?;
+                let manifest = workspace
+                    .images
+                    .get(name)
+                    .map_err(|e| StepFailure::new(Status::Error, e.to_string()))?
+                    .ok_or_else(|| {
+                        StepFailure::new(Status::Error, format!("unknown image `{name}`"))
+                    })?;
                 let built = workspace
                     .builder
                     .build(manifest, &board)
@@ -223,12 +227,14 @@ mod tests {
             initrd: Some(PathBuf::from("/o/initrd.cpio.gz")),
             dtbs: dtbs.map(PathBuf::from),
         };
-        let dtb =
-            |board: &str, files: &BuiltFiles| match boot_files(files, boards.get(board).unwrap()) {
-                Ok(BootImage::Linux { dtb, .. }) => Ok(dtb),
-                Ok(other) => panic!("{other:?}"),
-                Err(f) => Err(f.message),
-            };
+        let dtb = |board: &str, files: &BuiltFiles| match boot_files(
+            files,
+            boards.get(board).unwrap().unwrap(),
+        ) {
+            Ok(BootImage::Linux { dtb, .. }) => Ok(dtb),
+            Ok(other) => panic!("{other:?}"),
+            Err(f) => Err(f.message),
+        };
         assert_eq!(
             dtb("raspi3b", &built(Some("/o/dtbs"))),
             Ok(Some(PathBuf::from("/o/dtbs/broadcom/bcm2837-rpi-3-b.dtb")))

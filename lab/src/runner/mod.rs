@@ -85,11 +85,12 @@ pub fn build_images(
             continue;
         }
         let outcome = match workspace.images.get(name) {
-            Some(manifest) => workspace
+            Ok(Some(manifest)) => workspace
                 .builder
                 .build(manifest, board)
                 .map_err(|e| e.to_string()),
-            None => Err(format!("unknown image `{name}`")),
+            Ok(None) => Err(format!("unknown image `{name}`")),
+            Err(e) => Err(e.to_string()),
         };
         on_event(RunEvent::ImageReady {
             label: format!("{name}@{}", board.name),

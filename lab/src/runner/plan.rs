@@ -289,15 +289,20 @@ pub(super) fn resolve_board(
     workspace: &Workspace,
     name: &str,
 ) -> Result<BoardProfile, (String, String)> {
-    workspace.boards.get(name).cloned().ok_or_else(|| {
-        (
+    match workspace.boards.get(name) {
+        Ok(Some(board)) => Ok(board.clone()),
+        Ok(None) => Err((
             format!("unknown board `{name}`"),
             format!(
                 "boards in qemu-configs/: {}",
                 workspace.boards.names().join(", ")
             ),
-        )
-    })
+        )),
+        Err(e) => Err((
+            format!("board `{name}`: {e}"),
+            "fix the board profile and run again".into(),
+        )),
+    }
 }
 
 /// Where `image` comes from on `board`, or what is wrong and a hint.
@@ -308,15 +313,23 @@ pub(super) fn resolve_image(
 ) -> Result<ImageSource, (String, String)> {
     match image {
         ImageRef::Named(name) => {
-            let Some(manifest) = workspace.images.get(name) else {
-                let known: Vec<&str> = workspace.images.iter().map(|m| m.name.as_str()).collect();
-                return Err((
-                    format!("unknown image `{name}`"),
-                    format!(
-                        "images in images/: {}; or give a file with `{{elf: path}}`",
-                        known.join(", ")
-                    ),
-                ));
+            let manifest = match workspace.images.get(name) {
+                Ok(Some(manifest)) => manifest,
+                Ok(None) => {
+                    return Err((
+                        format!("unknown image `{name}`"),
+                        format!(
+                            "images in images/: {}; or give a file with `{{elf: path}}`",
+                            workspace.images.names().join(", ")
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err((
+                        format!("image `{name}`: {e}"),
+                        "fix the image manifest and run again".into(),
+                    ));
+                }
             };
             if manifest.arch != board.arch {
                 return Err((

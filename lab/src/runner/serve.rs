@@ -66,7 +66,7 @@ async fn serve(
     on_event: &impl Fn(DebugEvent),
 ) -> Result<ServeEnd, String> {
     target.boot(true).await.map_err(|e| e.to_string())?;
-    let factory = target.debug_connector().map_err(|e| e.to_string())?;
+    let factory = target.debug_connector().await.map_err(|e| e.to_string())?;
     let bridge = BridgeServer::start(port, factory)
         .map_err(|e| format!("cannot serve the GDB bridge on 127.0.0.1:{port}: {e}"))?;
     on_event(DebugEvent::Ready(DebugEndpoint {

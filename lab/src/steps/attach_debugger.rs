@@ -42,7 +42,7 @@ impl StepKind for AttachDebugger {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
         if ctx.debugger.is_none() {
-            ctx.debugger = Some(Debugger::start(&*ctx.target, ctx.elf.clone())?);
+            ctx.debugger = Some(Debugger::start(&mut *ctx.target, ctx.elf.clone()).await?);
         }
         let latency = ctx.debugger()?.attach(self.timeout).await?;
         ctx.metrics.insert("attach_ms".into(), latency);

@@ -39,11 +39,11 @@ pub(crate) struct Debugger {
 
 impl Debugger {
     /// Starts the target's bridge on a free 127.0.0.1 port.
-    pub(crate) fn start(
-        target: &dyn Target,
+    pub(crate) async fn start(
+        target: &mut dyn Target,
         elf_path: Option<PathBuf>,
     ) -> Result<Self, StepFailure> {
-        let factory = target.debug_connector().map_err(StepFailure::from)?;
+        let factory = target.debug_connector().await.map_err(StepFailure::from)?;
         let bridge = BridgeServer::start(0, factory).map_err(|e| {
             StepFailure::new(Status::Error, format!("cannot start the GDB bridge: {e}"))
         })?;

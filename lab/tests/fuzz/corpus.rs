@@ -82,12 +82,20 @@ impl Corpus {
                 .into_iter()
                 .map(String::from)
                 .collect(),
-            images: workspace.images.iter().map(|i| i.name.clone()).collect(),
+            images: workspace
+                .images
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
             pairs: workspace
                 .boards
-                .iter()
+                .all()
+                .expect("the board profiles load")
+                .into_iter()
                 .flat_map(|board| {
-                    let images = workspace.images.iter().filter(|i| i.arch == board.arch);
+                    let images = workspace.images.all().expect("the image manifests load");
+                    let images = images.into_iter().filter(|i| i.arch == board.arch);
                     images.map(|image| (board.name.clone(), image.name.clone()))
                 })
                 .collect(),

@@ -202,7 +202,7 @@ fn on_hardware(scenario: &Scenario, workspace: &Workspace) -> bool {
         .board
         .iter()
         .chain(variants)
-        .filter_map(|board| workspace.boards.get(&board.value))
+        .filter_map(|board| workspace.boards.get(&board.value).ok().flatten())
         .any(|board| board.hardware.is_some())
 }
 
