@@ -96,6 +96,10 @@ pub struct BoardProfile {
     /// A counter that runs on the guest's clock, for `sleep_guest()`.
     #[serde(default)]
     pub guest_clock: Option<GuestClock>,
+    /// How the board warns its firmware that power is failing, for
+    /// `power-cut: {mode: graceful}`.
+    #[serde(default)]
+    pub power_fail: Option<PowerFail>,
     /// The real board, reached through a debug probe.
     #[serde(default)]
     pub hardware: Option<Hardware>,
@@ -296,6 +300,20 @@ pub enum RegionKind {
     Ram,
     /// Peripherals.
     Io,
+    /// Nonvolatile storage (a scenario's `storage:`): RAM in QEMU, which
+    /// has no flash controller for these boards, that the lab saves at a
+    /// power cut and loads again at the next power-on.
+    Nvm,
+}
+
+/// The board's power-fail warning: an interrupt line, as a supply
+/// supervisor (an STM32's PVD, a brown-out detector) raises when the input
+/// voltage drops and the capacitors still hold the board up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PowerFail {
+    /// The external interrupt (NVIC IRQ number) the lab sets pending.
+    pub irq: u32,
 }
 
 /// A named memory region.
@@ -403,6 +421,18 @@ impl BoardProfile {
                 }
             }
         }
+        if self
+            .memory
+            .iter()
+            .filter(|r| r.kind == RegionKind::Nvm)
+            .count()
+            > 1
+        {
+            return Err("a board has at most one `kind: nvm` region (its `storage:`)".into());
+        }
+        if self.power_fail.is_some() && self.firmware.is_none() {
+            return Err("`power_fail.irq` is for Cortex-M boards (with `firmware:`)".into());
+        }
         Ok(())
     }
 
@@ -447,6 +477,13 @@ impl BoardProfile {
             }
             None => flags.push("-DLAB_CONSOLE_RTT=1".to_owned()),
         }
+        if let Some(nvm) = self.nonvolatile() {
+            flags.push(format!("-DLAB_NVM_BASE={:#x}", nvm.base));
+            flags.push(format!("-DLAB_NVM_SIZE={:#x}", nvm.size));
+        }
+        if let Some(power_fail) = self.power_fail {
+            flags.push(format!("-DLAB_POWER_FAIL_IRQ={}", power_fail.irq));
+        }
         flags.push(format!("-DLAB_BOARD=\"{}\"", self.name));
         Some(flags)
     }
@@ -472,6 +509,11 @@ impl BoardProfile {
             ]);
         }
         flags
+    }
+
+    /// The region that holds a scenario's `storage:` on a bare-metal board.
+    pub fn nonvolatile(&self) -> Option<&MemoryRegion> {
+        self.memory.iter().find(|r| r.kind == RegionKind::Nvm)
     }
 
     /// The `memory.ld` fragment for firmware: a `MEMORY` block from the
@@ -637,7 +679,8 @@ mod tests {
             .unwrap()
             .memory_ld()
             .unwrap();
-        assert!(ld.contains("PSRAM (rwx) : ORIGIN = 0x60000000, LENGTH = 0x01000000"));
+        assert!(ld.contains("PSRAM (rwx) : ORIGIN = 0x60000000, LENGTH = 0x00ff0000"));
+        assert!(ld.contains("NVM (rwx) : ORIGIN = 0x60ff0000, LENGTH = 0x00010000"));
         assert!(ld.contains("REGION_ALIAS(\"HEAP\", PSRAM);"));
         assert!(!ld.contains("PERIPHERALS"), "io regions stay out of MEMORY");
     }
