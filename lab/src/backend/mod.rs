@@ -6,6 +6,7 @@
 
 mod fault_catch;
 mod hardware;
+mod power;
 pub mod probe;
 mod qemu;
 mod snapshot;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, Polled, RTT_SYMBOL, poll_core};
+pub use power::{Nonvolatile, PowerCut};
 pub use qemu::{QemuLaunch, QemuTarget};
 pub use snapshot::{SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 
@@ -165,6 +167,19 @@ pub enum TargetError {
         /// Why.
         reason: String,
     },
+    /// Power control (cuts, power-on, nonvolatile storage) is not available
+    /// on hardware: the lab cannot switch a real board's supply; run the
+    /// scenario on an emulated board.
+    #[error(
+        "power control is not available on hardware: the lab cannot switch a real board's supply; run the scenario on an emulated board"
+    )]
+    NoPowerControl,
+    /// The board's nonvolatile storage could not be saved or loaded.
+    #[error("nonvolatile storage: {0}")]
+    Storage(String),
+    /// Power-on while the board runs.
+    #[error("the board is already on: cut its power first (power-cut)")]
+    PoweredOn,
     /// Local I/O failed (temporary folder, sockets).
     #[error("{context}: {source}")]
     Io {
@@ -268,6 +283,36 @@ pub trait Target: Send {
     ) -> Result<SnapshotRestored, TargetError> {
         let _ = (path, halted);
         Err(TargetError::NoSnapshots)
+    }
+
+    /// Gives the board nonvolatile storage in `region`, erased, for every
+    /// later power-on of this target: it keeps what the firmware wrote
+    /// across [`Target::power_cut`] and [`Target::power_on`].
+    /// [`TargetError::NoPowerControl`] on a backend that cannot.
+    fn attach_storage(&mut self, region: Nonvolatile) -> Result<(), TargetError> {
+        let _ = region;
+        Err(TargetError::NoPowerControl)
+    }
+
+    /// Warns the running firmware that power is failing: sets external
+    /// interrupt `irq` pending, as a supply supervisor would. The guest
+    /// runs on.
+    async fn warn_power_fail(&mut self, irq: u32) -> Result<(), TargetError> {
+        let _ = irq;
+        Err(TargetError::NoPowerControl)
+    }
+
+    /// Cuts the power: the machine stops where it is, its storage keeps
+    /// what it holds at that instant, and the machine ends, console and
+    /// all. [`Target::power_on`] boots it again.
+    async fn power_cut(&mut self) -> Result<PowerCut, TargetError> {
+        Err(TargetError::NoPowerControl)
+    }
+
+    /// Boots the board again after [`Target::power_cut`], with its storage
+    /// as the cut left it. [`TargetError::PoweredOn`] while it runs.
+    async fn power_on(&mut self) -> Result<(), TargetError> {
+        Err(TargetError::NoPowerControl)
     }
 
     /// Opens debug connections to the booted target's core, one per

@@ -22,6 +22,7 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::fault_catch::{FaultCatch, Watch};
+use super::power::{self, Nonvolatile, PowerCut, Storage};
 use super::snapshot::{self, SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, ExitMethod};
@@ -167,6 +168,8 @@ pub struct QemuTarget {
     exit: Option<GuestExit>,
     /// Whether each boot arms a HardFault catch.
     catch_faults: bool,
+    /// The board's nonvolatile storage, kept across power cycles.
+    storage: Option<Storage>,
 }
 
 struct Running {
@@ -209,6 +212,7 @@ impl QemuTarget {
             running: None,
             exit: None,
             catch_faults: false,
+            storage: None,
         })
     }
 
@@ -372,12 +376,26 @@ impl QemuTarget {
                 Some(begun.elapsed())
             }
         };
-        let fault_catch = if self.catch_faults {
-            let socket = self.dir.path().join(GDB_SOCKET);
-            if let Err(e) = start_gdb_stub(&qmp, &socket).await {
+        // A cold start powers the storage on as the last cut left it; a
+        // restored snapshot already holds it.
+        let storage = self.storage.as_ref().filter(|_| incoming.is_none());
+        let gdb_stub = self.catch_faults || storage.is_some();
+        let socket = self.dir.path().join(GDB_SOCKET);
+        if gdb_stub {
+            let prepared = async {
+                start_gdb_stub(&qmp, &socket).await?;
+                match storage {
+                    Some(storage) => storage.load(&socket).await,
+                    None => Ok(()),
+                }
+            };
+            if let Err(e) = prepared.await {
                 let _ = killpg(pgid, Signal::SIGKILL);
+                let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
                 return Err(e);
             }
+        }
+        let fault_catch = if self.catch_faults {
             let armed = tokio::task::spawn_blocking(move || {
                 FaultCatch::arm(&socket, !halted, DEBUG_CONNECT_TIMEOUT)
             })
@@ -419,7 +437,7 @@ impl QemuTarget {
             stderr,
             stderr_task,
             fault_catch,
-            gdb_stub: self.catch_faults,
+            gdb_stub,
         };
         Ok((running, load))
     }
@@ -458,6 +476,14 @@ impl QemuTarget {
             }
             (None, None) => GuestExit::Crashed("QEMU ended without a status".into()),
         }
+    }
+}
+
+/// How the guest ended, for messages.
+fn how_it_ended(exit: &GuestExit) -> String {
+    match exit {
+        GuestExit::Code(code) => format!("exited with code {code}"),
+        GuestExit::Crashed(why) => why.clone(),
     }
 }
 
@@ -612,18 +638,90 @@ impl Target for QemuTarget {
         }
     }
 
+    fn attach_storage(&mut self, region: Nonvolatile) -> Result<(), TargetError> {
+        self.storage = Some(Storage::erased(region, self.dir.path())?);
+        Ok(())
+    }
+
+    async fn warn_power_fail(&mut self, irq: u32) -> Result<(), TargetError> {
+        let socket = self.dir.path().join(GDB_SOCKET);
+        let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
+        if running.fault_catch.is_some() {
+            return Err(TargetError::Storage(
+                "the power-fail warning goes through QEMU's gdbstub, which the HardFault catch \
+                 of `expect-fault` holds: cut without a warning (mode: abrupt) in this run"
+                    .into(),
+            ));
+        }
+        let status = running
+            .qmp
+            .execute_raw("query-status", None, QMP_TIMEOUT)
+            .await?;
+        let was_running = status.get("running") == Some(&serde_json::Value::Bool(true));
+        if !running.gdb_stub {
+            start_gdb_stub(&running.qmp, &socket).await?;
+            running.gdb_stub = true;
+        }
+        // Connecting to the stub pauses the machine; it runs on after.
+        power::raise_irq(&socket, irq).await?;
+        if was_running {
+            running.qmp.execute(qapi::qmp::cont {}, QMP_TIMEOUT).await?;
+        }
+        Ok(())
+    }
+
+    async fn power_cut(&mut self) -> Result<PowerCut, TargetError> {
+        let started = tokio::time::Instant::now();
+        if let Some(exit) = self.exited(Duration::ZERO).await {
+            return Err(TargetError::Storage(format!(
+                "the guest had already ended ({}) before the cut: power-cut needs a running \
+                 board",
+                how_it_ended(&exit)
+            )));
+        }
+        let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
+        // Stopped first, so that the storage is saved as it was at one instant.
+        running.qmp.execute(qapi::qmp::stop {}, QMP_TIMEOUT).await?;
+        let mut kept_bytes = 0;
+        if let Some(storage) = &self.storage {
+            let args = serde_json::json!({
+                "val": storage.region.base,
+                "size": storage.region.size,
+                "filename": storage.file,
+            });
+            running
+                .qmp
+                .execute_raw("pmemsave", Some(args), QMP_TIMEOUT)
+                .await
+                .map_err(|e| TargetError::Storage(format!("cannot save it at the cut: {e}")))?;
+            kept_bytes = storage.region.size;
+        }
+        self.stop_for_restart().await;
+        Ok(PowerCut {
+            kept_bytes,
+            duration: started.elapsed(),
+        })
+    }
+
+    async fn power_on(&mut self) -> Result<(), TargetError> {
+        if self.running.is_some() && self.exited(Duration::ZERO).await.is_none() {
+            return Err(TargetError::PoweredOn);
+        }
+        self.stop_for_restart().await;
+        let (running, _) = self.start(false, None).await?;
+        self.running = Some(running);
+        Ok(())
+    }
+
     async fn save_snapshot(&mut self, path: &Path) -> Result<SnapshotSaved, TargetError> {
         let failed = |reason: String| TargetError::SnapshotSave {
             path: path.to_owned(),
             reason,
         };
         if let Some(exit) = self.exited(Duration::ZERO).await {
-            let how = match exit {
-                GuestExit::Code(code) => format!("exited with code {code}"),
-                GuestExit::Crashed(why) => why,
-            };
             return Err(failed(format!(
-                "the guest has already ended ({how}): save it before it exits"
+                "the guest has already ended ({}): save it before it exits",
+                how_it_ended(&exit)
             )));
         }
         let qmp = self.qmp_client()?.clone();
@@ -761,7 +859,7 @@ mod tests {
     #[test]
     fn a_virtual_clock_halted_boot_with_arguments() {
         let argv = launch(Clock::Virtual, &["a,b", "c"]).command_line(Path::new("/run/x"));
-        insta::assert_snapshot!(joined(argv), @"-M mps2-an385 -cpu cortex-m3 -m 16M -nodefaults -display none -monitor none -chardev socket,id=serial0,path=/run/x/serial.sock -serial chardev:serial0 -chardev socket,id=qmp0,path=/run/x/qmp.sock -mon chardev=qmp0,mode=control -chardev socket,id=gdb0,path=/run/x/gdb.sock,server=on,wait=off -gdb chardev:gdb0 -kernel /img/hello.elf -semihosting-config enable=on,target=native,arg=hello.elf,arg=a,,b,arg=c -icount shift=7,align=off,sleep=off -S");
+        insta::assert_snapshot!(joined(argv), @"-M mps2-an385 -cpu cortex-m3 -m 16M -nodefaults -display none -monitor none -chardev socket,id=serial0,path=/run/x/serial.sock -serial chardev:serial0 -chardev socket,id=qmp0,path=/run/x/qmp.sock -mon chardev=qmp0,mode=control -kernel /img/hello.elf -semihosting-config enable=on,target=native,arg=hello.elf,arg=a,,b,arg=c -icount shift=7,align=off,sleep=off -S");
     }
 
     #[test]

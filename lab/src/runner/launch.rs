@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use super::plan;
 use super::{BuiltImages, ImageSource, Job};
-use crate::backend::{BootImage, HardwareLaunch, HardwareTarget, QemuLaunch, QemuTarget, Target};
+use crate::backend::{
+    BootImage, HardwareLaunch, HardwareTarget, Nonvolatile, QemuLaunch, QemuTarget, Target,
+};
 use crate::board::{Arch, BoardProfile};
 use crate::image::BuiltFiles;
 use crate::report::Status;
@@ -122,6 +124,14 @@ fn launch(
     };
     if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(job.scenario.all_steps()) {
         target.arm_fault_catch();
+    }
+    if job.scenario.storage.is_some()
+        && let Some(region) = board.nonvolatile()
+    {
+        target.attach_storage(Nonvolatile {
+            base: region.base,
+            size: region.size,
+        })?;
     }
     Ok(Launched {
         target,

@@ -131,6 +131,21 @@ pub fn plan_with(
                 })?;
             let image = resolve_image(workspace, &board, &image_at.value)
                 .map_err(|(m, h)| err(image_at.loc, m, h))?;
+            if let Some(at) = scenario.storage
+                && board.nonvolatile().is_none()
+            {
+                return Err(err(
+                    at,
+                    format!(
+                        "board `{}` has no nonvolatile storage for `storage:`",
+                        board.name
+                    ),
+                    "a bare-metal board keeps its storage in a `kind: nvm` region of its \
+                     profile's memory map (the MPS2 boards have one); Linux boards' disks are \
+                     not built yet"
+                        .into(),
+                ));
+            }
             let script_boots = script_boots(workspace, &scenario, &board, &image_at.value)?;
             let (kind, probe) = selector
                 .select(target.unwrap_or(scenario.target), &board)

@@ -117,6 +117,7 @@ fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         env: Default::default(),
         args,
         matrix: Vec::new(),
+        storage: None,
         warm_up: Vec::new(),
         steps: vec![At {
             value: Step::Script(Script {
@@ -272,6 +273,7 @@ impl Validator<'_> {
             env: raw.env,
             args: raw.args,
             matrix: matrix.into_iter().map(|(variant, _)| variant).collect(),
+            storage: raw.storage.map(|s| loc(&s.referenced)),
             warm_up,
             steps,
         })

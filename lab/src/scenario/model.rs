@@ -37,6 +37,10 @@ pub struct Scenario {
     pub args: Vec<String>,
     /// Variants; empty means one implicit variant with the defaults.
     pub matrix: Vec<Variant>,
+    /// Where `storage: {}` is written, when the board keeps nonvolatile
+    /// storage across `power-cut` and `power-on` (fresh, erased, in every
+    /// run).
+    pub storage: Option<Loc>,
     /// Steps that bring the target to the state every run starts from:
     /// run once and snapshotted, then restored (`warm-up:`; empty: none).
     pub warm_up: Vec<At<Step>>,

@@ -36,9 +36,15 @@ pub(crate) struct RawScenario {
     pub args: Vec<String>,
     #[serde(default)]
     pub matrix: Vec<Spanned<RawVariant>>,
+    pub storage: Option<Spanned<RawStorage>>,
     pub warm_up: Option<Spanned<Vec<Spanned<RawStep>>>>,
     pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
 }
+
+/// `storage: {}` as written: no options yet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStorage {}
 
 /// `target:` as written.
 #[derive(Debug, Default, Deserialize)]

@@ -26,7 +26,9 @@ pub use engine::Limits;
 pub use error::{Limit, ScriptError, ScriptErrorKind};
 pub use host::{HostError, Interrupt};
 
-pub(crate) use api::{abort, error, from_json, number, register_duration_fn, to_json, unsigned};
+pub(crate) use api::{
+    abort, error, from_json, number, parse_duration, register_duration_fn, to_json, unsigned,
+};
 pub(crate) use engine::Abort;
 
 use api::Lent;

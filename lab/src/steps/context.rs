@@ -72,6 +72,8 @@ pub(crate) struct RunContext {
     pub(crate) launcher: Box<dyn Launcher>,
     /// Whether a script is running, so that advice names its functions.
     pub(crate) in_script: bool,
+    /// The power cuts so far, which seed the next cut's draw.
+    pub(crate) power_cuts: u64,
     /// The run's named snapshots, from the first `snapshot-save` on.
     snapshots: Option<ScratchDir>,
 }
@@ -98,6 +100,7 @@ impl RunContext {
             cancel,
             launcher,
             in_script: false,
+            power_cuts: 0,
             snapshots: None,
         }
     }

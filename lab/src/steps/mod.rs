@@ -34,6 +34,7 @@ pub use expect_crash::CrashKind;
 pub use expect_fault::FaultKind;
 pub(crate) use failure::StepFailure;
 pub use gc_trace::GcFormat;
+pub use power_cut::{CutPoint, PowerMode};
 pub(crate) use script::script_error;
 pub use script::{check_script, script_checker};
 pub use serial_load::DEFAULT_DRAIN;
@@ -134,6 +135,10 @@ steps! {
     SnapshotSave(snapshot_save::SnapshotSave),
     /// `snapshot-restore:` go back to a snapshot saved in this run.
     SnapshotRestore(snapshot_restore::SnapshotRestore),
+    /// `power-cut:` take the power away, abruptly or after a warning.
+    PowerCut(power_cut::PowerCut),
+    /// `power-on:` boot again after a cut, with the storage the cut left.
+    PowerOn(power_on::PowerOn),
 }
 
 /// Registers the lab's functions for scripts: every step kind's, and the
