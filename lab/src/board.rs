@@ -100,6 +100,9 @@ pub struct BoardProfile {
     /// `power-cut: {mode: graceful}`.
     #[serde(default)]
     pub power_fail: Option<PowerFail>,
+    /// What a snapshot of this board needs (QEMU boards only).
+    #[serde(default)]
+    pub snapshot: Option<SnapshotRules>,
     /// The real board, reached through a debug probe.
     #[serde(default)]
     pub hardware: Option<Hardware>,
@@ -290,6 +293,21 @@ pub struct GuestClock {
     pub hz: u64,
 }
 
+/// What saving a snapshot of a board needs beyond QEMU's migration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotRules {
+    /// 32-bit registers (physical addresses, read with the monitor's `xp`)
+    /// that must all read zero at the instant a snapshot is taken: the
+    /// pending-interrupt registers of an interrupt controller whose QEMU
+    /// model does not migrate its input lines, so that a restore cannot
+    /// lose an interrupt that was pending when the machine was saved. A
+    /// save pauses the guest, and while one of them is set lets it run a
+    /// moment and looks again.
+    #[serde(default)]
+    pub quiet: Vec<u64>,
+}
+
 /// The kind of a memory region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -388,6 +406,9 @@ impl BoardProfile {
         }
         if self.qemu.is_some() && self.icount.is_none() {
             return Err("a QEMU board needs `icount:` (the shift for `clock: virtual`)".into());
+        }
+        if self.qemu.is_none() && self.snapshot.is_some() {
+            return Err("`snapshot:` is for QEMU boards (snapshots are QEMU's)".into());
         }
         if self.qemu.is_some() && self.serial.is_none() {
             return Err("a QEMU board needs `serial:` (the UART its console is wired to)".into());
@@ -763,6 +784,39 @@ mod tests {
         .unwrap_err();
         assert!(
             err.to_string().contains("`serial.pins` is for STM32"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn raspi3b_saves_snapshots_only_with_no_interrupt_pending() {
+        let boards = repo_boards();
+        let quiet = &boards
+            .get("raspi3b")
+            .unwrap()
+            .snapshot
+            .as_ref()
+            .unwrap()
+            .quiet;
+        // IRQSRC, then FIQSRC, of cores 0 to 3 in bcm2836-control.
+        let want: Vec<u64> = (0..8).map(|i| 0x4000_0060 + 4 * i).collect();
+        assert_eq!(quiet, &want);
+        assert!(boards.get("virt-a53").unwrap().snapshot.is_none());
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/raspi3b.yaml"),
+        )
+        .unwrap();
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text.replace("quiet:", "quite:"))
+            .unwrap_err();
+        assert!(err.to_string().contains("quite"), "{err}");
+        let probe_only = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/nucleo-f767zi.yaml"),
+        )
+        .unwrap()
+            + "snapshot: {quiet: [0x40000060]}\n";
+        let err = BoardProfile::parse(Path::new("x.yaml"), &probe_only).unwrap_err();
+        assert!(
+            err.to_string().contains("`snapshot:` is for QEMU boards"),
             "{err}"
         );
     }

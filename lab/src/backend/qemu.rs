@@ -732,7 +732,9 @@ impl Target for QemuTarget {
             qmp.execute(qapi::qmp::stop {}, QMP_TIMEOUT).await?;
         }
         let partial = snapshot::partial_path(path);
+        let quiet = (self.launch.board.snapshot.as_ref()).map_or(&[][..], |s| &s.quiet[..]);
         let saved = async {
+            snapshot::pause_quiet(&qmp, quiet, was_running).await?;
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| format!("cannot create its folder: {e}"))?;

@@ -6,7 +6,8 @@
 //! commands, with `mapped-ram`):
 //!
 //! - **Save** ([`Target::save_snapshot`](super::Target::save_snapshot)):
-//!   `stop`, migrate into `PATH.partial`, rename it to `PATH` once QEMU
+//!   `stop` (at an instant when the board's `snapshot.quiet` registers
+//!   read zero: [`pause_quiet`]), migrate into `PATH.partial`, rename it to `PATH` once QEMU
 //!   reports `completed`, then `cont` if the guest was running. A failed or
 //!   timed-out save leaves no file at `PATH` (an older one there stays).
 //! - **Restore** ([`Target::restore_snapshot`](super::Target::restore_snapshot)):
@@ -77,9 +78,19 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::qmp::QmpClient;
+
 /// The longest a save or a restore may take (QEMU's migration alone). The
 /// largest machine the lab runs (virt-a53 with 512 MiB) takes under 2 s.
 pub const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest a save waits for the board's quiet registers to read zero
+/// (see [`pause_quiet`]).
+const QUIET_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the guest runs between two looks at them.
+const QUIET_RUN: Duration = Duration::from_millis(1);
+/// How long one monitor command may take.
+const MONITOR_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The first bytes of every QEMU migration stream (`QEVM`).
 const MAGIC: &[u8; 4] = b"QEVM";
@@ -139,6 +150,79 @@ pub(super) fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
+/// Leaves the paused guest at an instant when every register in `quiet`
+/// reads zero (a board profile's `snapshot.quiet`), so that the snapshot
+/// holds no interrupt that a restore would lose; `Ok` at once when `quiet`
+/// is empty. While one is set, a guest that was running runs
+/// [`QUIET_RUN`] more and is paused again, for at most [`QUIET_TIMEOUT`];
+/// a guest paused by the scenario is not resumed, so the save fails
+/// instead. The guest is paused on return either way.
+///
+/// Why: QEMU migrates each device's own registers, but the level of an
+/// interrupt line between two devices only where the receiving model
+/// stores it in its migrated state. The Pi 2/3's per-core interrupt router
+/// (`bcm2836-control`, QEMU 10) does not: its `timerirqs` (the cores'
+/// generic timer lines), `gpu_irq` and `gpu_fiq` inputs restart at zero,
+/// and the CPU's timer, whose output is already high, never raises it
+/// again. A core whose timer interrupt was pending at the save gets no
+/// timer interrupt after a restore (`arch_timer` stops counting for it in
+/// `/proc/interrupts`), so its sleeps and timeouts never end: Linux hangs
+/// in whatever waits on that core, `poweroff` included. Its `IRQSRC` and
+/// `FIQSRC` registers show every such pending line.
+pub(super) async fn pause_quiet(
+    qmp: &QmpClient,
+    quiet: &[u64],
+    was_running: bool,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + QUIET_TIMEOUT;
+    loop {
+        let Some((address, value)) = first_set(qmp, quiet).await? else {
+            return Ok(());
+        };
+        let pending = format!(
+            "register {address:#x} (in the board's `snapshot.quiet`) reads {value:#010x}: an \
+             interrupt is pending that a restore would lose"
+        );
+        if !was_running {
+            return Err(format!(
+                "{pending}; the guest is paused, so it cannot settle: save it while it runs"
+            ));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "{pending}, still after {QUIET_TIMEOUT:?} of retries"
+            ));
+        }
+        let step = async {
+            qmp.execute(qapi::qmp::cont {}, MONITOR_TIMEOUT).await?;
+            tokio::time::sleep(QUIET_RUN).await;
+            qmp.execute(qapi::qmp::stop {}, MONITOR_TIMEOUT).await
+        };
+        step.await.map_err(|e| e.to_string())?;
+    }
+}
+
+/// The first register of `quiet` that does not read zero, with its value.
+async fn first_set(qmp: &QmpClient, quiet: &[u64]) -> Result<Option<(u64, u32)>, String> {
+    for &address in quiet {
+        let command = format!("xp /1wx {address:#x}");
+        let answer = (qmp.hmp(&command, MONITOR_TIMEOUT).await).map_err(|e| e.to_string())?;
+        let value = parse_xp_word(&answer).ok_or_else(|| {
+            format!("cannot read register {address:#x}: the monitor said {answer:?}")
+        })?;
+        if value != 0 {
+            return Ok(Some((address, value)));
+        }
+    }
+    Ok(None)
+}
+
+/// The word in an `xp /1wx` answer (`0000000040000060: 0x00000002`).
+fn parse_xp_word(answer: &str) -> Option<u32> {
+    let (_, value) = answer.trim().split_once(": ")?;
+    u32::from_str_radix(value.trim().strip_prefix("0x")?, 16).ok()
+}
+
 /// Checks that `path` is a QEMU migration file before any QEMU is started
 /// or stopped for it; the reason when it is not.
 pub(super) fn check_file(path: &Path) -> Result<SnapshotFile, String> {
@@ -172,6 +256,12 @@ mod tests {
             partial_path(Path::new("/c/warm.snap")),
             Path::new("/c/warm.snap.partial")
         );
+    }
+
+    #[test]
+    fn an_xp_word_parses() {
+        assert_eq!(parse_xp_word("0000000040000064: 0x00000002\r\n"), Some(2));
+        assert_eq!(parse_xp_word("Cannot access memory"), None);
     }
 
     #[test]
