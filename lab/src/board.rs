@@ -794,6 +794,7 @@ mod tests {
         let quiet = &boards
             .get("raspi3b")
             .unwrap()
+            .unwrap()
             .snapshot
             .as_ref()
             .unwrap()
@@ -801,7 +802,7 @@ mod tests {
         // IRQSRC, then FIQSRC, of cores 0 to 3 in bcm2836-control.
         let want: Vec<u64> = (0..8).map(|i| 0x4000_0060 + 4 * i).collect();
         assert_eq!(quiet, &want);
-        assert!(boards.get("virt-a53").unwrap().snapshot.is_none());
+        assert!(boards.get("virt-a53").unwrap().unwrap().snapshot.is_none());
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/raspi3b.yaml"),
         )
