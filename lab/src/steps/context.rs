@@ -60,6 +60,8 @@ pub(crate) struct RunContext {
     pub(crate) elf: Option<PathBuf>,
     /// The debugger, from the first `attach-debugger` on.
     pub(crate) debugger: Option<Debugger>,
+    /// When the run began.
+    pub(crate) started: Instant,
     /// The scenario's deadline.
     pub(crate) deadline: Instant,
     /// Seeds scripts' random numbers.
@@ -94,6 +96,7 @@ impl RunContext {
             metrics: BTreeMap::new(),
             elf: launched.elf,
             debugger: None,
+            started: Instant::now(),
             deadline,
             seed,
             variant,

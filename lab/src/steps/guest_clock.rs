@@ -53,6 +53,14 @@ pub(crate) enum GuestClockError {
 /// Guest time since the clock was started, from a 32-bit counter that may
 /// wrap any number of times between starts, as long as it is read at least
 /// once a wrap (at 25 MHz every 171 s of guest time).
+///
+/// Every reading is taken with the machine stopped for that instant (QMP
+/// `stop`, `xp`, `cont`). A counter read through the monitor while the vCPU
+/// runs under icount can see the virtual clock ahead of where the vCPU
+/// then reads it, and a device that resynchronises on each read (the MPS2
+/// FPGAIO counter) is corrupted by that step backwards: its COUNTER jumps
+/// to garbage. Stopped, the clock is settled, and stopping does not move
+/// guest time.
 struct Elapsed {
     clock: GuestClock,
     last: u32,
@@ -60,21 +68,35 @@ struct Elapsed {
 }
 
 impl Elapsed {
-    /// Starts counting from the counter's current value.
+    /// Starts counting from the counter's value now; the machine runs on.
     async fn start(target: &mut dyn Target, clock: GuestClock) -> Result<Self, GuestClockError> {
-        let last = read_counter(target, clock.counter).await?;
+        target.qmp("stop", None).await?;
+        let last = read_counter(target, clock.counter).await;
+        target.qmp("cont", None).await?;
         Ok(Elapsed {
             clock,
-            last,
+            last: last?,
             ticks: 0,
         })
     }
 
-    /// Guest time since [`Elapsed::start`].
-    async fn read(&mut self, target: &mut dyn Target) -> Result<Duration, GuestClockError> {
+    /// Stops the machine and returns the guest time since
+    /// [`Elapsed::start`]; the caller lets the machine run on, or not.
+    async fn stop_and_read(
+        &mut self,
+        target: &mut dyn Target,
+    ) -> Result<Duration, GuestClockError> {
+        target.qmp("stop", None).await?;
         let now = read_counter(target, self.clock.counter).await?;
-        self.ticks += u64::from(now.wrapping_sub(self.last));
-        self.last = now;
+        // A reading behind the last one is not a wrap (that comes from at
+        // least half the range ahead): QEMU's virtual clock can step back a
+        // little where an idle guest wakes under icount (`sleep=off`). It
+        // counts as no progress.
+        let step = now.wrapping_sub(self.last);
+        if step <= u32::MAX / 2 {
+            self.ticks += u64::from(step);
+            self.last = now;
+        }
         Ok(ticks_to_duration(self.ticks, self.clock.hz))
     }
 }
@@ -84,6 +106,31 @@ impl Elapsed {
 /// readings adapts to how fast guest time runs against wall time, so the
 /// overshoot stays a fraction of a poll.
 pub(crate) async fn sleep_guest(
+    target: &mut dyn Target,
+    board: &BoardProfile,
+    wanted: Duration,
+    limit: Instant,
+) -> Result<Duration, GuestClockError> {
+    let passed = pass_guest_time(target, board, wanted, limit).await?;
+    target.qmp("cont", None).await?;
+    Ok(passed)
+}
+
+/// Lets at least `wanted` of guest time pass as [`sleep_guest`] does, and
+/// leaves the machine stopped at the first reading past it: for power cuts,
+/// the machine stands still where the cut falls. Returns the guest time
+/// that passed until that instant, exactly.
+pub(crate) async fn pass_guest_time_and_stop(
+    target: &mut dyn Target,
+    board: &BoardProfile,
+    wanted: Duration,
+    limit: Instant,
+) -> Result<Duration, GuestClockError> {
+    pass_guest_time(target, board, wanted, limit).await
+}
+
+/// The loop of [`sleep_guest`]; returns with the machine stopped.
+async fn pass_guest_time(
     target: &mut dyn Target,
     board: &BoardProfile,
     wanted: Duration,
@@ -103,10 +150,11 @@ pub(crate) async fn sleep_guest(
     let started = Instant::now();
     let mut elapsed = Elapsed::start(target, clock).await?;
     loop {
-        let passed = elapsed.read(target).await?;
+        let passed = elapsed.stop_and_read(target).await?;
         if passed >= wanted {
             return Ok(passed);
         }
+        target.qmp("cont", None).await?;
         let now = Instant::now();
         if now >= limit {
             return Err(GuestClockError::Timeout {

@@ -1,12 +1,14 @@
 //! Script functions with no step of their own: QMP and the human monitor,
-//! run control (`pause`, `resume`, `reset`) and metrics.
+//! run control (`pause`, `resume`, `reset`), metrics, and the run's
+//! matrix variant.
 
 use rhai::{Dynamic, Engine, Map};
 
 use super::RunContext;
 use crate::script::{Bridge, HostError, Res, from_json, number, to_json};
 
-/// Registers `qmp`, `hmp`, `pause`, `resume`, `reset` and `metric`.
+/// Registers `qmp`, `hmp`, `pause`, `resume`, `reset`, `metric`,
+/// `variant` and `wall_ms`.
 pub(super) fn bind(engine: &mut Engine, bridge: &Bridge<RunContext>) {
     let b = bridge.clone();
     engine.register_fn("qmp", move |command: &str| -> Res<Dynamic> {
@@ -45,6 +47,20 @@ pub(super) fn bind(engine: &mut Engine, bridge: &Bridge<RunContext>) {
         b.call("metric", move |ctx| {
             ctx.metrics.insert(name, value);
             Ok(())
+        })
+    });
+    // The matrix variant's name ("" without a matrix), so that one script
+    // can serve every variant of a scenario.
+    let b = bridge.clone();
+    engine.register_fn("variant", move || {
+        b.call("variant", |ctx| Ok(ctx.variant.clone().unwrap_or_default()))
+    });
+    // Wall time since the run began, in ms: for rates (trials per second),
+    // never for what a run decides (that stays reproducible from its seed).
+    let b = bridge.clone();
+    engine.register_fn("wall_ms", move || {
+        b.call("wall_ms", |ctx| {
+            Ok(ctx.started.elapsed().as_secs_f64() * 1e3)
         })
     });
 }

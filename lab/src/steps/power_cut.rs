@@ -20,7 +20,7 @@ use serde_json::json;
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::guest_clock::{GuestClockError, sleep_guest};
+use super::guest_clock::{GuestClockError, pass_guest_time_and_stop, sleep_guest};
 use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::loader::raw::RawShort;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
@@ -157,7 +157,10 @@ impl StepKind for PowerCut {
             }),
         );
         detail.insert("at_us".into(), json!(micros(at)));
-        let warned = wait(ctx, at).await?;
+        let graceful = matches!(self.mode, PowerMode::Graceful { .. });
+        // The machine stops where the cut falls: at `at`, or at the end of
+        // the hold-up after a warning at `at`.
+        let warned = wait(ctx, at, !graceful).await?;
         detail.insert("clock".into(), json!(warned.name));
         let mut passed = warned.passed;
         if let PowerMode::Graceful { hold_up } = self.mode {
@@ -173,12 +176,14 @@ impl StepKind for PowerCut {
             })?;
             ctx.target.warn_power_fail(irq).await?;
             detail.insert("hold_up_us".into(), json!(micros(hold_up)));
-            passed += wait(ctx, hold_up).await?.passed;
+            passed += wait(ctx, hold_up, true).await?.passed;
         }
         let cut = ctx.target.power_cut().await?;
         ctx.power_cuts += 1;
-        // The time that really passed before the machine stopped: the
-        // guest clock is read, not stopped, so it may run a little past.
+        // The guest time that really passed before the machine stopped,
+        // read from the stopped machine: the cut falls at the first
+        // reading of the guest clock at or past the point, so a little
+        // after it.
         detail.insert("passed_us".into(), json!(micros(passed)));
         detail.insert("step_wall_ms".into(), json!(ms(begun.elapsed())));
         detail.insert("kept_bytes".into(), json!(cut.kept_bytes));
@@ -226,8 +231,9 @@ struct Waited {
 }
 
 /// Lets `wanted` pass: guest time on a board with a guest clock, else wall
-/// time.
-async fn wait(ctx: &mut RunContext, wanted: Duration) -> Result<Waited, StepFailure> {
+/// time; with `stop`, the machine stops at the end (on the guest clock,
+/// the time passed is then read exactly).
+async fn wait(ctx: &mut RunContext, wanted: Duration, stop: bool) -> Result<Waited, StepFailure> {
     if ctx.board.guest_clock.is_none() {
         tokio::time::sleep(wanted).await;
         return Ok(Waited {
@@ -241,9 +247,13 @@ async fn wait(ctx: &mut RunContext, wanted: Duration) -> Result<Waited, StepFail
             passed: Duration::ZERO,
         });
     }
-    let passed = sleep_guest(&mut *ctx.target, &ctx.board, wanted, ctx.deadline)
-        .await
-        .map_err(|e| {
+    let (target, board) = (&mut *ctx.target, &ctx.board);
+    let passed = if stop {
+        pass_guest_time_and_stop(target, board, wanted, ctx.deadline).await
+    } else {
+        sleep_guest(target, board, wanted, ctx.deadline).await
+    };
+    let passed = passed.map_err(|e| {
             let status = match e {
                 GuestClockError::Timeout { .. } => Status::Timeout,
                 _ => Status::Error,
