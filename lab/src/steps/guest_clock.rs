@@ -88,15 +88,18 @@ impl Elapsed {
     ) -> Result<Duration, GuestClockError> {
         target.qmp("stop", None).await?;
         let now = read_counter(target, self.clock.counter).await?;
+        tracing::trace!(counter = now, last = self.last, "guest clock reading");
         // A reading behind the last one is not a wrap (that comes from at
-        // least half the range ahead): QEMU's virtual clock can step back a
-        // little where an idle guest wakes under icount (`sleep=off`). It
-        // counts as no progress.
+        // least half the range ahead) but a discontinuity: QEMU 10's MPS2
+        // FPGAIO COUNTER can jump back after an idle guest wakes under
+        // icount (`sleep=off`), and counts on at the right rate from there.
+        // The step counts as no progress, and counting goes on from the new
+        // value.
         let step = now.wrapping_sub(self.last);
         if step <= u32::MAX / 2 {
             self.ticks += u64::from(step);
-            self.last = now;
         }
+        self.last = now;
         Ok(ticks_to_duration(self.ticks, self.clock.hz))
     }
 }
