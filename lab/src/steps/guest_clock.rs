@@ -55,12 +55,8 @@ pub(crate) enum GuestClockError {
 /// once a wrap (at 25 MHz every 171 s of guest time).
 ///
 /// Every reading is taken with the machine stopped for that instant (QMP
-/// `stop`, `xp`, `cont`). A counter read through the monitor while the vCPU
-/// runs under icount can see the virtual clock ahead of where the vCPU
-/// then reads it, and a device that resynchronises on each read (the MPS2
-/// FPGAIO counter) is corrupted by that step backwards: its COUNTER jumps
-/// to garbage. Stopped, the clock is settled, and stopping does not move
-/// guest time.
+/// `stop`, `xp`, `cont`), so that the power cut that follows a wait falls
+/// exactly where the last reading was; stopping does not move guest time.
 struct Elapsed {
     clock: GuestClock,
     last: u32,
@@ -90,11 +86,11 @@ impl Elapsed {
         let now = read_counter(target, self.clock.counter).await?;
         tracing::trace!(counter = now, last = self.last, "guest clock reading");
         // A reading behind the last one is not a wrap (that comes from at
-        // least half the range ahead) but a discontinuity: QEMU 10's MPS2
-        // FPGAIO COUNTER can jump back after an idle guest wakes under
-        // icount (`sleep=off`), and counts on at the right rate from there.
-        // The step counts as no progress, and counting goes on from the new
-        // value.
+        // least half the range ahead) but a discontinuity: the MPS2 FPGAIO
+        // COUNTER resets with the board, and under icount it has been seen
+        // to step back by more than the time since any reset. The step
+        // counts as no progress, and counting goes on from the new value;
+        // the time across the step is lost.
         let step = now.wrapping_sub(self.last);
         if step <= u32::MAX / 2 {
             self.ticks += u64::from(step);
