@@ -99,6 +99,13 @@ impl ImageBuilder {
                 board.arch.as_str()
             )));
         }
+        if image.needs_storage && board.nonvolatile().is_none() {
+            return Err(unsupported(
+                "the image keeps data in a nonvolatile region (`needs_storage`), and the board \
+                 profile has no `kind: nvm` region"
+                    .into(),
+            ));
+        }
         // Only firmware builds need the board's compiler flags and memory
         // map; a Linux image builds for any board of its architecture.
         let firmware = match (board.firmware_cflags(), board.memory_ld()) {
@@ -684,6 +691,29 @@ mod tests {
         );
         std::fs::write(dir.join("image.yaml"), yaml).unwrap();
         ImageManifest::load(&root.join("images"), &dir.join("image.yaml")).unwrap()
+    }
+
+    #[test]
+    fn firmware_that_needs_storage_is_refused_on_a_board_without_a_nonvolatile_region() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("images/fw");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("main.c"), "int main(void) { return 0; }\n").unwrap();
+        std::fs::write(
+            dir.join("image.yaml"),
+            "description: d\narch: armv7m\nneeds_storage: true\ninputs: [main.c]\n\
+             build: [[touch, '{out}/fw.elf']]\noutput: fw.elf\n",
+        )
+        .unwrap();
+        let image =
+            ImageManifest::load(&root.path().join("images"), &dir.join("image.yaml")).unwrap();
+        let builder = ImageBuilder::new(root.path().join("build/images"));
+        let err = builder.build(&image, &board("netduinoplus2")).unwrap_err();
+        assert!(
+            matches!(err, ImageError::Unsupported { .. }) && err.to_string().contains("kind: nvm"),
+            "{err}"
+        );
+        assert!(builder.build(&image, &board("mps2-an385")).is_ok());
     }
 
     #[test]

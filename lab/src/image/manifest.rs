@@ -24,6 +24,10 @@ pub struct ImageManifest {
     /// Host commands the build needs.
     #[serde(default)]
     pub requires: Vec<HostTool>,
+    /// The firmware keeps data in the board's nonvolatile region (`kind:
+    /// nvm`): boards without one cannot run it, and are skipped.
+    #[serde(default)]
+    pub needs_storage: bool,
     /// Globs relative to the image folder; their contents key the cache.
     pub inputs: Vec<String>,
     /// Argument vectors run in order in the image folder, never via a shell.
