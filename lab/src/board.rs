@@ -10,9 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
+
+use crate::catalog::LazyFiles;
 
 /// Errors while reading board profiles.
 #[derive(Debug, thiserror::Error)]
@@ -573,14 +574,7 @@ impl BoardProfile {
 /// that a run pays for the boards it uses, not for every board there is.
 #[derive(Debug, Clone, Default)]
 pub struct BoardCatalog {
-    boards: BTreeMap<String, Entry>,
-}
-
-/// One profile file, parsed on first use.
-#[derive(Debug, Clone)]
-struct Entry {
-    path: PathBuf,
-    profile: OnceLock<BoardProfile>,
+    boards: LazyFiles<BoardProfile>,
 }
 
 impl BoardCatalog {
@@ -590,7 +584,7 @@ impl BoardCatalog {
             path: dir.to_owned(),
             source,
         };
-        let mut boards: BTreeMap<String, Entry> = BTreeMap::new();
+        let mut boards = LazyFiles::default();
         for path in std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -599,11 +593,11 @@ impl BoardCatalog {
             let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
                 continue;
             };
-            if let Some(first) = boards.get(&name) {
-                let (first, second) = if first.path < path {
-                    (first.path.clone(), path)
+            if let Some(first) = boards.path(&name) {
+                let (first, second) = if first < path.as_path() {
+                    (first.to_owned(), path)
                 } else {
-                    (path, first.path.clone())
+                    (path, first.to_owned())
                 };
                 return Err(BoardError::Duplicate {
                     name,
@@ -611,8 +605,7 @@ impl BoardCatalog {
                     second,
                 });
             }
-            let profile = OnceLock::new();
-            boards.insert(name, Entry { path, profile });
+            boards.insert(name, path);
         }
         Ok(BoardCatalog { boards })
     }
@@ -620,28 +613,17 @@ impl BoardCatalog {
     /// The profile with this name, read on first use; `None` when there is
     /// no such file.
     pub fn get(&self, name: &str) -> Result<Option<&BoardProfile>, BoardError> {
-        let Some(entry) = self.boards.get(name) else {
-            return Ok(None);
-        };
-        if let Some(profile) = entry.profile.get() {
-            return Ok(Some(profile));
-        }
-        // A broken profile is not kept: asking again reads the file again.
-        let profile = read_profile(&entry.path, name)?;
-        Ok(Some(entry.profile.get_or_init(|| profile)))
+        self.boards.get(name, |path| read_profile(path, name))
     }
 
     /// Every profile, sorted by name; the first broken one is an error.
     pub fn all(&self) -> Result<Vec<&BoardProfile>, BoardError> {
-        self.boards
-            .keys()
-            .filter_map(|name| self.get(name).transpose())
-            .collect()
+        self.boards.all(|name, path| read_profile(path, name))
     }
 
     /// Every board name, sorted.
     pub fn names(&self) -> Vec<&str> {
-        self.boards.keys().map(String::as_str).collect()
+        self.boards.names()
     }
 }
 

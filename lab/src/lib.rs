@@ -6,6 +6,7 @@
 
 pub mod backend;
 pub mod board;
+mod catalog;
 pub mod child;
 pub mod console;
 pub mod deps;

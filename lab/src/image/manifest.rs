@@ -1,13 +1,12 @@
 //! Image manifests (`images/**/image.yaml`): inputs, build and output.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use super::ImageError;
 use crate::board::Arch;
+use crate::catalog::LazyFiles;
 use crate::deps::HostTool;
 
 /// The manifest file name inside an image's folder.
@@ -190,20 +189,13 @@ pub struct LinuxOutputs {
 #[derive(Debug, Clone, Default)]
 pub struct ImageCatalog {
     images_dir: PathBuf,
-    images: BTreeMap<String, Entry>,
-}
-
-/// One manifest file, parsed on first use.
-#[derive(Debug, Clone)]
-struct Entry {
-    path: PathBuf,
-    manifest: OnceLock<ImageManifest>,
+    images: LazyFiles<ImageManifest>,
 }
 
 impl ImageCatalog {
     /// Finds every `image.yaml` below `images_dir`, reading none of them yet.
     pub fn load(images_dir: &Path) -> Result<Self, ImageError> {
-        let mut images = BTreeMap::new();
+        let mut images = LazyFiles::default();
         let mut stack = vec![images_dir.to_owned()];
         while let Some(dir) = stack.pop() {
             let entries = std::fs::read_dir(&dir).map_err(|source| ImageError::Io {
@@ -215,9 +207,7 @@ impl ImageCatalog {
                 if entry.file_type().is_ok_and(|t| t.is_dir()) {
                     stack.push(path);
                 } else if path.file_name().is_some_and(|n| n == MANIFEST) {
-                    let name = image_name(images_dir, &path);
-                    let manifest = OnceLock::new();
-                    images.insert(name, Entry { path, manifest });
+                    images.insert(image_name(images_dir, &path), path);
                 }
             }
         }
@@ -230,28 +220,19 @@ impl ImageCatalog {
     /// The image with this name, read on first use; `None` when there is
     /// no such manifest.
     pub fn get(&self, name: &str) -> Result<Option<&ImageManifest>, ImageError> {
-        let Some(entry) = self.images.get(name) else {
-            return Ok(None);
-        };
-        if let Some(manifest) = entry.manifest.get() {
-            return Ok(Some(manifest));
-        }
-        // A broken manifest is not kept: asking again reads it again.
-        let manifest = ImageManifest::load(&self.images_dir, &entry.path)?;
-        Ok(Some(entry.manifest.get_or_init(|| manifest)))
+        self.images
+            .get(name, |path| ImageManifest::load(&self.images_dir, path))
     }
 
     /// Every image, sorted by name; the first broken manifest is an error.
     pub fn all(&self) -> Result<Vec<&ImageManifest>, ImageError> {
         self.images
-            .keys()
-            .filter_map(|name| self.get(name).transpose())
-            .collect()
+            .all(|_, path| ImageManifest::load(&self.images_dir, path))
     }
 
     /// Every image name, sorted.
     pub fn names(&self) -> Vec<&str> {
-        self.images.keys().map(String::as_str).collect()
+        self.images.names()
     }
 }
 
