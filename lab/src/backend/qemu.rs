@@ -479,6 +479,25 @@ impl QemuTarget {
     }
 }
 
+impl Running {
+    /// Starts QEMU's gdbstub on `socket` unless it serves already.
+    async fn ensure_gdb_stub(&mut self, socket: &Path) -> Result<(), TargetError> {
+        if !self.gdb_stub {
+            start_gdb_stub(&self.qmp, socket).await?;
+            self.gdb_stub = true;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the guest's CPUs run (not paused, not held by `-S`).
+async fn guest_running(qmp: &QmpClient) -> Result<bool, QmpError> {
+    Ok(qmp
+        .execute(qapi::qmp::query_status {}, QMP_TIMEOUT)
+        .await?
+        .running)
+}
+
 /// How the guest ended, for messages.
 fn how_it_ended(exit: &GuestExit) -> String {
     match exit {
@@ -653,15 +672,8 @@ impl Target for QemuTarget {
                     .into(),
             ));
         }
-        let status = running
-            .qmp
-            .execute_raw("query-status", None, QMP_TIMEOUT)
-            .await?;
-        let was_running = status.get("running") == Some(&serde_json::Value::Bool(true));
-        if !running.gdb_stub {
-            start_gdb_stub(&running.qmp, &socket).await?;
-            running.gdb_stub = true;
-        }
+        let was_running = guest_running(&running.qmp).await?;
+        running.ensure_gdb_stub(&socket).await?;
         // Connecting to the stub pauses the machine; it runs on after.
         power::raise_irq(&socket, irq).await?;
         if was_running {
@@ -726,8 +738,7 @@ impl Target for QemuTarget {
         }
         let qmp = self.qmp_client()?.clone();
         let started = tokio::time::Instant::now();
-        let status = qmp.execute_raw("query-status", None, QMP_TIMEOUT).await?;
-        let was_running = status.get("running") == Some(&serde_json::Value::Bool(true));
+        let was_running = guest_running(&qmp).await?;
         if was_running {
             qmp.execute(qapi::qmp::stop {}, QMP_TIMEOUT).await?;
         }
@@ -800,10 +811,7 @@ impl Target for QemuTarget {
     async fn debug_connector(&mut self) -> Result<BackendFactory, TargetError> {
         let socket = self.dir.path().join(GDB_SOCKET);
         let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
-        if !running.gdb_stub {
-            start_gdb_stub(&running.qmp, &socket).await?;
-            running.gdb_stub = true;
-        }
+        running.ensure_gdb_stub(&socket).await?;
         Ok(Box::new(move || {
             let client = GdbClient::connect_unix(&socket, DEBUG_CONNECT_TIMEOUT)?;
             Ok(Box::new(client) as Box<dyn DebugBackend>)

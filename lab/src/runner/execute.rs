@@ -14,6 +14,7 @@ use super::{Job, JobSettings};
 use crate::backend::{BootImage, TargetKind};
 use crate::report::{RunResult, Start, Status, StepResult};
 use crate::scenario::At;
+use crate::steps::ms;
 use crate::steps::{Detail, RunContext, Step, StepFailure};
 
 /// Runs one job to completion and returns its result. Never panics on a
@@ -235,8 +236,4 @@ async fn warm_up(
             Ok(())
         }
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::failure::StepFailure;
 use crate::backend::{Target, TargetError};
 use crate::board::{BoardProfile, GuestClock};
+use crate::report::Status;
 
 /// The shortest and longest pause between two readings of the counter.
 const POLL_MIN: Duration = Duration::from_micros(200);
@@ -48,6 +50,17 @@ pub(crate) enum GuestClockError {
     /// The target failed.
     #[error(transparent)]
     Target(#[from] TargetError),
+}
+
+impl From<GuestClockError> for StepFailure {
+    /// A wait that ran out of wall time is a timeout; anything else an error.
+    fn from(e: GuestClockError) -> Self {
+        let status = match e {
+            GuestClockError::Timeout { .. } => Status::Timeout,
+            _ => Status::Error,
+        };
+        StepFailure::new(status, e.to_string())
+    }
 }
 
 /// Guest time since the clock was started, from a 32-bit counter that may
@@ -110,7 +123,7 @@ pub(crate) async fn sleep_guest(
     wanted: Duration,
     limit: Instant,
 ) -> Result<Duration, GuestClockError> {
-    let passed = pass_guest_time(target, board, wanted, limit).await?;
+    let passed = pass_guest_time_and_stop(target, board, wanted, limit).await?;
     target.qmp("cont", None).await?;
     Ok(passed)
 }
@@ -120,16 +133,6 @@ pub(crate) async fn sleep_guest(
 /// the machine stands still where the cut falls. Returns the guest time
 /// that passed until that instant, exactly.
 pub(crate) async fn pass_guest_time_and_stop(
-    target: &mut dyn Target,
-    board: &BoardProfile,
-    wanted: Duration,
-    limit: Instant,
-) -> Result<Duration, GuestClockError> {
-    pass_guest_time(target, board, wanted, limit).await
-}
-
-/// The loop of [`sleep_guest`]; returns with the machine stopped.
-async fn pass_guest_time(
     target: &mut dyn Target,
     board: &BoardProfile,
     wanted: Duration,

@@ -150,6 +150,11 @@ pub(crate) fn bindings(engine: &mut Engine, bridge: &Bridge<RunContext>) {
 
 /// Runs `step` for the script function `function` exactly as the YAML step
 /// runs, its metrics included; the script gets no value back.
+/// A duration in milliseconds, to the microsecond, as reports give them.
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
 fn run_for_script<S: StepKind + Send + 'static>(
     bridge: &Bridge<RunContext>,
     function: &'static str,

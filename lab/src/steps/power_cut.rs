@@ -20,8 +20,8 @@ use serde_json::json;
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::guest_clock::{GuestClockError, pass_guest_time_and_stop, sleep_guest};
-use super::{Detail, RunContext, StepFailure, StepKind};
+use super::guest_clock::{pass_guest_time_and_stop, sleep_guest};
+use super::{Detail, RunContext, StepFailure, StepKind, ms};
 use crate::loader::raw::RawShort;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
@@ -253,16 +253,9 @@ async fn wait(ctx: &mut RunContext, wanted: Duration, stop: bool) -> Result<Wait
     } else {
         sleep_guest(target, board, wanted, ctx.deadline).await
     };
-    let passed = passed.map_err(|e| {
-            let status = match e {
-                GuestClockError::Timeout { .. } => Status::Timeout,
-                _ => Status::Error,
-            };
-            StepFailure::new(status, e.to_string())
-        })?;
     Ok(Waited {
         name: "guest",
-        passed,
+        passed: passed?,
     })
 }
 
@@ -333,11 +326,6 @@ fn from_map(options: &Map) -> Res<PowerCut> {
         }
     };
     Ok(PowerCut { mode, at })
-}
-
-/// A duration in milliseconds, to the microsecond.
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// A duration in whole microseconds.

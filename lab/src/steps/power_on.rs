@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{Detail, RunContext, StepFailure, StepKind, run_for_script};
+use super::{Detail, RunContext, StepFailure, StepKind, ms, run_for_script};
 use crate::loader::{ScenarioError, StepSyntax, Validator};
 use crate::script::{Bridge, Res};
 
@@ -38,10 +38,7 @@ impl StepKind for PowerOn {
         drop(ctx.debugger.take());
         ctx.target.power_on().await?;
         let mut detail = Detail::new();
-        detail.insert(
-            "power_on_ms".into(),
-            json!((begun.elapsed().as_secs_f64() * 1e6).round() / 1e3),
-        );
+        detail.insert("power_on_ms".into(), json!(ms(begun.elapsed())));
         Ok(Some(detail))
     }
 

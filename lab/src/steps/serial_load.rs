@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::failure::{ended_early, metric_value};
-use super::{Detail, RunContext, StepFailure, StepKind};
+use super::{Detail, RunContext, StepFailure, StepKind, ms};
 use crate::backend::Target;
 use crate::console::{Console, ConsoleError, LineReader, NextLine};
 use crate::loader::raw::RawScalar;
@@ -274,10 +274,6 @@ async fn serial_load(
     detail.insert("duration_ms".into(), json!(ms(started.elapsed())));
     metrics.extend(m);
     Ok(detail)
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// Sends message `seq` when it is due (`started + seq / rate`): late ones

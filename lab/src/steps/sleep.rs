@@ -11,11 +11,10 @@ use serde_json::json;
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::guest_clock::{GuestClockError, sleep_guest};
+use super::guest_clock::sleep_guest;
 use super::{Detail, RunContext, StepFailure, StepKind, run_for_script};
 use crate::loader::raw::{RawScalar, RawShort};
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
-use crate::report::Status;
 use crate::script::{Abort, Bridge, Res, abort, register_duration_fn};
 
 /// Whose time `sleep:` lets pass.
@@ -149,15 +148,7 @@ impl Sleep {
     /// Lets the guest time pass, waiting until `limit` at most; returns
     /// the guest time that passed.
     async fn guest(&self, ctx: &mut RunContext, limit: Instant) -> Result<Duration, StepFailure> {
-        sleep_guest(&mut *ctx.target, &ctx.board, self.duration, limit)
-            .await
-            .map_err(|e| {
-                let status = match e {
-                    GuestClockError::Timeout { .. } => Status::Timeout,
-                    _ => Status::Error,
-                };
-                StepFailure::new(status, e.to_string())
-            })
+        Ok(sleep_guest(&mut *ctx.target, &ctx.board, self.duration, limit).await?)
     }
 }
 

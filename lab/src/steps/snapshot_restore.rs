@@ -8,8 +8,7 @@ use rhai::Engine;
 use serde_json::json;
 use serde_saphyr::Spanned;
 
-use super::snapshot_save::ms;
-use super::{Detail, RunContext, StepFailure, StepKind, run_for_script};
+use super::{Detail, RunContext, StepFailure, StepKind, ms, run_for_script};
 use crate::loader::location::is_identifier;
 use crate::loader::{ScenarioError, StepSyntax, Validator};
 use crate::script::{Bridge, Res, error};

@@ -8,7 +8,7 @@ use rhai::Engine;
 use serde_json::json;
 use serde_saphyr::Spanned;
 
-use super::{Detail, RunContext, StepFailure, StepKind, run_for_script};
+use super::{Detail, RunContext, StepFailure, StepKind, ms, run_for_script};
 use crate::loader::location::is_identifier;
 use crate::loader::{ScenarioError, StepSyntax, Validator};
 use crate::script::{Bridge, Res, error};
@@ -60,9 +60,4 @@ impl StepKind for SnapshotSave {
             run_for_script(&b, "snapshot_save", step)
         });
     }
-}
-
-/// A duration in milliseconds, to the microsecond.
-pub(super) fn ms(d: std::time::Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
 }
