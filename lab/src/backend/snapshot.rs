@@ -78,7 +78,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::qmp::QmpClient;
+use crate::qmp::{QmpClient, xp};
 
 /// The longest a save or a restore may take (QEMU's migration alone). The
 /// largest machine the lab runs (virt-a53 with 512 MiB) takes under 2 s.
@@ -205,9 +205,9 @@ pub(super) async fn pause_quiet(
 /// The first register of `quiet` that does not read zero, with its value.
 async fn first_set(qmp: &QmpClient, quiet: &[u64]) -> Result<Option<(u64, u32)>, String> {
     for &address in quiet {
-        let command = format!("xp /1wx {address:#x}");
-        let answer = (qmp.hmp(&command, MONITOR_TIMEOUT).await).map_err(|e| e.to_string())?;
-        let value = parse_xp_word(&answer).ok_or_else(|| {
+        let answer =
+            (qmp.hmp(&xp::command(address), MONITOR_TIMEOUT).await).map_err(|e| e.to_string())?;
+        let value = xp::word(&answer).ok_or_else(|| {
             format!("cannot read register {address:#x}: the monitor said {answer:?}")
         })?;
         if value != 0 {
@@ -215,12 +215,6 @@ async fn first_set(qmp: &QmpClient, quiet: &[u64]) -> Result<Option<(u64, u32)>,
         }
     }
     Ok(None)
-}
-
-/// The word in an `xp /1wx` answer (`0000000040000060: 0x00000002`).
-fn parse_xp_word(answer: &str) -> Option<u32> {
-    let (_, value) = answer.trim().split_once(": ")?;
-    u32::from_str_radix(value.trim().strip_prefix("0x")?, 16).ok()
 }
 
 /// Checks that `path` is a QEMU migration file before any QEMU is started
@@ -256,12 +250,6 @@ mod tests {
             partial_path(Path::new("/c/warm.snap")),
             Path::new("/c/warm.snap.partial")
         );
-    }
-
-    #[test]
-    fn an_xp_word_parses() {
-        assert_eq!(parse_xp_word("0000000040000064: 0x00000002\r\n"), Some(2));
-        assert_eq!(parse_xp_word("Cannot access memory"), None);
     }
 
     #[test]

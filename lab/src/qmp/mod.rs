@@ -14,6 +14,7 @@ mod error;
 mod event;
 mod migration;
 mod transport;
+pub mod xp;
 
 pub use client::QmpClient;
 pub use error::QmpError;

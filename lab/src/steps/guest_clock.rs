@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use super::failure::StepFailure;
 use crate::backend::{Target, TargetError};
 use crate::board::{BoardProfile, GuestClock};
+use crate::qmp::xp;
 use crate::report::Status;
 
 /// The shortest and longest pause between two readings of the counter.
@@ -183,17 +184,11 @@ fn next_pause(rest: Duration, passed: Duration, waited: Duration) -> Duration {
 /// Reads the 32-bit counter at `address` with the monitor's `xp`, which
 /// goes through the device's own read handler.
 async fn read_counter(target: &mut dyn Target, address: u64) -> Result<u32, GuestClockError> {
-    let answer = target.monitor(&format!("xp /1wx {address:#x}")).await?;
-    parse_xp(&answer).ok_or_else(|| GuestClockError::Unreadable {
+    let answer = target.monitor(&xp::command(address)).await?;
+    xp::word(&answer).ok_or_else(|| GuestClockError::Unreadable {
         address,
         answer: answer.trim().to_owned(),
     })
-}
-
-/// The value in `xp`'s answer, `0000000040028018: 0x037ccc66`.
-fn parse_xp(answer: &str) -> Option<u32> {
-    let (_, value) = answer.trim().split_once(": ")?;
-    u32::from_str_radix(value.trim().strip_prefix("0x")?, 16).ok()
 }
 
 fn ticks_to_duration(ticks: u64, hz: u64) -> Duration {
@@ -205,17 +200,7 @@ fn ticks_to_duration(ticks: u64, hz: u64) -> Duration {
 mod tests {
     use std::time::Duration;
 
-    use super::{POLL_MAX, POLL_MIN, next_pause, parse_xp, ticks_to_duration};
-
-    #[test]
-    fn xp_answers_parse() {
-        assert_eq!(
-            parse_xp("0000000040028018: 0x037ccc66\r\n"),
-            Some(0x037c_cc66)
-        );
-        assert_eq!(parse_xp("Cannot access memory"), None);
-        assert_eq!(parse_xp("0000000040028018: 0xzz"), None);
-    }
+    use super::{POLL_MAX, POLL_MIN, next_pause, ticks_to_duration};
 
     #[test]
     fn ticks_become_guest_time() {
