@@ -177,6 +177,9 @@ pub enum TargetError {
     /// The board's nonvolatile storage could not be saved or loaded.
     #[error("nonvolatile storage: {0}")]
     Storage(String),
+    /// The board's power-fail warning could not be raised.
+    #[error("the power-fail warning: {0}")]
+    PowerFailWarning(String),
     /// Power-on while the board runs.
     #[error("the board is already on: cut its power first (power-cut)")]
     PoweredOn,

@@ -86,7 +86,9 @@ impl Storage {
             )));
         }
         let base = self.region.base;
-        with_stub(socket, move |core| core.write_memory(base, &data)).await
+        with_stub(socket, move |core| core.write_memory(base, &data))
+            .await
+            .map_err(TargetError::Storage)
     }
 }
 
@@ -95,18 +97,20 @@ impl Storage {
 pub(super) async fn raise_irq(socket: &Path, irq: u32) -> Result<(), TargetError> {
     let register = NVIC_ISPR0 + 4 * u64::from(irq / 32);
     let bit = 1u32 << (irq % 32);
-    with_stub(socket, move |core| core.write_u32(register, bit)).await
+    with_stub(socket, move |core| core.write_u32(register, bit))
+        .await
+        .map_err(TargetError::PowerFailWarning)
 }
 
 /// Runs `op` on a fresh connection to the gdbstub at `socket`, on a
-/// blocking thread. The connection is dropped without a detach, which
-/// would resume the machine: it stays paused.
+/// blocking thread; what failed, in words. The connection is dropped
+/// without a detach, which would resume the machine: it stays paused.
 async fn with_stub(
     socket: &Path,
     op: impl FnOnce(&mut GdbClient<std::os::unix::net::UnixStream>) -> Result<(), GdbError>
     + Send
     + 'static,
-) -> Result<(), TargetError> {
+) -> Result<(), String> {
     let socket = socket.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut core = GdbClient::connect_unix(&socket, STUB_TIMEOUT)?;
@@ -114,6 +118,6 @@ async fn with_stub(
         op(&mut core)
     })
     .await
-    .map_err(|e| TargetError::Crashed(format!("the lab failed while using the gdbstub: {e}")))?
-    .map_err(|e| TargetError::Storage(format!("through QEMU's gdbstub: {e}")))
+    .map_err(|e| format!("the lab failed while using QEMU's gdbstub: {e}"))?
+    .map_err(|e| format!("through QEMU's gdbstub: {e}"))
 }

@@ -666,9 +666,9 @@ impl Target for QemuTarget {
         let socket = self.dir.path().join(GDB_SOCKET);
         let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
         if running.fault_catch.is_some() {
-            return Err(TargetError::Storage(
-                "the power-fail warning goes through QEMU's gdbstub, which the HardFault catch \
-                 of `expect-fault` holds: cut without a warning (mode: abrupt) in this run"
+            return Err(TargetError::PowerFailWarning(
+                "it goes through QEMU's gdbstub, which the HardFault catch of `expect-fault` \
+                 holds: cut without a warning (mode: abrupt) in this run"
                     .into(),
             ));
         }
