@@ -490,12 +490,11 @@ impl Running {
     }
 }
 
-/// Whether the guest's CPUs run (not paused, not held by `-S`).
+/// Whether the guest's CPUs run (not paused, not held by `-S`). Read
+/// untyped: only `running` matters, whatever run state QEMU names.
 async fn guest_running(qmp: &QmpClient) -> Result<bool, QmpError> {
-    Ok(qmp
-        .execute(qapi::qmp::query_status {}, QMP_TIMEOUT)
-        .await?
-        .running)
+    let status = qmp.execute_raw("query-status", None, QMP_TIMEOUT).await?;
+    Ok(status.get("running") == Some(&serde_json::Value::Bool(true)))
 }
 
 /// How the guest ended, for messages.
