@@ -146,3 +146,46 @@ fn bad_cut_options_are_refused_with_their_place() {
         );
     }
 }
+
+#[test]
+fn cuts_fall_on_the_firmware_s_own_time_across_its_reboot() {
+    // The A/B update of images/cortex-m/ota, by the firmware's own SysTick
+    // from its first flash write: the new image is verified until 225 ms,
+    // the boot record switched and the board rebooted at 227.5 ms, the
+    // trial boot committed at about 341 ms. The lab counts from the
+    // timestamp the firmware printed (`from`), and across the reboot, which
+    // restarts the board's counter, through the reset it holds.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("reboot.rhai"),
+        r#"
+        fn update_and_cut(at) {
+            send_serial("UPDATE 2\n");
+            let writing = wait_serial("UPDATE writing slot=. pages=\\d+ us=(?P<us>\\d+)", "5s");
+            let cut = power_cut(#{mode: "abrupt", at: at, from: `${writing.us}us`});
+            assert(cut.late_us < 50000, `the cut fell ${cut.late_us} us late`);
+            power_on();
+            wait_serial("(?s)^.*?READY version=\\d+", "5s").text
+        }
+        // During the verify: version 1 stays.
+        let boot = update_and_cut("150ms");
+        assert(boot.contains("READY version=1") && !boot.contains("TRIAL"), boot);
+        // After the reboot, before the commit: the trial boot is pending.
+        let boot = update_and_cut("290ms");
+        assert(boot.contains("TRIAL version=2"), boot);
+        "#,
+    )
+    .unwrap();
+    let file = ScenarioYaml::elf("mps2-an385", copy_elf(dir, "cortex-m/ota", "mps2-an385"))
+        .with("clock: virtual")
+        .with("storage: {}")
+        .with("args: [ab]")
+        .with("timeout: 60s")
+        .step("boot: {}")
+        .step("wait-serial: {match: 'READY version=1', timeout: 10s}")
+        .step("script: {file: reboot.rhai}")
+        .write(dir, "reboot.yaml");
+    let report = lab_run(dir, &file, &["-j", "1"]);
+    assert_eq!(report.code(), Some(0), "{report}");
+}

@@ -87,9 +87,10 @@ async fn connect_with(timeout: Duration) -> (QmpClient, QmpEvents, FakeQemu) {
     let server = async {
         fake.send_line(GREETING).await;
         let cmd = fake.expect("qmp_capabilities").await;
-        assert!(
-            cmd.get("arguments").is_none_or(|a| a == &json!({})),
-            "no capability should be enabled: {cmd}"
+        assert_eq!(
+            cmd.get("arguments"),
+            Some(&json!({"enable": ["oob"]})),
+            "out-of-band execution should be asked for: {cmd}"
         );
         fake.reply(&cmd, json!({})).await;
     };
@@ -216,6 +217,68 @@ async fn execute_raw_sends_arguments_and_returns_json() {
     assert!(cmd.get("arguments").is_none(), "{cmd}");
     fake.reply(&cmd, json!({})).await;
     assert_eq!(call.await.unwrap().unwrap(), json!({}));
+}
+
+#[tokio::test]
+async fn a_batch_is_written_whole_before_any_reply_and_answers_in_order() {
+    let (client, _events, mut fake) = connect().await;
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move {
+            let batch = [
+                ("cont", None),
+                ("stop", None),
+                (
+                    "human-monitor-command",
+                    Some(json!({"command-line": "xp/1wx 0x40028018"})),
+                ),
+            ];
+            client.execute_batch(&batch, T).await
+        }
+    });
+    // All three arrive before the fake answers any of them.
+    let cont = fake.expect("cont").await;
+    let stop = fake.expect("stop").await;
+    let xp = fake.expect("human-monitor-command").await;
+    assert_eq!(xp["arguments"]["command-line"], "xp/1wx 0x40028018");
+    // Answered out of order, they come back in the batch's order.
+    fake.reply(&xp, json!("0000000040028018: 0x00000010\r\n"))
+        .await;
+    fake.reply(&stop, json!({})).await;
+    fake.reply(&cont, json!({})).await;
+    let replies = call.await.unwrap().expect("the batch");
+    assert_eq!(
+        replies,
+        vec![
+            json!({}),
+            json!({}),
+            json!("0000000040028018: 0x00000010\r\n")
+        ]
+    );
+
+    // A failure in the middle fails the batch with that command's error.
+    let call = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .execute_batch(&[("stop", None), ("no-such-command", None)], T)
+                .await
+        }
+    });
+    let stop = fake.expect("stop").await;
+    let bad = fake.expect("no-such-command").await;
+    fake.reply(&stop, json!({})).await;
+    fake.send(json!({
+        "error": {"class": "CommandNotFound", "desc": "The command no-such-command has not been found"},
+        "id": bad["id"],
+    }))
+    .await;
+    let err = call.await.unwrap().unwrap_err();
+    assert!(
+        matches!(&err, QmpError::Command { class, .. } if class == "CommandNotFound"),
+        "{err:?}"
+    );
+    query_status_round_trip(&client, &mut fake).await;
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use crate::deps::MissingTool;
 use crate::fault::CaughtFault;
 use crate::gdb::GdbError;
 use crate::gdb::bridge::BackendFactory;
-use crate::qmp::QmpError;
+use crate::qmp::{QmpError, QmpEvent};
 use probe::ProbeError;
 
 /// Which kind of backend runs a scenario.
@@ -241,6 +241,30 @@ pub trait Target: Send {
 
     /// Runs a monitor (HMP) command, like `info mtree`, and returns its text.
     async fn monitor(&mut self, command: &str) -> Result<String, TargetError>;
+
+    /// Runs several QMP commands by name and returns their `return`
+    /// values in order, or the first failure. QEMU receives them together
+    /// and runs them back to back: `cont` then `stop` lets the guest run
+    /// only for the moment QEMU takes to read the `stop`. The default runs
+    /// them one after the other.
+    async fn qmp_batch(
+        &mut self,
+        commands: &[(&str, Option<serde_json::Value>)],
+    ) -> Result<Vec<serde_json::Value>, TargetError> {
+        let mut replies = Vec::with_capacity(commands.len());
+        for (command, args) in commands {
+            replies.push(self.qmp(command, args.clone()).await?);
+        }
+        Ok(replies)
+    }
+
+    /// The QMP events QEMU has sent since the last call (`SHUTDOWN`,
+    /// `RESET`, ...), oldest first; an event sent before the reply to a
+    /// command is here once that command has returned. None on a backend
+    /// without QMP.
+    fn take_events(&mut self) -> Vec<QmpEvent> {
+        Vec::new()
+    }
 
     /// Arms a HardFault catch (a vector catch, as probe-rs and OpenOCD call
     /// it) for every later boot: the core halts on entry to the firmware's

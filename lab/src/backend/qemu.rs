@@ -32,7 +32,7 @@ use crate::deps::HostTool;
 use crate::fault::CaughtFault;
 use crate::gdb::bridge::BackendFactory;
 use crate::gdb::{DebugBackend, GdbClient};
-use crate::qmp::{QmpClient, QmpError, QmpEvents};
+use crate::qmp::{QmpClient, QmpError, QmpEvent, QmpEvents};
 use crate::scenario::Clock;
 use crate::scratch::ScratchDir;
 
@@ -176,7 +176,7 @@ struct Running {
     child: Child,
     pgid: Pid,
     qmp: QmpClient,
-    _events: QmpEvents,
+    events: QmpEvents,
     console: Console,
     stderr: Arc<Mutex<Vec<u8>>>,
     stderr_task: JoinHandle<()>,
@@ -432,7 +432,7 @@ impl QemuTarget {
             child,
             pgid,
             qmp,
-            _events: events,
+            events,
             console: Console::new(serial),
             stderr,
             stderr_task,
@@ -621,6 +621,23 @@ impl Target for QemuTarget {
 
     async fn monitor(&mut self, command: &str) -> Result<String, TargetError> {
         Ok(self.qmp_client()?.hmp(command, QMP_TIMEOUT).await?)
+    }
+
+    async fn qmp_batch(
+        &mut self,
+        commands: &[(&str, Option<serde_json::Value>)],
+    ) -> Result<Vec<serde_json::Value>, TargetError> {
+        Ok(self
+            .qmp_client()?
+            .execute_batch(commands, QMP_TIMEOUT)
+            .await?)
+    }
+
+    fn take_events(&mut self) -> Vec<QmpEvent> {
+        let Some(running) = self.running.as_mut() else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| running.events.try_next()).collect()
     }
 
     fn arm_fault_catch(&mut self) -> bool {

@@ -62,4 +62,10 @@ impl QmpEvents {
     pub async fn next(&mut self) -> Option<QmpEvent> {
         self.rx.recv().await
     }
+
+    /// The next event already received, without waiting; `None` when there
+    /// is none yet (or the connection has ended).
+    pub fn try_next(&mut self) -> Option<QmpEvent> {
+        self.rx.try_recv().ok()
+    }
 }

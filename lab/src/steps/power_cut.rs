@@ -7,10 +7,14 @@
 //!
 //! The cut point `at` counts from the step's start, in guest time on a
 //! board with a guest clock (so it holds under `clock: virtual`), else in
-//! wall time. `at: {between: [A, B]}` draws it uniformly from the run's
-//! seed and the number of cuts before it, so that `lab run --seed S`
-//! draws the same points again; the report holds the point drawn and the
-//! guest time at which the machine actually stopped.
+//! wall time. With `from: D` it counts from a reading of the guest clock
+//! instead, such as a timestamp the firmware printed when its update
+//! began: a busy guest runs many times faster than wall time, so the
+//! moment the lab sees that line is already well past it. `at: {between:
+//! [A, B]}` draws the point uniformly from the run's seed and the number
+//! of cuts before it, so that `lab run --seed S` draws the same points
+//! again; the report holds the point drawn and the guest time at which the
+//! machine actually stopped, which is at or a little past it.
 
 use std::time::Duration;
 
@@ -20,7 +24,7 @@ use serde_json::json;
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::guest_clock::{pass_guest_time_and_stop, sleep_guest};
+use super::guest_clock::pass_guest_time_and_stop;
 use super::{Detail, RunContext, StepFailure, StepKind, ms};
 use crate::loader::raw::RawShort;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
@@ -58,6 +62,8 @@ pub struct PowerCut {
     pub mode: PowerMode,
     /// When the power starts to fail (the warning, when graceful).
     pub at: CutPoint,
+    /// The guest clock's reading `at` counts from; `None` for the step's start.
+    pub from: Option<Duration>,
 }
 
 /// `power-cut:` as written.
@@ -66,6 +72,7 @@ pub struct PowerCut {
 pub(crate) struct RawPowerCut {
     mode: Option<Spanned<String>>,
     at: Option<Spanned<RawShort<RawBetween>>>,
+    from: Option<Spanned<String>>,
     hold_up: Option<Spanned<String>>,
 }
 
@@ -79,7 +86,7 @@ pub(crate) struct RawBetween {
 impl StepKind for PowerCut {
     const SYNTAX: StepSyntax = StepSyntax {
         key: "power-cut",
-        example: "{mode: abrupt, at: {between: [10ms, 200ms]}}",
+        example: "{mode: abrupt, at: {between: [10ms, 200ms]}, from: 510ms}",
     };
     const EMULATION_ONLY: Option<&'static str> = Some("power control");
     type Raw = RawPowerCut;
@@ -142,7 +149,8 @@ impl StepKind for PowerCut {
                 }
             }
         };
-        Ok(PowerCut { mode, at })
+        let from = v.optional_duration(raw.from.as_ref())?;
+        Ok(PowerCut { mode, at, from })
     }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
@@ -157,11 +165,20 @@ impl StepKind for PowerCut {
             }),
         );
         detail.insert("at_us".into(), json!(micros(at)));
+        if let Some(from) = self.from {
+            detail.insert("from_us".into(), json!(micros(from)));
+        }
         let graceful = matches!(self.mode, PowerMode::Graceful { .. });
         // The machine stops where the cut falls: at `at`, or at the end of
         // the hold-up after a warning at `at`.
-        let warned = wait(ctx, at, !graceful).await?;
+        let warned = wait(ctx, at, self.from, !graceful).await?;
         detail.insert("clock".into(), json!(warned.name));
+        // How far past the point drawn the power started to fail: the
+        // machine stops only at a reading of the guest clock.
+        detail.insert(
+            "late_us".into(),
+            json!(micros(warned.passed.saturating_sub(at))),
+        );
         let mut passed = warned.passed;
         if let PowerMode::Graceful { hold_up } = self.mode {
             let irq = ctx.board.power_fail.map(|p| p.irq).ok_or_else(|| {
@@ -176,14 +193,14 @@ impl StepKind for PowerCut {
             })?;
             ctx.target.warn_power_fail(irq).await?;
             detail.insert("hold_up_us".into(), json!(micros(hold_up)));
-            passed += wait(ctx, hold_up, true).await?.passed;
+            passed += wait(ctx, hold_up, None, true).await?.passed;
         }
         let cut = ctx.target.power_cut().await?;
         ctx.power_cuts += 1;
-        // The guest time that really passed before the machine stopped,
-        // read from the stopped machine: the cut falls at the first
-        // reading of the guest clock at or past the point, so a little
-        // after it.
+        // The guest time that really passed before the machine stopped
+        // (from `from` when given), read from the stopped machine: the cut
+        // falls at the first reading of the guest clock at or past the
+        // point, so a little after it.
         detail.insert("passed_us".into(), json!(micros(passed)));
         detail.insert("step_wall_ms".into(), json!(ms(begun.elapsed())));
         detail.insert("kept_bytes".into(), json!(cut.kept_bytes));
@@ -197,6 +214,7 @@ impl StepKind for PowerCut {
             let step = PowerCut {
                 mode: PowerMode::Abrupt,
                 at: CutPoint::After(Duration::ZERO),
+                from: None,
             };
             cut_for_script(&b, step)
         });
@@ -230,32 +248,47 @@ struct Waited {
     passed: Duration,
 }
 
-/// Lets `wanted` pass: guest time on a board with a guest clock, else wall
-/// time; with `stop`, the machine stops at the end (on the guest clock,
-/// the time passed is then read exactly).
-async fn wait(ctx: &mut RunContext, wanted: Duration, stop: bool) -> Result<Waited, StepFailure> {
+/// Lets `wanted` pass (since the guest clock read `from`, when given):
+/// guest time on a board with a guest clock, else wall time; with `stop`,
+/// the machine stops at the end (on the guest clock, the time passed is
+/// then read exactly).
+async fn wait(
+    ctx: &mut RunContext,
+    wanted: Duration,
+    from: Option<Duration>,
+    stop: bool,
+) -> Result<Waited, StepFailure> {
     if ctx.board.guest_clock.is_none() {
+        if from.is_some() {
+            return Err(StepFailure::new(
+                Status::Error,
+                format!(
+                    "`from` is a reading of the guest clock, and board `{}` has none \
+                     (`guest_clock` in its profile): count `at` from the step's start",
+                    ctx.board.name
+                ),
+            ));
+        }
         tokio::time::sleep(wanted).await;
         return Ok(Waited {
             name: "wall",
             passed: wanted,
         });
     }
-    if wanted.is_zero() {
+    if wanted.is_zero() && from.is_none() {
         return Ok(Waited {
             name: "guest",
             passed: Duration::ZERO,
         });
     }
     let (target, board) = (&mut *ctx.target, &ctx.board);
-    let passed = if stop {
-        pass_guest_time_and_stop(target, board, wanted, ctx.deadline).await
-    } else {
-        sleep_guest(target, board, wanted, ctx.deadline).await
-    };
+    let passed = pass_guest_time_and_stop(target, board, wanted, from, ctx.deadline).await?;
+    if !stop {
+        target.qmp("cont", None).await?;
+    }
     Ok(Waited {
         name: "guest",
-        passed: passed?,
+        passed,
     })
 }
 
@@ -271,13 +304,13 @@ fn cut_for_script(bridge: &Bridge<RunContext>, step: PowerCut) -> Res<Map> {
         .collect())
 }
 
-/// `power_cut(#{mode, at, between, hold_up})` options.
+/// `power_cut(#{mode, at, between, from, hold_up})` options.
 fn from_map(options: &Map) -> Res<PowerCut> {
     const FUNCTION: &str = "power_cut";
     for key in options.keys() {
-        if !["mode", "at", "between", "hold_up"].contains(&key.as_str()) {
+        if !["mode", "at", "between", "from", "hold_up"].contains(&key.as_str()) {
             return Err(error(format!(
-                "{FUNCTION}: unknown option `{key}`; options: mode, at, between, hold_up"
+                "{FUNCTION}: unknown option `{key}`; options: mode, at, between, from, hold_up"
             )));
         }
     }
@@ -325,7 +358,11 @@ fn from_map(options: &Map) -> Res<PowerCut> {
             CutPoint::Between(low, high)
         }
     };
-    Ok(PowerCut { mode, at })
+    Ok(PowerCut {
+        mode,
+        at,
+        from: duration("from")?,
+    })
 }
 
 /// A duration in whole microseconds.
