@@ -134,6 +134,7 @@ fn bad_cut_options_are_refused_with_their_place() {
         ),
         ("power-cut: {mode: abrupt, hold-up: 2ms}", "mode: graceful"),
         ("power-cut: {at: 5}", "duration"),
+        ("power-cut: {at: 5ms, from: soon}", "duration"),
     ] {
         let file = ScenarioYaml::image("mps2-an385", "cortex-m/echo")
             .step("boot: {}")

@@ -297,9 +297,6 @@ pub(crate) async fn pass_guest_time_and_stop(
     from: Option<Duration>,
     limit: Instant,
 ) -> Result<Duration, GuestClockError> {
-    let clock = board
-        .guest_clock
-        .ok_or_else(|| GuestClockError::Missing(board.name.clone()))?;
     let status = target.qmp("query-status", None).await?;
     if status.get("running").and_then(|r| r.as_bool()) == Some(false) {
         let state = status
@@ -308,6 +305,33 @@ pub(crate) async fn pass_guest_time_and_stop(
             .unwrap_or("stopped");
         return Err(GuestClockError::Paused(state.to_owned()));
     }
+    count_until(target, board, wanted, from, limit).await
+}
+
+/// [`pass_guest_time_and_stop`] on a machine that the caller stopped
+/// where an earlier wait left it (a power cut's hold-up after its
+/// warning): it runs on from there, with no guest time between.
+pub(crate) async fn pass_more_guest_time_and_stop(
+    target: &mut dyn Target,
+    board: &BoardProfile,
+    wanted: Duration,
+    limit: Instant,
+) -> Result<Duration, GuestClockError> {
+    count_until(target, board, wanted, None, limit).await
+}
+
+/// Counts guest time until `wanted` has passed since `from` and stops the
+/// machine there.
+async fn count_until(
+    target: &mut dyn Target,
+    board: &BoardProfile,
+    wanted: Duration,
+    from: Option<Duration>,
+    limit: Instant,
+) -> Result<Duration, GuestClockError> {
+    let clock = board
+        .guest_clock
+        .ok_or_else(|| GuestClockError::Missing(board.name.clone()))?;
     let started = Instant::now();
     let mut elapsed = Elapsed::start(target, clock).await?;
     let waited = wait(target, &mut elapsed, wanted, from, started, limit).await;
@@ -317,7 +341,7 @@ pub(crate) async fn pass_guest_time_and_stop(
     Ok(passed)
 }
 
-/// The loop of [`pass_guest_time_and_stop`], from a started count.
+/// The loop of [`count_until`], from a started count.
 async fn wait(
     target: &mut dyn Target,
     elapsed: &mut Elapsed,

@@ -24,7 +24,7 @@ use serde_json::json;
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use super::guest_clock::pass_guest_time_and_stop;
+use super::guest_clock::{pass_guest_time_and_stop, pass_more_guest_time_and_stop};
 use super::{Detail, RunContext, StepFailure, StepKind, ms};
 use crate::loader::raw::RawShort;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
@@ -168,10 +168,10 @@ impl StepKind for PowerCut {
         if let Some(from) = self.from {
             detail.insert("from_us".into(), json!(micros(from)));
         }
-        let graceful = matches!(self.mode, PowerMode::Graceful { .. });
-        // The machine stops where the cut falls: at `at`, or at the end of
-        // the hold-up after a warning at `at`.
-        let warned = wait(ctx, at, self.from, !graceful).await?;
+        // The machine stops at `at` (on a board with a guest clock): the
+        // cut falls there, or the warning, which runs on into the hold-up
+        // with no guest time between.
+        let warned = wait(ctx, at, Start::Running(self.from)).await?;
         detail.insert("clock".into(), json!(warned.name));
         // How far past the point drawn the power started to fail: the
         // machine stops only at a reading of the guest clock.
@@ -193,7 +193,7 @@ impl StepKind for PowerCut {
             })?;
             ctx.target.warn_power_fail(irq).await?;
             detail.insert("hold_up_us".into(), json!(micros(hold_up)));
-            passed += wait(ctx, hold_up, None, true).await?.passed;
+            passed += wait(ctx, hold_up, Start::Stopped).await?.passed;
         }
         let cut = ctx.target.power_cut().await?;
         ctx.power_cuts += 1;
@@ -248,18 +248,22 @@ struct Waited {
     passed: Duration,
 }
 
-/// Lets `wanted` pass (since the guest clock read `from`, when given):
-/// guest time on a board with a guest clock, else wall time; with `stop`,
-/// the machine stops at the end (on the guest clock, the time passed is
-/// then read exactly).
-async fn wait(
-    ctx: &mut RunContext,
-    wanted: Duration,
-    from: Option<Duration>,
-    stop: bool,
-) -> Result<Waited, StepFailure> {
+/// Where a wait starts from.
+#[derive(Debug, Clone, Copy)]
+enum Start {
+    /// A running machine, counting from the guest clock's reading `from`
+    /// when given, else from now.
+    Running(Option<Duration>),
+    /// The machine as the last wait stopped it (on a guest clock).
+    Stopped,
+}
+
+/// Lets `wanted` pass and, on a board with a guest clock, stops the
+/// machine there, with the guest time that passed read exactly; else lets
+/// wall time pass, the machine running on.
+async fn wait(ctx: &mut RunContext, wanted: Duration, start: Start) -> Result<Waited, StepFailure> {
     if ctx.board.guest_clock.is_none() {
-        if from.is_some() {
+        if let Start::Running(Some(_)) = start {
             return Err(StepFailure::new(
                 Status::Error,
                 format!(
@@ -275,17 +279,15 @@ async fn wait(
             passed: wanted,
         });
     }
-    if wanted.is_zero() && from.is_none() {
-        return Ok(Waited {
-            name: "guest",
-            passed: Duration::ZERO,
-        });
-    }
     let (target, board) = (&mut *ctx.target, &ctx.board);
-    let passed = pass_guest_time_and_stop(target, board, wanted, from, ctx.deadline).await?;
-    if !stop {
-        target.qmp("cont", None).await?;
-    }
+    let passed = match start {
+        Start::Running(from) => {
+            pass_guest_time_and_stop(target, board, wanted, from, ctx.deadline).await?
+        }
+        Start::Stopped => {
+            pass_more_guest_time_and_stop(target, board, wanted, ctx.deadline).await?
+        }
+    };
     Ok(Waited {
         name: "guest",
         passed,
