@@ -836,6 +836,28 @@ mod tests {
     }
 
     #[test]
+    fn linux_boards_say_how_they_take_a_disk() {
+        let boards = repo_boards();
+        let disk = |b: &str| {
+            let board = boards.get(b).unwrap().unwrap();
+            board.linux.as_ref().unwrap().disk.clone().unwrap()
+        };
+        assert_eq!(disk("virt-a53").device, "/dev/vda");
+        assert_eq!(disk("raspi3b").device, "/dev/mmcblk0");
+        assert!(boards.get("mps2-an385").unwrap().unwrap().linux.is_none());
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/raspi3b.yaml"),
+        )
+        .unwrap();
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text.replace("file={file}", "file=x"))
+            .unwrap_err();
+        assert!(err.to_string().contains("never names the disk"), "{err}");
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text.replace("/dev/mmcblk0", "sd0"))
+            .unwrap_err();
+        assert!(err.to_string().contains("a device path"), "{err}");
+    }
+
+    #[test]
     fn unknown_region_is_rejected() {
         let text = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/mps2-an385.yaml"),
