@@ -874,8 +874,8 @@ impl Target for QemuTarget {
             && !saved_disk.is_file()
         {
             return Err(failed(format!(
-                "it was saved without a disk ({} is missing), and this run has one: save it \
-                 again with `storage:`",
+                "this run has a disk, and the snapshot's ({}) is missing: it was saved \
+                 without `storage:`, or the file was removed; save it again",
                 saved_disk.display()
             )));
         }
