@@ -25,6 +25,9 @@ declare -A NEEDED_FILES=(
   # Go 1.23 for images/raspi/go-cold-start; only backports has it (bookworm
   # itself has 1.19), so it is installed with -t <codename>-backports below.
   [/usr/lib/go-1.23/bin/go]=golang-1.23-go
+  # mke2fs and debugfs (in /usr/sbin, off a user's PATH): the Linux images'
+  # ext4 disk.img
+  [/usr/sbin/mke2fs]=e2fsprogs
 )
 
 missing=()

@@ -7,8 +7,12 @@ shell. It writes into OUT:
   Image             the kernel (Debian's arm64 vmlinuz is an uncompressed Image)
   dtbs/<vendor>/    device trees from the kernel package (--dtbs)
   initrd.cpio.gz    a newc initramfs: /init, the unpacked --package debs
-                    (less docs and --exclude prefixes),
-                    --module kernel modules in /lib/modules, --file extras
+                    (less docs and --exclude prefixes), --module kernel
+                    modules in /lib/modules and --disk-module ones in
+                    /lib/modules/disk (each with the modules they depend
+                    on, in load order in modules.order), --file extras
+  disk.img          with --disk FOLDER: an ext4 file system of --disk-size
+                    bytes holding FOLDER's files (Debian's mke2fs -d)
 
 Packages are pinned as NAME=VERSION (NAME:all=VERSION for an
 architecture-independent package) and fetched for arm64 with
@@ -17,11 +21,13 @@ here) into a download cache shared by every build, so a rebuild never
 downloads again. Only the members needed are read from each .deb
 (`dpkg-deb --fsys-tarfile`), so the 300 MB of kernel modules are never
 written to disk. The initramfs is written by this script, with fixed owners
-and times, so the same inputs give the same bytes.
+and times, and the disk by mke2fs with a fixed UUID, hash seed and times,
+so the same inputs give the same bytes.
 """
 
 import argparse
 import gzip
+import re
 import io
 import os
 import shutil
@@ -150,13 +156,96 @@ def add_package(cpio, deb, exclude):
             cpio.add(name, mode, data)
 
 
+def modinfo_depends(data):
+    """The modules a .ko depends on (`depends=` in its .modinfo section)."""
+    m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", data)
+    return [d for d in (m.group(1).decode().split(",") if m else []) if d]
+
+
+def load_order(wanted, depends):
+    """`wanted` module stems and what they depend on, each after its
+    dependencies (stems as modinfo names them: `-` and `_` alike)."""
+    order = []
+
+    def visit(stem, path):
+        if stem in order:
+            return
+        if stem in path:
+            fail(f"modules depend on each other in a circle: {' -> '.join(path + [stem])}")
+        if stem not in depends:
+            fail(f"the kernel package has no module {stem}")
+        for dep in depends[stem]:
+            visit(dep.replace("-", "_"), path + [stem])
+        order.append(stem)
+
+    for stem in wanted:
+        visit(stem.replace("-", "_"), [])
+    return order
+
+
+# e2fsprogs installs into /usr/sbin, which a user's PATH may leave out.
+MKE2FS = shutil.which("mke2fs") or "/usr/sbin/mke2fs"
+DEBUGFS = shutil.which("debugfs") or "/usr/sbin/debugfs"
+# The disk's fixed identity: the same folder gives the same bytes.
+DISK_UUID = "6c61622d-6469-736b-2d30-303030303031"
+# 2026-01-01T00:00:00Z: the file system's and its files' times.
+DISK_TIME = 1767225600
+
+
+def parse_size(text):
+    """`64M`, `1G`, `512K` or bytes."""
+    m = re.fullmatch(r"(\d+)([KMG]?)", text)
+    if not m:
+        fail(f"--disk-size `{text}` is not a size like 64M")
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+
+
+def make_disk(folder, size, out):
+    """An ext4 image of `size` bytes at `out` holding `folder`'s files, owned
+    by root, every time fixed (mke2fs -d copies the host files' times, so a
+    copy of the folder with fixed times is what it reads)."""
+    if not folder.is_dir():
+        fail(f"--disk {folder} is not a folder")
+    with tempfile.TemporaryDirectory(prefix=".disk-", dir=out) as tmp:
+        root = Path(tmp) / "root"
+        shutil.copytree(folder, root, symlinks=True)
+        for path in sorted(root.rglob("*"), reverse=True) + [root]:
+            os.utime(path, (DISK_TIME, DISK_TIME), follow_symlinks=False)
+        env = dict(os.environ, E2FSPROGS_FAKE_TIME=str(DISK_TIME))
+        run = subprocess.run(
+            [MKE2FS, "-q", "-F", "-t", "ext4", "-b", "4096", "-L", "lab-data",
+             "-U", DISK_UUID, "-E", f"hash_seed={DISK_UUID},root_owner=0:0",
+             "-d", str(root), str(out / "disk.img"), str(size // 1024) + "k"],
+            env=env, capture_output=True, text=True)
+        print(run.stdout + run.stderr, end="")
+        if run.returncode != 0:
+            fail(f"mke2fs failed for --disk {folder}")
+        # mke2fs copies each file's ctime too, which only the clock sets:
+        # debugfs writes the fixed time in its place.
+        script = Path(tmp) / "ctimes"
+        script.write_text("".join(
+            f"set_inode_field \"/{p.relative_to(root)}\" ctime @{DISK_TIME}\n"
+            for p in sorted(root.rglob("*"))) + f"set_inode_field / ctime @{DISK_TIME}\n")
+        run = subprocess.run([DEBUGFS, "-w", "-f", str(script), str(out / "disk.img")],
+                             env=env, capture_output=True, text=True)
+        if run.returncode != 0 or "set_inode_field:" in run.stderr:
+            fail(f"debugfs could not fix the disk's times:\n{run.stderr}")
+    print(f"disk.img: {size} bytes, ext4, from {folder}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--downloads", type=Path, required=True, help="shared .deb cache")
     p.add_argument("--kernel", required=True, help="linux-image package, NAME=VERSION")
     p.add_argument("--dtbs", action="append", default=[], help="device tree folder to copy")
-    p.add_argument("--module", action="append", default=[], help="kernel module (file stem)")
+    p.add_argument("--module", action="append", default=[],
+                   help="kernel module (file stem) that /init loads before power-off")
+    p.add_argument("--disk-module", action="append", default=[],
+                   help="kernel module (file stem) that /init loads when the lab attached a disk")
+    p.add_argument("--disk", type=Path, help="folder to put on an ext4 disk.img")
+    p.add_argument("--disk-size", default="64M",
+                   help="the disk's size (a power of two: QEMU's SD cards must be)")
     p.add_argument("--package", action="append", default=[], help="deb unpacked into the initramfs")
     p.add_argument("--exclude", action="append", default=[],
                    help="folder left out of every --package (files the guest never opens)")
@@ -166,7 +255,7 @@ def main():
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for stale in ("Image", "initrd.cpio.gz", "dtbs"):
+    for stale in ("Image", "initrd.cpio.gz", "dtbs", "disk.img"):
         path = out / stale
         if path.is_dir():
             shutil.rmtree(path)
@@ -180,8 +269,10 @@ def main():
     cpio.add("dev/console", stat.S_IFCHR | 0o600, rdev=(5, 1))
 
     kernel = fetch(args.kernel, args.downloads)
-    wanted_modules = {f"{m}.ko" for m in args.module}
-    found_modules = set()
+    # Every module's dependencies; the .ko bytes of those asked for by
+    # name. Their dependencies are read in a second pass when needed.
+    depends, ko = {}, {}
+    named = {m.replace("-", "_") for m in args.module + args.disk_module}
     dtb_prefixes = tuple(f"/{d.strip('/')}/" for d in args.dtbs)
     image_found = False
     for info, f in members(kernel):
@@ -198,13 +289,28 @@ def main():
                 dst = out / "dtbs" / rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 dst.write_bytes(f.read())
-        elif name.startswith("lib/modules/") and Path(name).name in wanted_modules:
-            cpio.file(f"lib/modules/{Path(name).name}", f.read(), executable=False)
-            found_modules.add(Path(name).name)
+        elif name.startswith("lib/modules/") and name.endswith(".ko"):
+            stem = Path(name).stem.replace("-", "_")
+            data = f.read()
+            depends[stem] = modinfo_depends(data)
+            if stem in named:
+                ko[stem] = data
     if not image_found:
         fail(f"{kernel.name} has no boot/vmlinuz-*")
-    if missing := wanted_modules - found_modules:
-        fail(f"{kernel.name} has no module {', '.join(sorted(missing))}")
+    late = load_order(args.module, depends)
+    early = load_order(args.disk_module, depends)
+    if set(late + early) - set(ko):
+        for info, f in members(kernel):
+            stem = Path(info.name).stem.replace("-", "_")
+            if info.isreg() and info.name.endswith(".ko") and stem in set(late + early):
+                ko[stem] = f.read()
+    for folder, order in (("lib/modules", late), ("lib/modules/disk", early)):
+        for stem in order:
+            cpio.file(f"{folder}/{stem}.ko", ko[stem], executable=False)
+        if order:
+            cpio.file(f"{folder}/modules.order", "".join(f"{s}.ko\n" for s in order).encode(),
+                      executable=False)
+        print(f"{folder}: {' '.join(order) or '(none)'}")
     for d in args.dtbs:
         if not (out / "dtbs" / d).is_dir():
             fail(f"{kernel.name} has no device tree folder {d}")
@@ -225,6 +331,8 @@ def main():
             gz.write(archive)
     print(f"initramfs: {len(cpio.entries)} entries, {len(archive)} bytes, "
           f"{(out / 'initrd.cpio.gz').stat().st_size} gzipped")
+    if args.disk:
+        make_disk(args.disk, parse_size(args.disk_size), out)
 
 
 if __name__ == "__main__":

@@ -252,6 +252,7 @@ fn bare_command(board: &BoardProfile, elf: &Path, sockets: &Path) -> (String, Ve
         clock: Clock::Wall,
         args: Vec::new(),
         env: BTreeMap::new(),
+        disk: None,
     };
     let lab_argv = launch.command_line(sockets);
     let mut argv = Vec::new();

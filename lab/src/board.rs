@@ -373,7 +373,28 @@ pub struct LinuxBoot {
     /// it QEMU generates the device tree (the `virt` machine).
     #[serde(default)]
     pub dtb: Option<String>,
+    /// How the board takes a disk, for a scenario's `storage:`; without
+    /// it the board has none.
+    #[serde(default)]
+    pub disk: Option<DiskAttach>,
 }
+
+/// How a Linux board takes a disk image: the QEMU arguments that attach
+/// it, and the block device the guest sees.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiskAttach {
+    /// QEMU arguments, each one argument; [`DISK_FILE`] in them stands for
+    /// the run's copy of the disk image (its commas doubled, as QEMU's
+    /// option lists want).
+    pub qemu: Vec<String>,
+    /// The guest's block device for it (`/dev/vda`); the lab hands it to
+    /// the image's `/init` as `lab.disk=DEVICE` on the kernel command line.
+    pub device: String,
+}
+
+/// What stands for the disk image's path in [`DiskAttach::qemu`].
+pub const DISK_FILE: &str = "{file}";
 
 /// Region names for the linker script's `TEXT`, `DATA` and `HEAP` aliases.
 #[derive(Debug, Clone, Deserialize)]
@@ -451,6 +472,16 @@ impl BoardProfile {
             > 1
         {
             return Err("a board has at most one `kind: nvm` region (its `storage:`)".into());
+        }
+        if let Some(disk) = self.linux.as_ref().and_then(|l| l.disk.as_ref()) {
+            if !disk.qemu.iter().any(|a| a.contains(DISK_FILE)) {
+                return Err(format!(
+                    "`linux.disk.qemu` never names the disk: write {DISK_FILE} where its path goes"
+                ));
+            }
+            if !disk.device.starts_with("/dev/") || disk.device.contains(char::is_whitespace) {
+                return Err("`linux.disk.device` is a device path like /dev/vda".into());
+            }
         }
         if self.power_fail.is_some() && self.firmware.is_none() {
             return Err("`power_fail.irq` is for Cortex-M boards (with `firmware:`)".into());
@@ -802,6 +833,28 @@ mod tests {
             err.to_string().contains("`snapshot:` is for QEMU boards"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn linux_boards_say_how_they_take_a_disk() {
+        let boards = repo_boards();
+        let disk = |b: &str| {
+            let board = boards.get(b).unwrap().unwrap();
+            board.linux.as_ref().unwrap().disk.clone().unwrap()
+        };
+        assert_eq!(disk("virt-a53").device, "/dev/vda");
+        assert_eq!(disk("raspi3b").device, "/dev/mmcblk0");
+        assert!(boards.get("mps2-an385").unwrap().unwrap().linux.is_none());
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/raspi3b.yaml"),
+        )
+        .unwrap();
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text.replace("file={file}", "file=x"))
+            .unwrap_err();
+        assert!(err.to_string().contains("never names the disk"), "{err}");
+        let err = BoardProfile::parse(Path::new("x.yaml"), &text.replace("/dev/mmcblk0", "sd0"))
+            .unwrap_err();
+        assert!(err.to_string().contains("a device path"), "{err}");
     }
 
     #[test]

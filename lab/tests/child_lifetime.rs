@@ -23,6 +23,7 @@ fn qemu_outlives_the_thread_that_booted_it() {
         clock: Clock::Wall,
         args: Vec::new(),
         env: BTreeMap::new(),
+        disk: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)

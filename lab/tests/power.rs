@@ -3,6 +3,11 @@
 //! comes back at power-on, what it wrote elsewhere does not; a run starts
 //! with the region erased; the cut point is drawn from the seed; the
 //! graceful warning reaches the firmware as its power-fail interrupt.
+//!
+//! On the Linux boards the storage is a disk: a file written and `sync`ed
+//! in /data survives a cut and one not synced does not; every run starts
+//! from the image's built disk; a snapshot keeps the disk as it was at the
+//! save.
 
 mod common;
 
@@ -10,7 +15,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use common::{RunReport, ScenarioYaml, copy_elf, lab_run, refused_by_check};
+use common::{RunReport, ScenarioYaml, copy_elf, lab_run, lab_run_with, refused_by_check};
 
 /// A scenario on mps2-an385 with `storage: {}`, booting a copy of the echo
 /// firmware in `dir`, which prints READY and echoes lines.
@@ -189,4 +194,203 @@ fn cuts_fall_on_the_firmware_s_own_time_across_its_reboot() {
         .write(dir, "reboot.yaml");
     let report = lab_run(dir, &file, &["-j", "1"]);
     assert_eq!(report.code(), Some(0), "{report}");
+}
+
+/// A scenario on `board` with the busybox image and `storage: {}`,
+/// running /bin/console (see [`shell`]); no steps yet.
+fn linux_disk(board: &str) -> ScenarioYaml {
+    ScenarioYaml::image(board, "raspi/busybox")
+        .with("timeout: 180s")
+        .with("storage: {}")
+        .with("args: [lab.run=/bin/console]")
+}
+
+/// [`linux_disk`] booted, its disk mounted at /data.
+fn linux_with_disk(board: &str) -> ScenarioYaml {
+    linux_disk(board)
+        .step("boot: {}")
+        .step("wait-serial: {match: 'LAB disk /data t_ms=(?P<mount_ms>\\d+)', timeout: 90s}")
+}
+
+/// The steps that run `command` in the guest's console shell and wait
+/// for `answer` (a regex; its captures become metrics). The console
+/// echoes the typed line, so an answer must not be in it as typed: build
+/// markers with `$((...))`.
+fn shell(scenario: ScenarioYaml, command: &str, answer: &str) -> ScenarioYaml {
+    scenario
+        .step("wait-serial: {match: 'LAB ready', timeout: 30s}")
+        .step(format!("send-serial: \"{command}\\n\""))
+        .step(format!("wait-serial: {{match: '{answer}', timeout: 30s}}"))
+}
+
+/// Whether /data/NAME exists, as the metric `metric` (0 yes, 1 no).
+fn missing(scenario: ScenarioYaml, name: &str, metric: &str) -> ScenarioYaml {
+    shell(
+        scenario,
+        &format!("test -e /data/{name}; echo {metric}=$((0+$?))"),
+        &format!("{metric}=(?P<{metric}>\\d)"),
+    )
+}
+
+/// The disk's own file, and a file written and synced, survive a cut and
+/// power-on; one written but never synced stays in the lost page cache.
+/// The second run starts from the built disk again.
+fn cut_and_keep_synced(board: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut s = linux_with_disk(board).with("runs: 2");
+    s = missing(s, "built.txt", "built_missing");
+    s = missing(s, "synced.txt", "fresh_missing");
+    s = shell(
+        s,
+        "echo 42 > /data/synced.txt && sync && echo SYNC$((1+1))",
+        "SYNC2",
+    );
+    s = shell(s, "echo 7 > /data/lost.txt && echo WROTE$((1+1))", "WROTE2");
+    s = s
+        .step("power-cut: {mode: abrupt}")
+        .step("power-on: {}")
+        .step("wait-serial: {match: 'LAB disk /data', timeout: 90s}");
+    s = shell(
+        s,
+        "echo KEPT=$(cat /data/synced.txt)",
+        "KEPT=(?P<kept>\\d+)",
+    );
+    s = missing(s, "lost.txt", "lost_missing");
+    let file = s.write(dir, "disk.yaml");
+    let report = lab_run(dir, &file, &["-j", "1"]);
+    assert_eq!(report.code(), Some(0), "{report}");
+    assert_eq!(report.results().len(), 2, "{report}");
+    for result in report.results() {
+        let metrics = &result["metrics"];
+        assert_eq!(metrics["built_missing"], 0.0, "the image's file: {result}");
+        assert_eq!(
+            metrics["fresh_missing"], 1.0,
+            "a fresh disk in every run: {result}"
+        );
+        assert_eq!(metrics["kept"], 42.0, "{result}");
+        assert_eq!(metrics["lost_missing"], 1.0, "never synced: {result}");
+        let cut = &details(result, "power-cut")[0];
+        assert_eq!(cut["kept_bytes"], 64 << 20, "{cut}");
+    }
+}
+
+#[test]
+fn a_synced_file_on_virt_s_disk_survives_a_cut_and_each_run_starts_from_the_built_disk() {
+    cut_and_keep_synced("virt-a53");
+}
+
+#[test]
+fn a_synced_file_on_the_pi_s_sd_card_survives_a_cut() {
+    cut_and_keep_synced("raspi3b");
+}
+
+#[test]
+fn a_restored_snapshot_never_sees_disk_writes_made_after_the_save() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut s = linux_with_disk("virt-a53");
+    s = shell(
+        s,
+        "echo 1 > /data/before.txt && sync && echo SYNC$((1+1))",
+        "SYNC2",
+    );
+    s = s.step("snapshot-save: saved");
+    s = shell(
+        s,
+        "echo 2 > /data/after.txt && sync && echo SYNC$((2+1))",
+        "SYNC3",
+    );
+    for round in 1..=2 {
+        // The restored console shell waits in its `read`: no new prompt.
+        s = s
+            .step("snapshot-restore: saved")
+            .step(format!("send-serial: \"test -e /data/after.txt; echo AFTER{round}=$((0+$?)); cat /data/before.txt\\n\""))
+            .step(format!("wait-serial: {{match: 'AFTER{round}=(?P<after_missing_{round}>\\d)', timeout: 30s}}"));
+        // Written after the restore, gone at the next one.
+        s = shell(
+            s,
+            "echo 3 > /data/after.txt && sync && echo SYNC$((3+1))",
+            "SYNC4",
+        );
+    }
+    let file = s.write(dir, "snap.yaml");
+    let mut lab = common::lab();
+    lab.env("LAB_SNAPSHOTS", dir.join("snapshots"));
+    let report = lab_run_with(&mut lab, dir, &file, &["-j", "1"]);
+    assert_eq!(report.code(), Some(0), "{report}");
+    let result = report.first();
+    assert_eq!(result["metrics"]["after_missing_1"], 1.0, "{result}");
+    assert_eq!(result["metrics"]["after_missing_2"], 1.0, "{result}");
+}
+
+#[test]
+fn a_warm_up_s_snapshot_carries_its_disk_to_every_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // The warm-up writes a file; each run sees it (the snapshot's disk),
+    // and never the file the run before wrote after the restore.
+    let mut s = linux_disk("virt-a53").with("runs: 2");
+    s = s.with(
+        "warm-up:\n  - boot: {}\n  - wait-serial: {match: 'LAB ready', timeout: 90s}\n  - \
+         send-serial: \"echo 5 > /data/warm.txt && sync && echo WARM$((1+1))\\n\"\n  - \
+         wait-serial: {match: WARM2, timeout: 30s}",
+    );
+    s = s.step("send-serial: \"echo WARMED=$(cat /data/warm.txt)\\n\"");
+    s = s.step("wait-serial: {match: 'WARMED=(?P<warm>\\d+)', timeout: 30s}");
+    s = missing(s, "run.txt", "run_missing");
+    s = shell(
+        s,
+        "echo 1 > /data/run.txt && sync && echo SYNC$((1+1))",
+        "SYNC2",
+    );
+    let file = s.write(dir, "warm.yaml");
+    let mut lab = common::lab();
+    lab.env("LAB_SNAPSHOTS", dir.join("snapshots"));
+    let report = lab_run_with(&mut lab, dir, &file, &["-j", "1"]);
+    assert_eq!(report.code(), Some(0), "{report}");
+    for result in report.results() {
+        assert_eq!(result["metrics"]["warm"], 5.0, "{result}");
+        assert_eq!(result["metrics"]["run_missing"], 1.0, "{result}");
+    }
+    assert_eq!(report.each("start"), ["cold", "warm"], "{report}");
+    let disks: Vec<_> = std::fs::read_dir(dir.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".snap.disk"))
+        .collect();
+    assert_eq!(disks.len(), 1, "the snapshot's disk beside it: {disks:?}");
+}
+
+#[test]
+fn storage_on_a_linux_image_without_a_disk_is_refused_where_it_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = ScenarioYaml::image("virt-a53", "raspi/go-cold-start")
+        .with("storage: {}")
+        .step("boot: {}")
+        .write(tmp.path(), "diskless.yaml");
+    let stderr = refused_by_check(&file);
+    assert!(
+        stderr.contains("diskless.yaml:4:10:")
+            && stderr.contains("image `raspi/go-cold-start` builds no disk")
+            && stderr.contains("`disk:` output"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_graceful_cut_on_a_board_without_a_warning_is_refused_where_it_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = ScenarioYaml::image("virt-a53", "raspi/busybox")
+        .with("storage: {}")
+        .step("boot: {}")
+        .step("power-cut: {mode: graceful}")
+        .write(tmp.path(), "graceful.yaml");
+    let stderr = refused_by_check(&file);
+    assert!(
+        stderr.contains("graceful.yaml:7:5:")
+            && stderr.contains("no power-fail warning")
+            && stderr.contains("mode: abrupt"),
+        "{stderr}"
+    );
 }

@@ -28,6 +28,7 @@ fn launch(board: &str, image: BootImage, clock: Clock, args: &[&str]) -> QemuLau
         clock,
         args: args.iter().map(|s| s.to_string()).collect(),
         env: BTreeMap::new(),
+        disk: None,
     }
 }
 
@@ -238,6 +239,7 @@ async fn a_node_guest_on_virt_is_restored_with_its_process_alive() {
         kernel: out.join("Image"),
         dtb: None,
         initrd: Some(out.join("initrd.cpio.gz")),
+        disk: None,
     };
     let node = launch(
         "virt-a53",

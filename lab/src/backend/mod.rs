@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, Polled, RTT_SYMBOL, poll_core};
-pub use power::{Nonvolatile, PowerCut};
+pub use power::{Nonvolatile, PowerCut, StorageMedium};
 pub use qemu::{QemuLaunch, QemuTarget};
 pub use snapshot::{SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 
@@ -53,7 +53,7 @@ impl TargetKind {
 pub enum BootImage {
     /// A bare-metal ELF.
     Elf(PathBuf),
-    /// A Linux kernel with optional device tree and initrd.
+    /// A Linux kernel with optional device tree, initrd and disk.
     Linux {
         /// The kernel image.
         kernel: PathBuf,
@@ -61,6 +61,9 @@ pub enum BootImage {
         dtb: Option<PathBuf>,
         /// The initial ramdisk.
         initrd: Option<PathBuf>,
+        /// The disk image a scenario's `storage:` starts from; attached
+        /// (as a copy) only with `storage:`.
+        disk: Option<PathBuf>,
     },
 }
 
@@ -312,12 +315,14 @@ pub trait Target: Send {
         Err(TargetError::NoSnapshots)
     }
 
-    /// Gives the board nonvolatile storage in `region`, erased, for every
-    /// later power-on of this target: it keeps what the firmware wrote
-    /// across [`Target::power_cut`] and [`Target::power_on`].
-    /// [`TargetError::NoPowerControl`] on a backend that cannot.
-    fn attach_storage(&mut self, region: Nonvolatile) -> Result<(), TargetError> {
-        let _ = region;
+    /// Gives the board nonvolatile storage for every later power-on of
+    /// this target (an erased region, or a fresh copy of a disk image): it
+    /// keeps what the guest wrote across [`Target::power_cut`] and
+    /// [`Target::power_on`], and a snapshot holds it as it was at the save.
+    /// Call it before the first boot. [`TargetError::NoPowerControl`] on a
+    /// backend that cannot.
+    fn attach_storage(&mut self, medium: StorageMedium) -> Result<(), TargetError> {
+        let _ = medium;
         Err(TargetError::NoPowerControl)
     }
 

@@ -22,10 +22,10 @@ use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
 use super::fault_catch::{FaultCatch, Watch};
-use super::power::{self, Nonvolatile, PowerCut, Storage};
+use super::power::{self, PowerCut, Storage, StorageMedium};
 use super::snapshot::{self, SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
-use crate::board::{BoardProfile, ExitMethod};
+use crate::board::{BoardProfile, DISK_FILE, ExitMethod};
 use crate::child;
 use crate::console::Console;
 use crate::deps::HostTool;
@@ -62,6 +62,9 @@ pub struct QemuLaunch {
     pub args: Vec<String>,
     /// Guest environment (Linux: `KEY=VALUE` words on the kernel command line).
     pub env: BTreeMap<String, String>,
+    /// The run's disk (its copy of the image's), attached as the board
+    /// profile's `linux.disk` says; set by [`Target::attach_storage`].
+    pub disk: Option<PathBuf>,
 }
 
 impl QemuLaunch {
@@ -113,6 +116,7 @@ impl QemuLaunch {
                 kernel,
                 dtb,
                 initrd,
+                disk: _,
             } => {
                 argv.extend(["-kernel".into(), kernel.clone().into_os_string()]);
                 if let Some(dtb) = dtb {
@@ -121,7 +125,22 @@ impl QemuLaunch {
                 if let Some(initrd) = initrd {
                     argv.extend(["-initrd".into(), initrd.clone().into_os_string()]);
                 }
-                let cmdline = self.board.kernel_cmdline(&self.env, &self.args);
+                // The disk, and the device init mounts, before the
+                // program's arguments (which may hold `--`).
+                let attach = self.board.linux.as_ref().and_then(|l| l.disk.as_ref());
+                let mut args = Vec::new();
+                if let (Some(disk), Some(attach)) = (&self.disk, attach) {
+                    let file = escape(&disk.to_string_lossy());
+                    argv.extend(
+                        attach
+                            .qemu
+                            .iter()
+                            .map(|a| a.replace(DISK_FILE, &file).into()),
+                    );
+                    args.push(format!("lab.disk={}", attach.device));
+                }
+                args.extend(self.args.iter().cloned());
+                let cmdline = self.board.kernel_cmdline(&self.env, &args);
                 if !cmdline.is_empty() {
                     argv.extend(["-append".into(), cmdline.into()]);
                 }
@@ -236,6 +255,7 @@ impl QemuTarget {
                 kernel,
                 dtb,
                 initrd,
+                disk: _,
             } => std::iter::once(kernel).chain(dtb).chain(initrd).collect(),
         }
     }
@@ -376,9 +396,12 @@ impl QemuTarget {
                 Some(begun.elapsed())
             }
         };
-        // A cold start powers the storage on as the last cut left it; a
-        // restored snapshot already holds it.
-        let storage = self.storage.as_ref().filter(|_| incoming.is_none());
+        // A cold start powers the region on as the last cut left it; a
+        // restored snapshot already holds it. A disk is QEMU's own file.
+        let storage = match &self.storage {
+            Some(Storage::Region(region)) if incoming.is_none() => Some(region),
+            _ => None,
+        };
         let gdb_stub = self.catch_faults || storage.is_some();
         let socket = self.dir.path().join(GDB_SOCKET);
         if gdb_stub {
@@ -673,8 +696,26 @@ impl Target for QemuTarget {
         }
     }
 
-    fn attach_storage(&mut self, region: Nonvolatile) -> Result<(), TargetError> {
-        self.storage = Some(Storage::erased(region, self.dir.path())?);
+    fn attach_storage(&mut self, medium: StorageMedium) -> Result<(), TargetError> {
+        if let StorageMedium::Disk(_) = &medium
+            && self
+                .launch
+                .board
+                .linux
+                .as_ref()
+                .and_then(|l| l.disk.as_ref())
+                .is_none()
+        {
+            return Err(TargetError::Storage(format!(
+                "board `{}` takes no disk (no `linux.disk` in its profile)",
+                self.launch.board.name
+            )));
+        }
+        let storage = Storage::new(medium, self.dir.path())?;
+        if let Storage::Disk(copy) = &storage {
+            self.launch.disk = Some(copy.clone());
+        }
+        self.storage = Some(storage);
         Ok(())
     }
 
@@ -711,18 +752,26 @@ impl Target for QemuTarget {
         // Stopped first, so that the storage is saved as it was at one instant.
         running.qmp.execute(qapi::qmp::stop {}, QMP_TIMEOUT).await?;
         let mut kept_bytes = 0;
-        if let Some(storage) = &self.storage {
-            let args = serde_json::json!({
-                "val": storage.region.base,
-                "size": storage.region.size,
-                "filename": storage.file,
-            });
-            running
-                .qmp
-                .execute_raw("pmemsave", Some(args), QMP_TIMEOUT)
-                .await
-                .map_err(|e| TargetError::Storage(format!("cannot save it at the cut: {e}")))?;
-            kept_bytes = storage.region.size;
+        match &self.storage {
+            None => {}
+            Some(Storage::Region(storage)) => {
+                let args = serde_json::json!({
+                    "val": storage.region.base,
+                    "size": storage.region.size,
+                    "filename": storage.file,
+                });
+                running
+                    .qmp
+                    .execute_raw("pmemsave", Some(args), QMP_TIMEOUT)
+                    .await
+                    .map_err(|e| TargetError::Storage(format!("cannot save it at the cut: {e}")))?;
+                kept_bytes = storage.region.size;
+            }
+            // `stop` has completed QEMU's writes into the file; what the
+            // guest had not yet written is lost with it.
+            Some(Storage::Disk(file)) => {
+                kept_bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+            }
         }
         self.stop_for_restart().await;
         Ok(PowerCut {
@@ -772,6 +821,13 @@ impl Target for QemuTarget {
                     QmpError::MigrationFailed { desc, .. } => desc,
                     e => e.to_string(),
                 })?;
+            // The migration has flushed the disk and the guest is paused:
+            // its copy goes beside the snapshot before the snapshot is in
+            // place, so no snapshot is ever without its disk.
+            if let Some(Storage::Disk(disk)) = &self.storage {
+                power::copy_sparse(disk, &power::disk_path(path))
+                    .map_err(|e| format!("cannot copy its disk {}: {e}", disk.display()))?;
+            }
             std::fs::rename(&partial, path).map_err(|e| format!("cannot rename it: {e}"))?;
             SnapshotFile::of(path).map_err(|e| format!("cannot read its size: {e}"))
         }
@@ -808,12 +864,33 @@ impl Target for QemuTarget {
     ) -> Result<SnapshotRestored, TargetError> {
         // A file that cannot be a snapshot is refused before the running
         // machine is stopped for it.
-        let file = snapshot::check_file(path).map_err(|reason| TargetError::SnapshotRestore {
+        let failed = |reason: String| TargetError::SnapshotRestore {
             path: path.to_owned(),
             reason,
-        })?;
+        };
+        let file = snapshot::check_file(path).map_err(failed)?;
+        let saved_disk = power::disk_path(path);
+        if let Some(Storage::Disk(_)) = &self.storage
+            && !saved_disk.is_file()
+        {
+            return Err(failed(format!(
+                "this run has a disk, and the snapshot's ({}) is missing: it was saved \
+                 without `storage:`, or the file was removed; save it again",
+                saved_disk.display()
+            )));
+        }
         let started = tokio::time::Instant::now();
         self.stop_for_restart().await;
+        // The disk as it was at the save, in place of the run's, before
+        // the new QEMU opens it.
+        if let Some(Storage::Disk(disk)) = &self.storage {
+            power::copy_sparse(&saved_disk, disk).map_err(|e| {
+                failed(format!(
+                    "cannot copy its disk {}: {e}",
+                    saved_disk.display()
+                ))
+            })?;
+        }
         let (running, load) = self.start(halted, Some(path)).await?;
         self.running = Some(running);
         Ok(SnapshotRestored {
@@ -872,6 +949,7 @@ mod tests {
             clock,
             args: args.iter().map(|s| s.to_string()).collect(),
             env: BTreeMap::new(),
+            disk: None,
         }
     }
 
@@ -899,10 +977,12 @@ mod tests {
                 kernel: PathBuf::from("/b/Image"),
                 dtb: Some(PathBuf::from("/b/dtbs/pi.dtb")),
                 initrd: Some(PathBuf::from("/b/initrd.cpio.gz")),
+                disk: Some(PathBuf::from("/b/disk.img")),
             },
             clock: Clock::Virtual,
             args: vec!["lab.run=/bin/hello".into(), "--".into(), "x".into()],
             env: BTreeMap::new(),
+            disk: None,
         };
         let argv = launch.command_line(Path::new("/r"));
         let at = argv.iter().position(|a| a == "-append").unwrap();
@@ -920,6 +1000,51 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("semihosting"), "{line}");
+        assert!(
+            !line.contains("-drive"),
+            "the image's disk is attached only with `storage:`: {line}"
+        );
+    }
+
+    #[test]
+    fn a_disk_is_attached_as_the_board_profile_says() {
+        let boards =
+            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
+                .unwrap();
+        let line = |board: &str| {
+            let launch = QemuLaunch {
+                board: boards.get(board).unwrap().unwrap().clone(),
+                image: BootImage::Linux {
+                    kernel: PathBuf::from("/b/Image"),
+                    dtb: None,
+                    initrd: None,
+                    disk: Some(PathBuf::from("/b/disk.img")),
+                },
+                clock: Clock::Wall,
+                args: vec!["lab.run=/bin/sh".into(), "--".into(), "-c".into()],
+                env: BTreeMap::new(),
+                disk: Some(PathBuf::from("/run/a,b/disk.img")),
+            };
+            joined(launch.command_line(Path::new("/r")))
+        };
+        let virt = line("virt-a53");
+        assert!(
+            virt.contains(
+                "-drive if=none,id=storage,format=raw,file=/run/a,,b/disk.img -device \
+                 virtio-blk-device,drive=storage"
+            ),
+            "{virt}"
+        );
+        assert!(
+            virt.contains("quiet lab.disk=/dev/vda lab.run=/bin/sh -- -c"),
+            "{virt}"
+        );
+        let pi = line("raspi3b");
+        assert!(
+            pi.contains("-drive if=sd,format=raw,file=/run/a,,b/disk.img"),
+            "{pi}"
+        );
+        assert!(pi.contains("lab.disk=/dev/mmcblk0 lab.run"), "{pi}");
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl ImageManifest {
                 kernel: out.join(&linux.kernel),
                 initrd: linux.initrd.as_ref().map(|p| out.join(p)),
                 dtbs: linux.dtbs.as_ref().map(|p| out.join(p)),
+                disk: linux.disk.as_ref().map(|p| out.join(p)),
             },
             (output, None) => BuiltFiles::Elf(out.join(output.as_deref().unwrap_or_default())),
         }
@@ -131,7 +132,7 @@ impl ImageManifest {
 pub enum BuiltFiles {
     /// A firmware ELF.
     Elf(PathBuf),
-    /// A Linux kernel, its initramfs and a folder of device trees.
+    /// A Linux kernel, its initramfs, a folder of device trees and a disk.
     Linux {
         /// The kernel Image.
         kernel: PathBuf,
@@ -139,6 +140,8 @@ pub enum BuiltFiles {
         initrd: Option<PathBuf>,
         /// The device tree folder.
         dtbs: Option<PathBuf>,
+        /// The disk image a scenario's `storage:` starts from.
+        disk: Option<PathBuf>,
     },
 }
 
@@ -158,8 +161,10 @@ impl BuiltFiles {
                 kernel,
                 initrd,
                 dtbs,
+                disk,
             } => std::iter::once(kernel)
                 .chain(initrd)
+                .chain(disk)
                 .find(|p| !p.is_file())
                 .or(dtbs.as_ref().filter(|d| !d.is_dir()))
                 .map(PathBuf::as_path),
@@ -181,6 +186,11 @@ pub struct LinuxOutputs {
     /// QEMU's own device tree.
     #[serde(default)]
     pub dtbs: Option<String>,
+    /// A raw disk image (an ext4 file system) for a scenario's `storage:`:
+    /// every run gets its own copy, attached as the board profile's
+    /// `linux.disk` says.
+    #[serde(default)]
+    pub disk: Option<String>,
 }
 
 /// The image manifests under `images/`, by name. A manifest is read and
@@ -264,7 +274,7 @@ mod tests {
     #[test]
     fn a_linux_image_names_kernel_initrd_and_dtbs() {
         let m = load(&format!(
-            "{HEAD}outputs: {{kernel: Image, initrd: i.cpio.gz, dtbs: dtbs}}\n"
+            "{HEAD}outputs: {{kernel: Image, initrd: i.cpio.gz, dtbs: dtbs, disk: disk.img}}\n"
         ))
         .unwrap();
         assert_eq!(m.name, "raspi/x");
@@ -274,6 +284,7 @@ mod tests {
                 kernel: "/o/Image".into(),
                 initrd: Some("/o/i.cpio.gz".into()),
                 dtbs: Some("/o/dtbs".into()),
+                disk: Some("/o/disk.img".into()),
             }
         );
         let elf = load(&format!("{HEAD}output: a.elf\n")).unwrap();
@@ -301,6 +312,7 @@ mod tests {
             kernel: dir.path().join("Image"),
             initrd: None,
             dtbs: Some(dir.path().join("dtbs")),
+            disk: None,
         };
         assert_eq!(files.missing(), Some(dir.path().join("dtbs").as_path()));
         std::fs::create_dir(dir.path().join("dtbs")).unwrap();

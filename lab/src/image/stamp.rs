@@ -156,8 +156,10 @@ impl Stamp {
                 kernel,
                 initrd,
                 dtbs,
+                disk,
             } => {
-                if let Some(p) = std::iter::once(kernel).chain(initrd).find(|p| !listed(p)) {
+                let files = std::iter::once(kernel).chain(initrd).chain(disk);
+                if let Some(p) = files.into_iter().find(|p| !listed(p)) {
                     return Err(format!("its stamp does not list {}", relative(p, out)));
                 }
                 if let Some(d) = dtbs.as_ref().filter(|d| !d.is_dir()) {
@@ -200,8 +202,8 @@ impl Record {
     }
 }
 
-/// Every file of `outputs`: the ELF, or the kernel, the initramfs and each
-/// file below the device tree folder, in a stable order.
+/// Every file of `outputs`: the ELF, or the kernel, the initramfs, the disk
+/// and each file below the device tree folder, in a stable order.
 fn output_files(outputs: &BuiltFiles) -> Result<Vec<PathBuf>, ImageError> {
     match outputs {
         BuiltFiles::Elf(elf) => Ok(vec![elf.clone()]),
@@ -209,8 +211,13 @@ fn output_files(outputs: &BuiltFiles) -> Result<Vec<PathBuf>, ImageError> {
             kernel,
             initrd,
             dtbs,
+            disk,
         } => {
-            let mut files: Vec<PathBuf> = std::iter::once(kernel).chain(initrd).cloned().collect();
+            let mut files: Vec<PathBuf> = std::iter::once(kernel)
+                .chain(initrd)
+                .chain(disk)
+                .cloned()
+                .collect();
             if let Some(dtbs) = dtbs {
                 walk(dtbs, &mut files)?;
             }
@@ -292,6 +299,7 @@ mod tests {
             kernel: out.join("Image"),
             initrd: Some(out.join("initrd.cpio.gz")),
             dtbs: Some(out.join("dtbs")),
+            disk: None,
         }
     }
 

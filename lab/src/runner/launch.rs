@@ -6,7 +6,8 @@ use std::sync::Arc;
 use super::plan;
 use super::{BuiltImages, ImageSource, Job};
 use crate::backend::{
-    BootImage, HardwareLaunch, HardwareTarget, Nonvolatile, QemuLaunch, QemuTarget, Target,
+    BootImage, HardwareLaunch, HardwareTarget, Nonvolatile, QemuLaunch, QemuTarget, StorageMedium,
+    Target,
 };
 use crate::board::{Arch, BoardProfile};
 use crate::image::BuiltFiles;
@@ -120,18 +121,25 @@ fn launch(
             clock: job.scenario.clock,
             args,
             env: job.env.clone(),
+            disk: None,
         })?),
     };
     if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(job.scenario.all_steps()) {
         target.arm_fault_catch();
     }
-    if job.scenario.storage.is_some()
-        && let Some(region) = board.nonvolatile()
-    {
-        target.attach_storage(Nonvolatile {
-            base: region.base,
-            size: region.size,
-        })?;
+    if job.scenario.storage.is_some() {
+        // The plan has checked that the board and image have storage.
+        let medium = match (board.nonvolatile(), &image) {
+            (Some(region), _) => Some(StorageMedium::Region(Nonvolatile {
+                base: region.base,
+                size: region.size,
+            })),
+            (None, BootImage::Linux { disk, .. }) => disk.clone().map(StorageMedium::Disk),
+            (None, BootImage::Elf(_)) => None,
+        };
+        if let Some(medium) = medium {
+            target.attach_storage(medium)?;
+        }
     }
     Ok(Launched {
         target,
@@ -178,6 +186,7 @@ fn boot_image(
             kernel: kernel.clone(),
             dtb: dtb.clone(),
             initrd: initrd.clone(),
+            disk: None,
         }),
         ImageSource::Files(ImageRef::Named(name)) => Err(StepFailure::new(
             Status::Error,
@@ -195,6 +204,7 @@ fn boot_files(files: &BuiltFiles, board: &BoardProfile) -> Result<BootImage, Ste
             kernel,
             initrd,
             dtbs,
+            disk,
         } => {
             let dtb = match (board.linux.as_ref().and_then(|l| l.dtb.as_ref()), dtbs) {
                 (None, _) => None,
@@ -214,6 +224,7 @@ fn boot_files(files: &BuiltFiles, board: &BoardProfile) -> Result<BootImage, Ste
                 kernel: kernel.clone(),
                 dtb,
                 initrd: initrd.clone(),
+                disk: disk.clone(),
             })
         }
     }
@@ -236,6 +247,7 @@ mod tests {
             kernel: PathBuf::from("/o/Image"),
             initrd: Some(PathBuf::from("/o/initrd.cpio.gz")),
             dtbs: dtbs.map(PathBuf::from),
+            disk: None,
         };
         let dtb = |board: &str, files: &BuiltFiles| match boot_files(
             files,

@@ -10,6 +10,7 @@ use crate::backend::TargetKind;
 use crate::backend::probe::{ProbeLister, system_lister};
 use crate::board::{BoardProfile, ExitMethod};
 use crate::scenario::{Clock, ImageRef, Loc, Scenario, Step, TargetChoice};
+use crate::steps::PowerMode;
 use crate::workspace::Workspace;
 
 /// A scenario that cannot run as written; reported with file:line:col.
@@ -131,21 +132,10 @@ pub fn plan_with(
                 })?;
             let image = resolve_image(workspace, &board, &image_at.value)
                 .map_err(|(m, h)| err(image_at.loc, m, h))?;
-            if let Some(at) = scenario.storage
-                && board.nonvolatile().is_none()
-            {
-                return Err(err(
-                    at,
-                    format!(
-                        "board `{}` has no nonvolatile storage for `storage:`",
-                        board.name
-                    ),
-                    "a bare-metal board keeps its storage in a `kind: nvm` region of its \
-                     profile's memory map (the MPS2 boards have one); Linux boards' disks are \
-                     not built yet"
-                        .into(),
-                ));
+            if let Some(at) = scenario.storage {
+                check_storage(workspace, &board, &image).map_err(|(m, h)| err(at, m, h))?;
             }
+            check_graceful(&scenario, &board)?;
             let script_boots = script_boots(workspace, &scenario, &board, &image_at.value)?;
             let (kind, probe) = selector
                 .select(target.unwrap_or(scenario.target), &board)
@@ -195,6 +185,84 @@ pub fn plan_with(
         }
     }
     Ok(jobs)
+}
+
+/// Checks that `board` booting `image` has the storage `storage:` asks
+/// for: a `kind: nvm` region, or a disk that the board takes and the image
+/// builds.
+fn check_storage(
+    workspace: &Workspace,
+    board: &BoardProfile,
+    image: &ImageSource,
+) -> Result<(), (String, String)> {
+    let takes_disk = board.linux.as_ref().is_some_and(|l| l.disk.is_some());
+    if board.nonvolatile().is_none() && !takes_disk {
+        return Err((
+            format!(
+                "board `{}` has no nonvolatile storage for `storage:`",
+                board.name
+            ),
+            "a bare-metal board keeps its storage in a `kind: nvm` region of its profile's \
+             memory map (the MPS2 boards have one); a Linux board takes a disk as its profile's \
+             `linux.disk` says (virt-a53 and raspi3b do)"
+                .into(),
+        ));
+    }
+    if board.nonvolatile().is_none() {
+        let disk = match image {
+            ImageSource::Built(name) => workspace
+                .images
+                .get(name)
+                .ok()
+                .flatten()
+                .and_then(|m| m.outputs.as_ref())
+                .is_some_and(|o| o.disk.is_some()),
+            ImageSource::Files(_) => false,
+        };
+        if !disk {
+            let which = match image {
+                ImageSource::Built(name) => format!("image `{name}` builds no disk"),
+                ImageSource::Files(_) => "an image given by files has no disk".into(),
+            };
+            return Err((
+                format!(
+                    "board `{}` keeps its storage on a disk, and {which}",
+                    board.name
+                ),
+                "use an image with a `disk:` output (raspi/busybox has one: \
+                 build-linux-image.py --disk FOLDER), or remove `storage:`"
+                    .into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses `power-cut: {mode: graceful}` on a board without a power-fail
+/// warning (`power_fail` in its profile), where the step is written.
+fn check_graceful(scenario: &Scenario, board: &BoardProfile) -> Result<(), PlanError> {
+    if board.power_fail.is_some() {
+        return Ok(());
+    }
+    for step in scenario.all_steps() {
+        if let Step::PowerCut(cut) = &step.value
+            && matches!(cut.mode, PowerMode::Graceful { .. })
+        {
+            return Err(PlanError {
+                file: scenario.file.clone(),
+                loc: step.loc,
+                message: format!(
+                    "board `{}` has no power-fail warning for `mode: graceful` (no \
+                     `power_fail` in its profile)",
+                    board.name
+                ),
+                hint: "cut with `mode: abrupt`; a Linux guest that must write its data \
+                       before a cut can sync it itself (run `sync` before the step)"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The boards and images that `scenario`'s scripts boot by literal name

@@ -5,8 +5,10 @@
 //! The cache key covers everything that shapes the saved state: the lab's
 //! version, the QEMU binary (its path, size and modification time: a new
 //! QEMU package is a new binary), the board profile's file, the contents of
-//! the files booted, the guest's arguments and environment, the clock, and
-//! the warm-up steps. A changed input is a new key and a cold start, never
+//! the files booted, `storage:` and the contents of the disk image it
+//! starts from, the guest's arguments and environment, the clock, and
+//! the warm-up steps. A snapshot with a disk keeps the disk as it was at
+//! the save beside it (`KEY.snap.disk`). A changed input is a new key and a cold start, never
 //! a stale restore. QEMU itself checks only the machine type (see
 //! `backend/snapshot.rs`), so the key must.
 //!
@@ -97,6 +99,7 @@ impl SnapshotCache {
                 kernel,
                 dtb,
                 initrd,
+                disk: _,
             } => std::iter::once(kernel)
                 .chain(dtb.as_ref())
                 .chain(initrd.as_ref())
@@ -104,6 +107,18 @@ impl SnapshotCache {
         };
         for file in files {
             field("file", self.file_hash(file)?.as_bytes());
+        }
+        // With `storage:` the machine has a disk (a drive on its command
+        // line, the image's disk in its first state); the snapshot keeps a
+        // copy of it.
+        if job.scenario.storage.is_some() {
+            field("storage", b"");
+            if let BootImage::Linux {
+                disk: Some(disk), ..
+            } = image
+            {
+                field("disk", self.file_hash(disk)?.as_bytes());
+            }
         }
         for arg in &job.args {
             field("arg", arg.as_bytes());
