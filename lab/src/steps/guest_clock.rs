@@ -167,9 +167,8 @@ impl Elapsed {
             reset(target).await?;
             self.last = 0;
         } else {
-            // A step back that no held reset explains is a reset all the
-            // same (one QEMU did not hold); the time before it is lost.
-            self.ticks += counted(self.last, now, now < self.last);
+            // Every reset is held, so a step back is a wrap.
+            self.ticks += ticks_between(self.last, now);
             self.last = now;
         }
         Ok(ticks_to_duration(self.ticks, self.clock.hz))
@@ -257,15 +256,10 @@ async fn reset(target: &mut dyn Target) -> Result<(), GuestClockError> {
     }
 }
 
-/// The ticks between two readings of the counter: since the reset when
-/// there was one between them (the counter restarted from zero), otherwise
-/// the distance forward, through a wrap if need be.
-fn counted(last: u32, now: u32, reset_between: bool) -> u64 {
-    if reset_between {
-        u64::from(now)
-    } else {
-        u64::from(now.wrapping_sub(last))
-    }
+/// The ticks between two readings of the counter with no reset between
+/// them: the distance forward, through a wrap if need be.
+fn ticks_between(last: u32, now: u32) -> u64 {
+    u64::from(now.wrapping_sub(last))
 }
 
 /// Lets at least `wanted` of guest time pass, waiting at most until
@@ -457,16 +451,17 @@ fn ticks_to_duration(ticks: u64, hz: u64) -> Duration {
 mod tests {
     use std::time::Duration;
 
-    use super::{Approach, MOMENTS_WITHIN, POLL_MAX, counted, ticks_to_duration};
+    use super::{Approach, MOMENTS_WITHIN, POLL_MAX, ticks_between, ticks_to_duration};
 
     #[test]
     fn a_reset_counts_from_zero_and_a_wrap_goes_on() {
         // Forward, and forward through a wrap.
-        assert_eq!(counted(100, 250, false), 150);
-        assert_eq!(counted(u32::MAX - 9, 5, false), 15);
-        // After a reset the counter holds the ticks since the reset.
-        assert_eq!(counted(12_203_587, 3_442_086, true), 3_442_086);
-        assert_eq!(counted(100, 250, true), 250);
+        assert_eq!(ticks_between(100, 250), 150);
+        assert_eq!(ticks_between(u32::MAX - 9, 5), 15);
+        // After a held reset counting starts from zero: the counter holds
+        // the ticks since the reset.
+        assert_eq!(ticks_between(0, 3_442_086), 3_442_086);
+        assert_eq!(ticks_between(0, 250), 250);
     }
 
     #[test]
