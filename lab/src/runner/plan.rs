@@ -195,8 +195,10 @@ fn check_storage(
     board: &BoardProfile,
     image: &ImageSource,
 ) -> Result<(), (String, String)> {
-    let takes_disk = board.linux.as_ref().is_some_and(|l| l.disk.is_some());
-    if board.nonvolatile().is_none() && !takes_disk {
+    if board.nonvolatile().is_some() {
+        return Ok(());
+    }
+    if board.linux.as_ref().is_none_or(|l| l.disk.is_none()) {
         return Err((
             format!(
                 "board `{}` has no nonvolatile storage for `storage:`",
@@ -208,34 +210,31 @@ fn check_storage(
                 .into(),
         ));
     }
-    if board.nonvolatile().is_none() {
-        let disk = match image {
-            ImageSource::Built(name) => workspace
+    let which = match image {
+        ImageSource::Built(name) => {
+            let builds_disk = workspace
                 .images
                 .get(name)
                 .ok()
                 .flatten()
                 .and_then(|m| m.outputs.as_ref())
-                .is_some_and(|o| o.disk.is_some()),
-            ImageSource::Files(_) => false,
-        };
-        if !disk {
-            let which = match image {
-                ImageSource::Built(name) => format!("image `{name}` builds no disk"),
-                ImageSource::Files(_) => "an image given by files has no disk".into(),
-            };
-            return Err((
-                format!(
-                    "board `{}` keeps its storage on a disk, and {which}",
-                    board.name
-                ),
-                "use an image with a `disk:` output (raspi/busybox has one: \
-                 build-linux-image.py --disk FOLDER), or remove `storage:`"
-                    .into(),
-            ));
+                .is_some_and(|o| o.disk.is_some());
+            if builds_disk {
+                return Ok(());
+            }
+            format!("image `{name}` builds no disk")
         }
-    }
-    Ok(())
+        ImageSource::Files(_) => "an image given by files has no disk".into(),
+    };
+    Err((
+        format!(
+            "board `{}` keeps its storage on a disk, and {which}",
+            board.name
+        ),
+        "use an image with a `disk:` output (raspi/busybox has one: \
+         build-linux-image.py --disk FOLDER), or remove `storage:`"
+            .into(),
+    ))
 }
 
 /// Refuses `power-cut: {mode: graceful}` on a board without a power-fail
