@@ -43,6 +43,7 @@ use std::time::Duration;
 use nix::unistd::{Whence, lseek};
 
 use super::TargetError;
+use crate::durable::{self, Removal};
 use crate::gdb::{GdbClient, GdbError};
 
 /// NVIC_ISPR0: writing bit `n` sets external interrupt `n` pending.
@@ -194,15 +195,23 @@ pub(super) fn disk_path(snapshot: &Path) -> PathBuf {
 /// Copies the file `from` to `to` (replaced), writing only its data: the
 /// holes of a sparse disk image stay holes, so a 64 MiB image that holds a
 /// few MiB costs a few MiB to copy and to keep. The copy is written beside
-/// `to` and renamed into place, so `to` is never half written.
+/// `to` under a temporary name and renamed into place, so `to` is never
+/// half written; a failed copy leaves nothing behind.
 pub(super) fn copy_sparse(from: &Path, to: &Path) -> std::io::Result<()> {
     use std::os::fd::AsFd;
     let source = File::open(from)?;
     let len = source.metadata()?.len();
-    let mut partial = to.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let copy = File::create(&partial)?;
+    let name = to.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path does not name a file",
+        )
+    })?;
+    let folder = to.parent().unwrap_or(Path::new("."));
+    let (partial, copy) = durable::create_unique(folder, name, ".partial", |p| {
+        File::options().write(true).create_new(true).open(p)
+    })?;
+    let partial = Removal::new(partial);
     copy.set_len(len)?;
     let mut buf = vec![0u8; 1 << 20];
     let mut at = 0u64;
@@ -231,7 +240,9 @@ pub(super) fn copy_sparse(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     drop(copy);
-    std::fs::rename(&partial, to)
+    std::fs::rename(partial.path(), to)?;
+    partial.keep();
+    Ok(())
 }
 
 #[cfg(test)]
@@ -256,6 +267,12 @@ mod tests {
         let blocks = std::fs::metadata(&to).unwrap().blocks() * 512;
         assert!(blocks < 1 << 20, "{blocks} bytes allocated");
         assert!(!dir.path().join("to.partial").exists());
+        let mut names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["from", "to"], "no temporary file is left");
     }
 
     #[test]
