@@ -46,6 +46,9 @@ fn result(
             duration_ms: 3.1,
             detail: None,
         }],
+        // A timed-out run keeps what the target printed last.
+        console: (status == Status::Timeout)
+            .then(|| "Booting Linux\n\nLAB init t_ms=812\n".to_owned()),
         error,
         start: None,
         snapshot: None,

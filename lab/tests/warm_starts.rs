@@ -109,6 +109,49 @@ fn the_first_run_saves_the_warm_up_and_later_runs_restore_it() {
 }
 
 #[test]
+fn a_snapshot_stays_only_once_the_run_that_saved_it_passed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let scenario = |answer: &str| {
+        warm(
+            dir,
+            "cortex-m/echo",
+            &["boot: {}", "wait-serial: {match: READY, timeout: 5s}"],
+        )
+        .with("runs: 2")
+        .step("send-serial: \"ping\\n\"")
+        .step(format!(
+            "wait-serial: {{match: '(?m)^{answer}$', timeout: 1s}}"
+        ))
+        .write(dir, "probation.yaml")
+    };
+    let snapshots = || {
+        std::fs::read_dir(dir.join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".snap"))
+            .count()
+    };
+
+    // Each failed run takes its snapshot with it: the other run of the
+    // key, which waited, saves afresh, and nothing is left to restore.
+    let failed = run(dir, &scenario("pong"), &["-j", "2"]);
+    assert_eq!(failed.code(), Some(1), "{failed}");
+    assert_eq!(failed.each("start"), ["cold", "cold"], "{failed}");
+    assert_eq!(snapshots(), 0, "{failed}");
+    // A failed run's result carries what the target printed last.
+    let console = failed.first()["console"].as_str().unwrap();
+    assert!(console.contains("ping"), "{failed}");
+
+    // A run that passes keeps its snapshot for the next.
+    let passed = run(dir, &scenario("ping"), &["-j", "2"]);
+    assert_eq!(passed.code(), Some(0), "{passed}");
+    assert_eq!(passed.each("start"), ["cold", "warm"], "{passed}");
+    assert!(passed.first()["console"].is_null(), "{passed}");
+    assert_eq!(snapshots(), 1, "{passed}");
+}
+
+#[test]
 fn a_changed_input_is_a_new_snapshot() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -19,7 +19,9 @@ use async_trait::async_trait;
 pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, Polled, RTT_SYMBOL, poll_core};
 pub use power::{Nonvolatile, PowerCut, StorageMedium};
 pub use qemu::{QemuLaunch, QemuTarget};
-pub use snapshot::{SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
+pub use snapshot::{
+    SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved, remove as remove_snapshot,
+};
 
 use crate::console::{Console, ConsoleError};
 use crate::deps::MissingTool;

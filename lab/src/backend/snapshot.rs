@@ -142,6 +142,18 @@ pub struct SnapshotRestored {
     pub load: Duration,
 }
 
+/// Removes the snapshot at `path` and the disk saved with it, if any; a
+/// file already gone is no error.
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    for file in [path.to_owned(), super::power::disk_path(path)] {
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Where a snapshot is written before it is complete: beside `path`, so the
 /// final rename stays on one file system.
 pub(super) fn partial_path(path: &Path) -> PathBuf {
@@ -250,6 +262,23 @@ mod tests {
             partial_path(Path::new("/c/warm.snap")),
             Path::new("/c/warm.snap.partial")
         );
+    }
+
+    #[test]
+    fn removing_a_snapshot_takes_its_disk_and_tolerates_either_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let snap = dir.path().join("warm.snap");
+        std::fs::write(&snap, b"QEVM").unwrap();
+        std::fs::write(dir.path().join("warm.snap.disk"), b"disk").unwrap();
+        std::fs::write(dir.path().join("other.snap"), b"QEVM").unwrap();
+        remove(&snap).unwrap();
+        remove(&snap).unwrap();
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["other.snap"]);
     }
 
     #[test]

@@ -89,6 +89,7 @@ mod tests {
             metrics: BTreeMap::new(),
             steps: Vec::new(),
             error: None,
+            console: None,
             start: None,
             snapshot: None,
         }

@@ -58,6 +58,10 @@ fn test_case(result: &RunResult) -> TestCase {
     if let Ok(time) = Duration::try_from_secs_f64(result.duration_ms / 1000.0) {
         case.set_time(time);
     }
+    // What the target printed last, where CI systems show a test's output.
+    if let Some(console) = &result.console {
+        case.set_system_out(console.as_str());
+    }
     case.add_properties(
         result
             .metrics

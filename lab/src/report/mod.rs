@@ -18,6 +18,6 @@ pub use compare::render_comparison;
 pub use error::ReportError;
 pub use json::{to_json_string, write_json};
 pub use junit::{to_junit_string, write_junit};
-pub use model::{Report, RunResult, Start, Stats, Status, StepResult, Summary};
+pub use model::{CONSOLE_TAIL, Report, RunResult, Start, Stats, Status, StepResult, Summary};
 pub use stats::{stats, summarize};
 pub use table::render_table;

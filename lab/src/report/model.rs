@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+/// How much of a failed run's console its result keeps, in bytes.
+pub const CONSOLE_TAIL: usize = 4096;
+
 /// A whole invocation of `lab run`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -51,6 +54,11 @@ pub struct RunResult {
     pub steps: Vec<StepResult>,
     /// A one-line reason for anything but `passed`.
     pub error: Option<String>,
+    /// For a run that did not pass: the end of what the target last
+    /// printed on its serial console (at most [`CONSOLE_TAIL`] bytes, the
+    /// current power cycle's), so a failure can be read without a rerun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<String>,
     /// How a run of a scenario with `warm-up` started; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<Start>,

@@ -84,9 +84,23 @@ pub fn render_table(report: &Report, width: Option<u16>) -> String {
             result.status.as_str(),
             reason
         );
+        if let Some(console) = &result.console {
+            let lines: Vec<&str> = console.lines().filter(|l| !l.trim().is_empty()).collect();
+            let shown = &lines[lines.len().saturating_sub(CONSOLE_LINES)..];
+            if !shown.is_empty() {
+                let _ = writeln!(out, "  the console's last lines:");
+            }
+            for line in shown {
+                let _ = writeln!(out, "  | {}", line.trim_end());
+            }
+        }
     }
     out
 }
+
+/// How many of a failed run's last console lines the table prints under
+/// its reason (the report keeps more).
+const CONSOLE_LINES: usize = 8;
 
 /// The cells of a row for a scenario x variant that ran once.
 fn single_row(result: &RunResult) -> [String; 6] {

@@ -9,13 +9,17 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::launch::JobLauncher;
-use super::warm::{Claim, SnapshotCache};
+use super::warm::{Claim, Probation, SnapshotCache};
 use super::{Job, JobSettings};
 use crate::backend::{BootImage, TargetKind};
-use crate::report::{RunResult, Start, Status, StepResult};
+use crate::report::{CONSOLE_TAIL, RunResult, Start, Status, StepResult};
 use crate::scenario::At;
 use crate::steps::ms;
 use crate::steps::{Detail, RunContext, Step, StepFailure};
+
+/// How much longer than a scenario's timeout a job waits for another job's
+/// warm-up: the time that job takes to stop its target after its deadline.
+const CLAIM_GRACE: Duration = Duration::from_secs(30);
 
 /// Runs one job to completion and returns its result. Never panics on a
 /// target's behaviour; always stops the target before returning.
@@ -50,16 +54,26 @@ pub(super) async fn execute(
                 cancel,
             };
             let mut outcome = Ok(());
+            let mut probation = None;
             if !job.scenario.warm_up.is_empty() {
                 let cache = (!settings.cold).then_some(&settings.snapshots);
-                outcome = warm_up(&job, &image, cache, &mut run).await;
+                match warm_up(&job, &image, cache, &mut run).await {
+                    Ok(saved) => probation = saved,
+                    Err(failure) => outcome = Err(failure),
+                }
             }
             if outcome.is_ok() {
                 outcome = run_steps(Phase::Steps, &job.scenario.steps, &mut run).await;
             }
+            if outcome.is_err() {
+                result.console = ctx.target.console().ok().map(|c| tail(&c.transcript()));
+            }
             // The bridge goes before the target: its session must not outlive QEMU.
             drop(ctx.debugger.take());
             ctx.target.shutdown().await;
+            if let Some(probation) = probation {
+                probation.end(outcome.is_ok());
+            }
             result.metrics = ctx.metrics;
             outcome
         }
@@ -71,6 +85,18 @@ pub(super) async fn execute(
     }
     result.duration_ms = ms(started.elapsed());
     result
+}
+
+/// The last [`CONSOLE_TAIL`] bytes of a console transcript, as text, from
+/// the start of a line where one begins within them.
+fn tail(transcript: &[u8]) -> String {
+    let from = transcript.len().saturating_sub(CONSOLE_TAIL);
+    let end = &transcript[from..];
+    let end = match end.iter().position(|&b| b == b'\n') {
+        Some(newline) if from > 0 => &end[newline + 1..],
+        _ => end,
+    };
+    String::from_utf8_lossy(end).into_owned()
 }
 
 /// A result for `job` that says nothing ran yet: status `error`, no steps.
@@ -87,6 +113,7 @@ pub fn unfinished(job: &Job) -> RunResult {
         metrics: BTreeMap::new(),
         steps: Vec::new(),
         error: None,
+        console: None,
         start: None,
         snapshot: None,
     }
@@ -170,18 +197,20 @@ impl Run<'_> {
 /// at once, so that every run goes on from the same instant. A backend
 /// without snapshots (a board behind a probe), and `--cold`, run the
 /// warm-up cold every time. The snapshot step is recorded as `warm-up`.
+/// A snapshot saved here comes back on [`Probation`], to be ended when
+/// the job's steps have.
 async fn warm_up(
     job: &Job,
     image: &BootImage,
     cache: Option<&SnapshotCache>,
     run: &mut Run<'_>,
-) -> Result<(), StepFailure> {
+) -> Result<Option<Probation>, StepFailure> {
     let warm_up = &job.scenario.warm_up;
     let cache = match cache {
         Some(cache) if run.ctx.target.kind() == TargetKind::Qemu => cache,
         _ => {
             run.result.start = Some(Start::Cold);
-            return run_steps(Phase::WarmUp, warm_up, run).await;
+            return run_steps(Phase::WarmUp, warm_up, run).await.map(|()| None);
         }
     };
     let key = tokio::task::block_in_place(|| cache.key(job, image)).map_err(|e| {
@@ -190,7 +219,16 @@ async fn warm_up(
             format!("cannot compute the warm-up's snapshot key: {e}"),
         )
     })?;
-    match cache.claim(&key, run.ctx.deadline).await? {
+    // The job that saves keeps the key until its run ends (its snapshot's
+    // probation), at the latest by its own deadline, which began before
+    // this wait did: so the wait is bounded by one timeout, and it does not
+    // count against this run's.
+    let waiting = Instant::now();
+    let claimed = cache
+        .claim(&key, waiting + run.timeout + CLAIM_GRACE)
+        .await?;
+    run.ctx.deadline += waiting.elapsed();
+    match claimed {
         Claim::Restore(path) => {
             run.result.start = Some(Start::Warm);
             run.result.snapshot = Some(path.display().to_string());
@@ -204,6 +242,7 @@ async fn warm_up(
                 Ok(Some(detail))
             })
             .await
+            .map(|()| None)
         }
         Claim::Save { path, lock } => {
             run.result.start = Some(Start::Cold);
@@ -229,11 +268,13 @@ async fn warm_up(
                     },
                 )
                 .await;
-            // The others of this key restore from here on.
-            drop(lock);
-            saved?;
+            let probation = Probation::new(path.clone(), lock);
+            if let Err(failure) = saved {
+                probation.end(false);
+                return Err(failure);
+            }
             run.result.snapshot = Some(path.display().to_string());
-            Ok(())
+            Ok(Some(probation))
         }
     }
 }

@@ -19,6 +19,15 @@
 //! first saves while the others wait, then they restore. The lock is an
 //! `flock`, so two `lab run` processes take turns too, and a lab that dies
 //! holding it releases it.
+//!
+//! A new snapshot is on probation ([`Probation`]): the job that saved it
+//! goes on from it (it restores it at once, as the others will) and keeps
+//! the lock until its own steps end. Only a pass lets the snapshot into the
+//! cache; a failed run removes it, and the next job of the key saves
+//! afresh. A save that captured a machine which cannot run on (on the
+//! raspi boards an interrupt lost in the round trip can leave the restored
+//! guest without a timer, see `backend/snapshot.rs`) so fails one run, not
+//! every later run in this process and the next.
 
 use std::collections::HashMap;
 use std::fs::{File, TryLockError};
@@ -52,6 +61,40 @@ pub(super) enum Claim {
         /// Held until the snapshot is saved (or the warm-up failed).
         lock: File,
     },
+}
+
+/// A snapshot this job has just saved, held back from the other jobs of its
+/// key until the job ends: see the module's doc.
+pub(super) struct Probation {
+    /// The snapshot.
+    path: PathBuf,
+    /// The key's lock, held until [`Probation::end`].
+    lock: File,
+}
+
+impl Probation {
+    /// A probation for the snapshot at `path`, saved under `lock`.
+    pub(super) fn new(path: PathBuf, lock: File) -> Self {
+        Self { path, lock }
+    }
+
+    /// Ends the probation of a job that `passed` or not: a failed job's
+    /// snapshot is removed, then the others of the key may claim.
+    pub(super) fn end(self, passed: bool) {
+        if !passed {
+            match crate::backend::remove_snapshot(&self.path) {
+                Ok(()) => tracing::info!(
+                    "removed the warm-up snapshot {}: the run that saved it failed",
+                    self.path.display()
+                ),
+                Err(e) => tracing::warn!(
+                    "cannot remove the warm-up snapshot {} of a failed run: {e}",
+                    self.path.display()
+                ),
+            }
+        }
+        drop(self.lock);
+    }
 }
 
 /// The warm-up snapshots of a workspace.
@@ -134,7 +177,8 @@ impl SnapshotCache {
     }
 
     /// Waits for the key's lock, at most until `deadline`: the snapshot to
-    /// restore if one is saved, else the lock to save one under.
+    /// restore if one is saved (and out of probation), else the lock to
+    /// save one under.
     pub(super) async fn claim(&self, key: &str, deadline: Instant) -> Result<Claim, StepFailure> {
         let failure = |what: &str, e: io::Error| {
             StepFailure::new(
@@ -159,8 +203,9 @@ impl SnapshotCache {
                 Err(TryLockError::WouldBlock) => {
                     return Err(StepFailure::new(
                         Status::Timeout,
-                        "the scenario's timeout passed while another run saved the warm-up's \
-                         snapshot",
+                        "another run held the warm-up's snapshot for longer than the \
+                         scenario's timeout; if another `lab run` is stuck on this \
+                         workspace, end it",
                     ));
                 }
                 Err(TryLockError::Error(e)) => return Err(failure("lock the snapshot", e)),
