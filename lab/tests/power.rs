@@ -199,10 +199,15 @@ fn cuts_fall_on_the_firmware_s_own_time_across_its_reboot() {
 /// A scenario on `board` with the busybox image and `storage: {}`,
 /// running /bin/console (see [`shell`]); no steps yet.
 fn linux_disk(board: &str) -> ScenarioYaml {
+    linux_disk_with(board, "[lab.run=/bin/console]")
+}
+
+/// [`linux_disk`] with the kernel arguments `args` (a YAML list).
+fn linux_disk_with(board: &str, args: &str) -> ScenarioYaml {
     ScenarioYaml::image(board, "raspi/busybox")
         .with("timeout: 180s")
         .with("storage: {}")
-        .with("args: [lab.run=/bin/console]")
+        .with(format!("args: {args}"))
 }
 
 /// [`linux_disk`] booted, its disk mounted at /data.
@@ -283,6 +288,41 @@ fn a_synced_file_on_virt_s_disk_survives_a_cut_and_each_run_starts_from_the_buil
 #[test]
 fn a_synced_file_on_the_pi_s_sd_card_survives_a_cut() {
     cut_and_keep_synced("raspi3b");
+}
+
+#[test]
+fn a_power_on_from_a_snapshot_saved_before_the_disk_was_read_sees_the_cut_s_disk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut s = linux_disk_with("virt-a53", "[lab.run=/bin/console, lab.hold=disk]")
+        .step("boot: {}")
+        .step("wait-serial: {match: 'LAB hold disk', timeout: 90s}")
+        .step("snapshot-save: powered_on")
+        .step("send-serial: \"\\n\"")
+        .step("wait-serial: {match: 'LAB disk /data', timeout: 30s}");
+    s = shell(
+        s,
+        "echo 42 > /data/synced.txt && sync && echo SYNC$((1+1))",
+        "SYNC2",
+    );
+    s = s
+        .step("power-cut: {mode: abrupt}")
+        .step("power-on: {from: powered_on}")
+        .step("send-serial: \"\\n\"")
+        .step("wait-serial: {match: 'LAB disk /data', timeout: 30s}");
+    s = shell(
+        s,
+        "echo KEPT=$(cat /data/synced.txt)",
+        "KEPT=(?P<kept>\\d+)",
+    );
+    let file = s.write(dir, "from.yaml");
+    let report = lab_run(dir, &file, &["-j", "1"]);
+    assert_eq!(report.code(), Some(0), "{report}");
+    let result = report.first();
+    // Written after the snapshot, and there after the power-on from it.
+    assert_eq!(result["metrics"]["kept"], 42.0, "{result}");
+    let on = &details(result, "power-on")[0];
+    assert_eq!(on["from"], "powered_on", "{on}");
 }
 
 #[test]

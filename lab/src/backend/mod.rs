@@ -344,8 +344,13 @@ pub trait Target: Send {
     }
 
     /// Boots the board again after [`Target::power_cut`], with its storage
-    /// as the cut left it. [`TargetError::PoweredOn`] while it runs.
-    async fn power_on(&mut self) -> Result<(), TargetError> {
+    /// as the cut left it. [`TargetError::PoweredOn`] while it runs. With
+    /// `from`, the machine starts from that snapshot instead of its reset
+    /// vector: one saved after a cold boot, before the guest touched its
+    /// storage, is the same power-on without the boot's cost; the storage
+    /// is still the cut's, not the snapshot's.
+    async fn power_on(&mut self, from: Option<&Path>) -> Result<(), TargetError> {
+        let _ = from;
         Err(TargetError::NoPowerControl)
     }
 

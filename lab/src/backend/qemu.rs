@@ -260,14 +260,18 @@ impl QemuTarget {
         }
     }
 
-    /// Starts QEMU and connects to it; with `incoming`, QEMU starts with
-    /// `-incoming defer` and loads that snapshot before anything runs, and
-    /// the load's duration comes back with the machine.
+    /// Starts QEMU and connects to it; from a snapshot, QEMU starts with
+    /// `-incoming defer` and loads it before anything runs, and the load's
+    /// duration comes back with the machine.
     async fn start(
         &mut self,
         halted: bool,
-        incoming: Option<&Path>,
+        origin: Origin<'_>,
     ) -> Result<(Running, Option<Duration>), TargetError> {
+        let incoming = match origin {
+            Origin::Reset => None,
+            Origin::Snapshot(path) | Origin::PowerOn(path) => Some(path),
+        };
         let q = (self.launch.board.qemu.as_ref())
             .ok_or_else(|| TargetError::NotEmulated(self.launch.board.name.clone()))?;
         let binary = HostTool::new(&q.binary, &q.package).locate()?;
@@ -396,10 +400,10 @@ impl QemuTarget {
                 Some(begun.elapsed())
             }
         };
-        // A cold start powers the region on as the last cut left it; a
-        // restored snapshot already holds it. A disk is QEMU's own file.
+        // A power-on loads the region as the last cut left it; a restored
+        // snapshot already holds it. A disk is QEMU's own file.
         let storage = match &self.storage {
-            Some(Storage::Region(region)) if incoming.is_none() => Some(region),
+            Some(Storage::Region(region)) if !matches!(origin, Origin::Snapshot(_)) => Some(region),
             _ => None,
         };
         let gdb_stub = self.catch_faults || storage.is_some();
@@ -531,6 +535,18 @@ fn how_it_ended(exit: &GuestExit) -> String {
 /// Starts QEMU's gdbstub on a Unix socket at `socket`. It starts on
 /// demand, when a debugger or the HardFault catch first needs it: a QEMU
 /// that serves no debugger starts faster without it.
+/// Where a starting QEMU's machine comes from.
+#[derive(Debug, Clone, Copy)]
+enum Origin<'a> {
+    /// Its reset vector: a cold boot, storage as the last cut left it.
+    Reset,
+    /// A snapshot, storage (a disk) as the snapshot holds it.
+    Snapshot(&'a Path),
+    /// A snapshot saved before the guest touched its storage, as a
+    /// power-on: storage as the last cut left it.
+    PowerOn(&'a Path),
+}
+
 async fn start_gdb_stub(qmp: &QmpClient, socket: &Path) -> Result<(), TargetError> {
     let device = format!(
         "unix:{},server=on,wait=off",
@@ -579,7 +595,7 @@ impl Target for QemuTarget {
         if self.running.is_some() || self.exit.is_some() {
             return Err(TargetError::AlreadyBooted);
         }
-        let (running, _) = self.start(halted, None).await?;
+        let (running, _) = self.start(halted, Origin::Reset).await?;
         self.running = Some(running);
         Ok(())
     }
@@ -780,12 +796,22 @@ impl Target for QemuTarget {
         })
     }
 
-    async fn power_on(&mut self) -> Result<(), TargetError> {
+    async fn power_on(&mut self, from: Option<&Path>) -> Result<(), TargetError> {
         if self.running.is_some() && self.exited(Duration::ZERO).await.is_none() {
             return Err(TargetError::PoweredOn);
         }
+        let origin = match from {
+            None => Origin::Reset,
+            Some(path) => {
+                snapshot::check_file(path).map_err(|reason| TargetError::SnapshotRestore {
+                    path: path.to_owned(),
+                    reason,
+                })?;
+                Origin::PowerOn(path)
+            }
+        };
         self.stop_for_restart().await;
-        let (running, _) = self.start(false, None).await?;
+        let (running, _) = self.start(false, origin).await?;
         self.running = Some(running);
         Ok(())
     }
@@ -891,7 +917,7 @@ impl Target for QemuTarget {
                 ))
             })?;
         }
-        let (running, load) = self.start(halted, Some(path)).await?;
+        let (running, load) = self.start(halted, Origin::Snapshot(path)).await?;
         self.running = Some(running);
         Ok(SnapshotRestored {
             path: path.to_owned(),
