@@ -7,12 +7,12 @@ use super::plan;
 use super::{BuiltImages, ImageSource, Job};
 use crate::backend::{
     BootImage, HardwareLaunch, HardwareTarget, Nonvolatile, QemuLaunch, QemuTarget, StorageMedium,
-    Target,
+    Target, TargetKind,
 };
 use crate::board::{Arch, BoardProfile};
 use crate::image::BuiltFiles;
 use crate::report::Status;
-use crate::scenario::{At, ImageRef, Step};
+use crate::scenario::{At, Clock, ImageRef, Step};
 use crate::steps::{Launched, Launcher, StepFailure};
 use crate::workspace::Workspace;
 
@@ -141,11 +141,15 @@ fn launch(
             target.attach_storage(medium)?;
         }
     }
+    let icount = matches!(target.kind(), TargetKind::Qemu)
+        && job.scenario.clock == Clock::Virtual
+        && board.icount.is_some();
     Ok(Launched {
         target,
         image,
         board: board.clone(),
         elf,
+        icount,
     })
 }
 

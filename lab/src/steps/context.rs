@@ -30,6 +30,9 @@ pub(crate) struct Launched {
     pub(crate) board: BoardProfile,
     /// The ELF its symbols come from, when the image is one.
     pub(crate) elf: Option<PathBuf>,
+    /// Whether guest time is counted in instructions (`clock: virtual` on a
+    /// board with `icount`), not by the host's clock.
+    pub(crate) icount: bool,
 }
 
 /// Makes the targets of a run: the runner's side of a script's
@@ -58,6 +61,8 @@ pub(crate) struct RunContext {
     pub(crate) metrics: BTreeMap<String, f64>,
     /// The ELF that symbols come from, when the image is one.
     pub(crate) elf: Option<PathBuf>,
+    /// Whether the target counts guest time in instructions (see [`Launched`]).
+    pub(crate) icount: bool,
     /// The debugger, from the first `attach-debugger` on.
     pub(crate) debugger: Option<Debugger>,
     /// When the run began.
@@ -95,6 +100,7 @@ impl RunContext {
             board: launched.board,
             metrics: BTreeMap::new(),
             elf: launched.elf,
+            icount: launched.icount,
             debugger: None,
             started: Instant::now(),
             deadline,
@@ -179,6 +185,7 @@ impl RunContext {
         self.target = next.target;
         self.board = next.board;
         self.elf = next.elf;
+        self.icount = next.icount;
         Ok(())
     }
 

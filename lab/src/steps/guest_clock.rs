@@ -9,12 +9,14 @@
 //!   icount runs many times faster than wall time (up to 40 ms of guest
 //!   time in one wall millisecond on MPS2 at shift 7), so the last stretch
 //!   goes in moments: `cont` and `stop` written together ([`Approach`]).
-//! - **The guest runs slower while the lab waits**: TCG translates one
-//!   instruction per block (`one-insn-per-tb`), which slows a busy guest
-//!   about tenfold in wall time and leaves its guest time as it was (under
-//!   icount an instruction costs the same guest time either way, and timer
-//!   interrupts land on the same instruction). QEMU before 8.1 has no such
-//!   monitor command and runs at full speed.
+//! - **The guest runs slower while the lab waits**, under icount only: TCG
+//!   translates one instruction per block (`one-insn-per-tb`), which slows
+//!   a busy guest about tenfold in wall time and leaves its guest time as
+//!   it was (under icount an instruction costs the same guest time either
+//!   way, and timer interrupts land on the same instruction). Under
+//!   `clock: wall` guest time follows the host, so a slower guest would do
+//!   a tenth of its work in the same guest time: it runs at full speed.
+//!   QEMU before 8.1 has no such monitor command and runs at full speed.
 //! - **A guest reset is held for the lab.** A reset starts the counter
 //!   again from zero, and the time between the last reading and the reset
 //!   would be lost. While a wait runs, QEMU pauses the machine at the
@@ -107,14 +109,19 @@ struct Elapsed {
 }
 
 impl Elapsed {
-    /// Stops the machine, holds its resets, slows it and starts counting
-    /// from the counter's value. [`Elapsed::finish`] undoes the rest.
-    async fn start(target: &mut dyn Target, clock: GuestClock) -> Result<Self, GuestClockError> {
+    /// Stops the machine, holds its resets, slows it under `icount` and
+    /// starts counting from the counter's value. [`Elapsed::finish`] undoes
+    /// the rest.
+    async fn start(
+        target: &mut dyn Target,
+        clock: GuestClock,
+        icount: bool,
+    ) -> Result<Self, GuestClockError> {
         let replies = target
             .qmp_batch(&[
                 ("stop", None),
                 hold_resets(true),
-                one_insn_per_tb(true),
+                one_insn_per_tb(icount),
                 read(clock.counter),
             ])
             .await?;
@@ -269,10 +276,11 @@ fn ticks_between(last: u32, now: u32) -> u64 {
 pub(crate) async fn sleep_guest(
     target: &mut dyn Target,
     board: &BoardProfile,
+    icount: bool,
     wanted: Duration,
     limit: Instant,
 ) -> Result<Duration, GuestClockError> {
-    let passed = pass_guest_time_and_stop(target, board, wanted, None, limit).await?;
+    let passed = pass_guest_time_and_stop(target, board, icount, wanted, None, limit).await?;
     target.qmp("cont", None).await?;
     Ok(passed)
 }
@@ -287,6 +295,7 @@ pub(crate) async fn sleep_guest(
 pub(crate) async fn pass_guest_time_and_stop(
     target: &mut dyn Target,
     board: &BoardProfile,
+    icount: bool,
     wanted: Duration,
     from: Option<Duration>,
     limit: Instant,
@@ -299,7 +308,7 @@ pub(crate) async fn pass_guest_time_and_stop(
             .unwrap_or("stopped");
         return Err(GuestClockError::Paused(state.to_owned()));
     }
-    count_until(target, board, wanted, from, limit).await
+    count_until(target, board, icount, wanted, from, limit).await
 }
 
 /// [`pass_guest_time_and_stop`] on a machine that the caller stopped
@@ -308,10 +317,11 @@ pub(crate) async fn pass_guest_time_and_stop(
 pub(crate) async fn pass_more_guest_time_and_stop(
     target: &mut dyn Target,
     board: &BoardProfile,
+    icount: bool,
     wanted: Duration,
     limit: Instant,
 ) -> Result<Duration, GuestClockError> {
-    count_until(target, board, wanted, None, limit).await
+    count_until(target, board, icount, wanted, None, limit).await
 }
 
 /// Counts guest time until `wanted` has passed since `from` and stops the
@@ -319,6 +329,7 @@ pub(crate) async fn pass_more_guest_time_and_stop(
 async fn count_until(
     target: &mut dyn Target,
     board: &BoardProfile,
+    icount: bool,
     wanted: Duration,
     from: Option<Duration>,
     limit: Instant,
@@ -327,7 +338,7 @@ async fn count_until(
         .guest_clock
         .ok_or_else(|| GuestClockError::Missing(board.name.clone()))?;
     let started = Instant::now();
-    let mut elapsed = Elapsed::start(target, clock).await?;
+    let mut elapsed = Elapsed::start(target, clock, icount).await?;
     let waited = wait(target, &mut elapsed, wanted, from, started, limit).await;
     let finished = Elapsed::finish(target).await;
     let passed = waited?;

@@ -279,13 +279,13 @@ async fn wait(ctx: &mut RunContext, wanted: Duration, start: Start) -> Result<Wa
             passed: wanted,
         });
     }
-    let (target, board) = (&mut *ctx.target, &ctx.board);
+    let (target, board, icount) = (&mut *ctx.target, &ctx.board, ctx.icount);
     let passed = match start {
         Start::Running(from) => {
-            pass_guest_time_and_stop(target, board, wanted, from, ctx.deadline).await?
+            pass_guest_time_and_stop(target, board, icount, wanted, from, ctx.deadline).await?
         }
         Start::Stopped => {
-            pass_more_guest_time_and_stop(target, board, wanted, ctx.deadline).await?
+            pass_more_guest_time_and_stop(target, board, icount, wanted, ctx.deadline).await?
         }
     };
     Ok(Waited {

@@ -148,7 +148,7 @@ impl Sleep {
     /// Lets the guest time pass, waiting until `limit` at most; returns
     /// the guest time that passed.
     async fn guest(&self, ctx: &mut RunContext, limit: Instant) -> Result<Duration, StepFailure> {
-        Ok(sleep_guest(&mut *ctx.target, &ctx.board, self.duration, limit).await?)
+        Ok(sleep_guest(&mut *ctx.target, &ctx.board, ctx.icount, self.duration, limit).await?)
     }
 }
 
