@@ -12,6 +12,9 @@
 // on stdin, print "GO resumed t_us=<µs>" and only then do their work: the
 // lab saves a snapshot while the program waits (warm-up:), and every run
 // restored from it sends the line.
+//
+// Mode ota (ota.go) is the A/B update of the power-loss experiment: it
+// prints "READY version=V" instead of the ready line above.
 package main
 
 import (
@@ -35,7 +38,7 @@ func nowUs() int64 {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint")
+	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint|ota")
 	os.Exit(64)
 }
 
@@ -60,6 +63,10 @@ func main() {
 	case "footprint":
 		ready(mode)
 		footprint()
+	case "ota":
+		// The power-loss update (ota.go): its own READY line, after
+		// checking its storage.
+		ota()
 	default:
 		usage()
 	}
