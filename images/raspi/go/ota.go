@@ -43,6 +43,11 @@ package main
 // folder and prints "COMMIT version=V". Nothing valid left: "BRICKED
 // reason=R" and exit status 1.
 //
+// While it runs it appends a telemetry line to /data/telemetry.log every
+// second, without fsync (telemetry): as on a device that logs, the disk
+// always has unsynced writes, so an ext4 journal transaction is usually
+// open when an update begins.
+//
 // Then it reads lines on stdin: `UPDATE V` as above, `UPDATE V faulty`
 // writes a version whose health check fails (it prints "HEALTH fail
 // version=V" and restarts, as a watchdog reset would, until the trial runs
@@ -61,6 +66,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // otaDir is where the images live: /data/ota, or $LAB_OTA_DIR (to try the
@@ -72,6 +78,9 @@ var otaDir = func() string {
 	return "/data/ota"
 }()
 
+// telemetryPath is the log the running version appends to every second.
+var telemetryPath = filepath.Join(otaDir, "..", "telemetry.log")
+
 const (
 	// payloadSize is the size of an application image, header included.
 	payloadSize = 4 << 20
@@ -79,6 +88,8 @@ const (
 	chunkSize = 64 << 10
 	// trialBoots is how many boots a version on trial gets to commit.
 	trialBoots = 3
+	// telemetryEvery is the period of the telemetry line.
+	telemetryEvery = time.Second
 )
 
 func otaPath(name string) string { return filepath.Join(otaDir, name) }
@@ -333,6 +344,21 @@ func update(v int, faulty bool) {
 	restart()
 }
 
+// telemetry appends "t_us=T version=V seq=N" to telemetryPath every
+// telemetryEvery, never fsynced; a failed write is dropped, as a logger
+// would.
+func telemetry(version int) {
+	for seq := 0; ; seq++ {
+		time.Sleep(telemetryEvery)
+		f, err := os.OpenFile(telemetryPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(f, "t_us=%d version=%d seq=%d\n", nowUs(), version, seq)
+		f.Close()
+	}
+}
+
 // ota is the mode: start, then commands on stdin until its end.
 func ota() {
 	version, onTrial, faulty := otaStart()
@@ -349,6 +375,7 @@ func ota() {
 		}
 		fmt.Printf("COMMIT version=%d\n", version)
 	}
+	go telemetry(version)
 	in := bufio.NewReader(os.Stdin)
 	for {
 		line, err := in.ReadString('\n')

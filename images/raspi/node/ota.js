@@ -19,6 +19,11 @@
 // and "READY version=V ...". A failed write or swap prints "UPDATE failed
 // version=V reason=R".
 //
+// While it runs it appends a telemetry line to /data/telemetry.log every
+// second, without fsync (telemetry): as on a device that logs, the disk
+// always has unsynced writes, so an ext4 journal transaction is usually
+// open when an update begins. (The Go side does the same.)
+//
 // Run as `node /app/ota.js` (LAB_OTA_APP names another module file, to try
 // it on a host).
 'use strict';
@@ -28,6 +33,9 @@ const crypto = require('crypto');
 
 const APP = path.resolve(process.env.LAB_OTA_APP || '/data/app/app.js');
 const TEMPLATE = path.join(__dirname, 'ota-app.js.in');
+// The log appended to every TELEMETRY_EVERY_MS.
+const TELEMETRY = path.join(path.dirname(APP), '..', 'telemetry.log');
+const TELEMETRY_EVERY_MS = 1000;
 // The table's rows, as in ota-app.py.
 const ROWS = 2600;
 
@@ -91,6 +99,13 @@ try {
   process.exit(1);
 }
 ready(version);
+
+// "t_us=T version=V seq=N", appended without fsync; a failed write is
+// dropped, as a logger would.
+let seq = 0;
+setInterval(() => {
+  fs.appendFile(TELEMETRY, `t_us=${nowUs()} version=${version} seq=${seq++}\n`, () => {});
+}, TELEMETRY_EVERY_MS).unref();
 
 let busy = false;
 
