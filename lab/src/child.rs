@@ -93,6 +93,13 @@ fn die_with_lab(command: &mut std::process::Command) {
     }
 }
 
+/// Starts the spawner thread now rather than at the first spawn, so that
+/// the first child does not wait for a thread to start: a lab process
+/// calls it as it starts.
+pub fn start_spawner() -> io::Result<()> {
+    spawner().map(drop)
+}
+
 /// Runs `work` on the spawner thread and returns its result.
 fn on_spawner<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
     let (reply, result) = mpsc::sync_channel(1);

@@ -202,8 +202,16 @@ fn check(paths: &[PathBuf]) -> anyhow::Result<Outcome> {
 
 fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let started_at = jiff::Timestamp::now();
-    // What a killed lab left behind goes first.
-    lab::scratch::sweep_once();
+    // What a killed lab left behind goes, beside the work below; so does the
+    // making of the async runtime and of the thread that starts QEMU, so
+    // that QEMU starts as soon as the first job is planned.
+    lab::scratch::sweep_in_background();
+    let runtime = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    });
+    lab::child::start_spawner().context("cannot start the thread that starts QEMU")?;
     let seed = args
         .seed
         .unwrap_or_else(|| started_at.as_nanosecond().unsigned_abs() as u64);
@@ -224,9 +232,9 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     // Ctrl-C is caught from here on: during image builds it stops the run
     // before any job starts, and every job still gets its result.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
+    let runtime = runtime
+        .join()
+        .map_err(|_| anyhow::anyhow!("the async runtime panicked while starting"))?
         .context("cannot start the async runtime")?;
     let cancel = CancellationToken::new();
     runtime.spawn(cancel_on_ctrl_c(cancel.clone()));

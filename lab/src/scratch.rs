@@ -52,12 +52,26 @@ impl ScratchDir {
 }
 
 /// Removes the scratch folders of dead labs from the system's temporary
-/// folder, once per process: a lab calls it as it starts, and the first
-/// scratch folder it makes calls it anyway.
+/// folder, once per process: the first scratch folder a lab makes calls it,
+/// after [`sweep_in_background`] has done the work or while it does.
 pub fn sweep_once() {
-    static SWEEP: Once = Once::new();
     SWEEP.call_once(|| sweep(&std::env::temp_dir()));
 }
+
+/// Starts [`sweep_once`] on a thread of its own, so that a lab process can
+/// call it as it starts without waiting for the system's temporary folder
+/// to be listed.
+pub fn sweep_in_background() {
+    if !SWEEP.is_completed() {
+        // Without a thread, the first scratch folder sweeps instead.
+        let _ = std::thread::Builder::new()
+            .name("lab-sweep".into())
+            .spawn(sweep_once);
+    }
+}
+
+/// The one sweep of this process.
+static SWEEP: Once = Once::new();
 
 /// Removes the scratch folders in `root` whose owners are gone. A folder
 /// without a lock file is left alone: it is someone else's, or one being
