@@ -80,6 +80,30 @@ struct RunArgs {
     /// Boot every run cold: ignore the warm-up snapshots (`warm-up:`).
     #[arg(long)]
     cold: bool,
+    /// Run each scenario N times, whatever its `runs:` says.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    runs: Option<u32>,
+    /// Run only the jobs whose `scenario[variant]` contains PATTERN
+    /// (repeatable: any of them).
+    #[arg(short = 'k', value_name = "PATTERN")]
+    patterns: Vec<String>,
+    /// Run only the jobs on board B.
+    #[arg(long, value_name = "B")]
+    board: Option<String>,
+    /// Run everything selected N times over, to hunt flaky results.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Run the K-th of N stable, disjoint parts of the jobs (for CI
+    /// machines that share a suite).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<runner::Shard>,
+    /// Start no job after one has not passed; the jobs running then finish.
+    #[arg(long)]
+    fail_fast: bool,
+    /// List the jobs that would run, without building or running anything.
+    #[arg(long)]
+    list: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,18 +239,40 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     let seed = args
         .seed
         .unwrap_or_else(|| started_at.as_nanosecond().unsigned_abs() as u64);
-    let scenarios = match load_scenarios(&args.paths)? {
+    let mut scenarios = match load_scenarios(&args.paths)? {
         Ok(s) => s,
         Err(_) => return Ok(Outcome::Usage),
     };
+    if let Some(runs) = args.runs {
+        for scenario in &mut scenarios {
+            scenario.runs = runs;
+        }
+    }
     let ws = workspace()?;
-    let jobs = match runner::plan(&scenarios, &ws, args.target.map(Into::into)) {
+    let plan = match runner::plan(&scenarios, &ws, args.target.map(Into::into)) {
         Ok(jobs) => jobs,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(Outcome::Usage);
         }
     };
+    let selection = runner::Selection {
+        patterns: args.patterns.clone(),
+        board: args.board.clone(),
+        repeat: args.repeat,
+        shard: args.shard,
+    };
+    let jobs = match selection.apply(plan) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Usage);
+        }
+    };
+    if args.list {
+        print_stdout(&runner::render_list(&jobs))?;
+        return Ok(Outcome::Passed);
+    }
     let parallel = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -279,6 +325,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
             parallel,
             seed,
             cold: args.cold,
+            fail_fast: args.fail_fast,
         };
         runner::run_jobs(jobs, Arc::new(ws), images, settings, cancel, on_event).await
     });

@@ -172,6 +172,7 @@ fn run(jobs: Vec<runner::Job>) -> (Vec<lab::report::RunResult>, Vec<FlashEvent>)
         parallel: 1,
         seed: 1,
         cold: false,
+        fail_fast: false,
     };
     let results = runtime.block_on(runner::run_jobs(
         jobs,

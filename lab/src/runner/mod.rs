@@ -8,11 +8,12 @@ mod execute;
 mod launch;
 mod plan;
 mod select;
+mod selection;
 mod serve;
 mod warm;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub use execute::unfinished;
 pub use plan::{ImageSource, Job, PlanError, plan, plan_with};
 pub use select::ProbeSlot;
+pub use selection::{Selection, SelectionError, Shard, render_list};
 pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};
 
 use crate::image::{BuildOutcome, BuiltFiles};
@@ -110,6 +112,9 @@ pub struct RunSettings {
     pub seed: u64,
     /// Ignore the warm-up snapshots: every run boots cold (`--cold`).
     pub cold: bool,
+    /// Start no job after one has not passed (`--fail-fast`); the jobs
+    /// running then finish.
+    pub fail_fast: bool,
 }
 
 /// What every job of a run shares besides the workspace.
@@ -141,6 +146,10 @@ pub async fn run_jobs(
         snapshots: warm::SnapshotCache::new(&workspace.root),
     });
     let images = Arc::new(images);
+    // Under --fail-fast, the first job that does not pass names itself
+    // here and stops the start of any other.
+    let first_failure = Arc::new(OnceLock::<String>::new());
+    let stop = CancellationToken::new();
     let mut handles = Vec::with_capacity(jobs.len());
     let placeholders: Vec<RunResult> = jobs.iter().map(execute::unfinished).collect();
     for (index, mut job) in jobs.into_iter().enumerate() {
@@ -161,13 +170,30 @@ pub async fn run_jobs(
         let permit = tokio::select! {
             permit = Arc::clone(&permits).acquire_owned() => permit.ok(),
             _ = cancel.cancelled() => None,
+            _ = stop.cancelled() => None,
         };
         let images = Arc::clone(&images);
         let workspace = Arc::clone(&workspace);
         let cancel = cancel.clone();
         let on_event = Arc::clone(&on_event);
         let shared = Arc::clone(&shared);
+        let first_failure = Arc::clone(&first_failure);
+        let stop = stop.clone();
+        let fail_fast = settings.fail_fast;
         handles.push(tokio::spawn(async move {
+            if let (None, Some(failed)) = (&permit, first_failure.get()) {
+                let result = RunResult {
+                    error: Some(format!(
+                        "not run: --fail-fast stopped the run when {failed} did not pass"
+                    )),
+                    ..execute::unfinished(&job)
+                };
+                on_event(RunEvent::Finished {
+                    index,
+                    result: Box::new(result.clone()),
+                });
+                return result;
+            }
             let _permit = permit;
             if _permit.is_some() {
                 on_event(RunEvent::Started {
@@ -180,7 +206,12 @@ pub async fn run_jobs(
                 workspace,
                 images,
             };
+            let label = launcher.job.label();
             let result = execute::execute(launcher, &shared, &cancel).await;
+            if fail_fast && result.status != crate::report::Status::Passed {
+                let _ = first_failure.set(label);
+                stop.cancel();
+            }
             on_event(RunEvent::Finished {
                 index,
                 result: Box::new(result.clone()),

@@ -1,0 +1,159 @@
+//! The test-runner habits of `lab run`: `--list`, `-k`, `--board`,
+//! `--runs`, `--repeat`, `--shard` and `--fail-fast`, on real QEMU where
+//! something runs.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{ScenarioYaml, lab, lab_run, scenario, text};
+
+/// A scenario with a matrix over three Cortex-M boards, each booting the
+/// hello firmware to its exit: fast, and real.
+const MATRIX: &str = "version: 1\nname: hello\nimage: cortex-m/hello\ntimeout: 20s\nmatrix:\n  \
+     - {name: m3, board: mps2-an385}\n  - {name: m4, board: mps2-an386}\n  \
+     - {name: m7, board: mps2-an500}\nsteps:\n  - boot: {}\n  \
+     - wait-serial: {match: 'READY', timeout: 10s}\n  - expect-exit: {code: 0, timeout: 10s}\n";
+
+/// `lab run --list ARGS` on `file`: its exit code and stdout.
+fn list(dir: &Path, file: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = lab()
+        .current_dir(dir)
+        .args(["run", "--list"])
+        .arg(file)
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn list_prints_the_jobs_a_selection_would_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "hello.yaml", MATRIX);
+    let (code, all) = list(dir.path(), &file, &[]);
+    assert_eq!(code, Some(0), "{all}");
+    insta::assert_snapshot!(all);
+
+    let (_, picked) = list(
+        dir.path(),
+        &file,
+        &["-k", "[m7]", "-k", "[m3]", "--runs", "2", "--repeat", "2"],
+    );
+    insta::assert_snapshot!(picked);
+
+    let (_, on_board) = list(dir.path(), &file, &["--board", "mps2-an386"]);
+    assert!(
+        on_board.contains("hello[m4]#1") && on_board.ends_with("1 job\n"),
+        "{on_board}"
+    );
+}
+
+#[test]
+fn a_filter_that_matches_nothing_exits_2_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "hello.yaml", MATRIX);
+    let out = lab()
+        .args(["run", "-k", "m9", "--board", "mps2-an385"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    insta::assert_snapshot!(String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn shards_split_the_jobs_into_disjoint_parts_that_cover_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "hello.yaml", MATRIX);
+    let jobs = |args: &[&str]| -> Vec<String> {
+        let (code, out) = list(dir.path(), &file, args);
+        assert_eq!(code, Some(0), "{out}");
+        out.lines()
+            .skip(1)
+            .filter(|l| !l.ends_with(" job") && !l.ends_with(" jobs"))
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect()
+    };
+    let whole = jobs(&["--runs", "3"]);
+    assert_eq!(whole.len(), 9);
+    let mut seen = BTreeSet::new();
+    let mut sizes = Vec::new();
+    for k in 1..=4 {
+        let part = jobs(&["--runs", "3", "--shard", &format!("{k}/4")]);
+        sizes.push(part.len());
+        for job in part {
+            assert!(seen.insert(job.clone()), "{job} is in two shards");
+        }
+    }
+    assert_eq!(seen, whole.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(sizes, [3, 2, 2, 2]);
+    // Stable: the same shard twice is the same jobs.
+    assert_eq!(
+        jobs(&["--runs", "3", "--shard", "2/4"]),
+        jobs(&["--runs", "3", "--shard", "2/4"])
+    );
+}
+
+#[test]
+fn a_shard_runs_only_its_part_and_reports_only_that() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "hello.yaml", MATRIX);
+    let run = lab_run(dir.path(), &file, &["-j", "2", "--shard", "2/2"]);
+    assert_eq!(run.code(), Some(0), "{run}");
+    assert_eq!(run.each("variant"), ["m4"]);
+    assert_eq!(run.first()["status"], "passed", "{run}");
+}
+
+#[test]
+fn fail_fast_starts_nothing_after_a_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    ScenarioYaml::image("mps2-an385", "cortex-m/hello")
+        .with("name: first")
+        .with("timeout: 20s")
+        .step("boot: {}")
+        .step("wait-serial: {match: 'READY', timeout: 10s}")
+        .step("expect-exit: {code: 3, timeout: 10s}")
+        .write(dir.path(), "a-first.yaml");
+    ScenarioYaml::image("mps2-an385", "cortex-m/hello")
+        .with("name: second")
+        .with("timeout: 20s")
+        .step("boot: {}")
+        .step("expect-exit: {code: 0, timeout: 10s}")
+        .write(dir.path(), "b-second.yaml");
+    let report = dir.path().join("report.json");
+    let out = lab()
+        .args(["run", "-j", "1", "--fail-fast", "--json"])
+        .arg(&report)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json = common::report(&report);
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{json}");
+    assert_eq!(results[0]["scenario"], "first");
+    assert_eq!(results[0]["status"], "failed", "{json}");
+    assert_eq!(results[1]["scenario"], "second");
+    assert_eq!(results[1]["status"], "error", "{json}");
+    assert_eq!(
+        results[1]["error"],
+        "not run: --fail-fast stopped the run when first#1 did not pass"
+    );
+    assert_eq!(results[1]["steps"].as_array().unwrap().len(), 0, "{json}");
+
+    // Without the flag, the second runs and passes.
+    let out = lab()
+        .args(["run", "-j", "1", "--json"])
+        .arg(&report)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let json = common::report(&report);
+    assert_eq!(json["results"][1]["status"], "passed", "{json}");
+}
