@@ -47,6 +47,22 @@ enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
+    /// Compare two reports: medians, change and significance per scenario,
+    /// variant and metric; exit 1 when a --fail-on rule trips.
+    Compare {
+        /// The report to compare against (main's, for a pull request).
+        base: PathBuf,
+        /// The report of the change.
+        new: PathBuf,
+        /// Exit 1 when a metric matching METRIC (a glob) moves significantly
+        /// past a limit: 'boot_us>+5%' (rises more than 5%),
+        /// 'trials_per_s<-10%' (falls more than 10%). Repeatable.
+        #[arg(long = "fail-on", value_name = "RULE")]
+        fail_on: Vec<lab::report::Threshold>,
+        /// Print a markdown table (for a pull request comment).
+        #[arg(long)]
+        markdown: bool,
+    },
     /// Debug probes attached (probe-rs) and the boards they can run.
     Boards,
     /// Guest images.
@@ -159,6 +175,12 @@ fn main() -> ExitCode {
         Command::Check { paths } => check(&paths),
         Command::List => list(),
         Command::Boards => boards(),
+        Command::Compare {
+            base,
+            new,
+            fail_on,
+            markdown,
+        } => compare(&base, &new, &fail_on, markdown),
         Command::Debug {
             path,
             gdb_port,
@@ -580,6 +602,41 @@ fn boards() -> anyhow::Result<Outcome> {
 
 /// Writes `text` to stdout; a reader that went away (`lab list | head`)
 /// is not an error.
+fn compare(
+    base: &Path,
+    new: &Path,
+    rules: &[lab::report::Threshold],
+    markdown: bool,
+) -> anyhow::Result<Outcome> {
+    let (base, new) = match (report::read_json(base), report::read_json(new)) {
+        (Ok(base), Ok(new)) => (base, new),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Usage);
+        }
+    };
+    let changes = report::compare(&base, &new);
+    print_stdout(&report::render_changes(&changes, markdown))?;
+    let mut tripped = 0;
+    for rule in rules {
+        for change in changes.iter().filter(|c| rule.trips(c)) {
+            tripped += 1;
+            let percent = change
+                .percent()
+                .map_or_else(|| "from 0".to_owned(), |p| format!("{p:+.1}%"));
+            eprintln!(
+                "regression: {} of {} changed {percent} (rule {rule})",
+                change.metric, change.case
+            );
+        }
+    }
+    Ok(if tripped == 0 {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
 fn print_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     match std::io::stdout().lock().write_all(text.as_bytes()) {

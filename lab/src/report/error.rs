@@ -16,6 +16,29 @@ pub enum ReportError {
         /// What the operating system said.
         reason: io::Error,
     },
+    /// Could not read the report at `path`.
+    #[error("cannot read the report {}: {reason}", path.display())]
+    Read {
+        /// The report file.
+        path: PathBuf,
+        /// What the operating system said.
+        reason: io::Error,
+    },
+    /// The file at `path` is not a report of `lab run --json`.
+    #[error(
+        "{}:{line}:{column}: not a report of `lab run --json`: {message}",
+        path.display()
+    )]
+    NotAReport {
+        /// The file.
+        path: PathBuf,
+        /// Where it stops being one, from 1 (0 at the end of the file).
+        line: usize,
+        /// The column there, from 1.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Could not encode the report as JSON.
     #[error("could not encode the report as JSON: {0}")]
     Json(serde_json::Error),

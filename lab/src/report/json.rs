@@ -12,6 +12,26 @@ pub fn to_json_string(report: &Report) -> Result<String, ReportError> {
     Ok(json)
 }
 
+/// Reads a report that `lab run --json` wrote.
+pub fn read_json(path: &Path) -> Result<Report, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|reason| ReportError::Read {
+        path: path.to_owned(),
+        reason,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
+        path: path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        // serde_json says where after its message; the position is above.
+        message: e
+            .to_string()
+            .split(" at line ")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    })
+}
+
 /// Writes `report` as pretty-printed JSON to `path`, atomically: an
 /// interrupted write leaves the previous file (or none), never half a file.
 pub fn write_json(report: &Report, path: &Path) -> Result<(), ReportError> {

@@ -3,6 +3,7 @@
 //! Every renderer is pure or writes only the file it is given; none of them
 //! looks at or prints to the terminal. The CLI prints what they return.
 
+mod ab;
 mod checkpoint;
 mod compare;
 mod error;
@@ -13,10 +14,11 @@ mod stats;
 mod table;
 mod write;
 
+pub use ab::{ALPHA, Change, Evidence, Threshold, compare, render_changes};
 pub use checkpoint::{Checkpoint, UNFINISHED};
 pub use compare::render_comparison;
 pub use error::ReportError;
-pub use json::{to_json_string, write_json};
+pub use json::{read_json, to_json_string, write_json};
 pub use junit::{to_junit_string, write_junit};
 pub use model::{CONSOLE_TAIL, Report, RunResult, Start, Stats, Status, StepResult, Summary};
 pub use stats::{stats, summarize};

@@ -2,13 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much of a failed run's console its result keeps, in bytes.
 pub const CONSOLE_TAIL: usize = 4096;
 
 /// A whole invocation of `lab run`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The lab's version.
     pub lab_version: String,
@@ -19,6 +19,7 @@ pub struct Report {
     /// One entry per scenario x variant x run, in a stable order.
     pub results: Vec<RunResult>,
     /// Per scenario x variant: every numeric metric aggregated over its runs.
+    #[serde(default)]
     pub summaries: Vec<Summary>,
 }
 
@@ -30,7 +31,7 @@ impl Report {
 }
 
 /// The outcome of one run of one variant of one scenario.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunResult {
     /// The scenario's name.
     pub scenario: String,
@@ -57,18 +58,18 @@ pub struct RunResult {
     /// For a run that did not pass: the end of what the target last
     /// printed on its serial console (at most [`CONSOLE_TAIL`] bytes, the
     /// current power cycle's), so a failure can be read without a rerun.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub console: Option<String>,
     /// How a run of a scenario with `warm-up` started; absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start: Option<Start>,
     /// The warm-up's snapshot the run restored or saved, when it used one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
 }
 
 /// How a run of a scenario with `warm-up` started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Start {
     /// Restored from the warm-up's snapshot.
@@ -89,7 +90,7 @@ impl RunResult {
 }
 
 /// The outcome of one step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepResult {
     /// The step's key (`boot`, `wait-serial`, ...).
     pub step: String,
@@ -101,12 +102,12 @@ pub struct StepResult {
     pub duration_ms: f64,
     /// What the step found, for steps that observe something: a debugger
     /// stop's reason and location, a value read. Absent otherwise.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// A verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every step held.
@@ -132,7 +133,7 @@ impl Status {
 }
 
 /// Numeric metrics of one scenario x variant aggregated over its runs.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// The scenario's name.
     pub scenario: String,
@@ -149,7 +150,7 @@ pub struct Summary {
 }
 
 /// Order statistics of one metric.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Smallest value.
     pub min: f64,
