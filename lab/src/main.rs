@@ -47,6 +47,16 @@ enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
+    /// Print reports as `lab run` does, without running anything; or join
+    /// the reports of a run's shards (`lab report merge`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Report {
+        #[command(subcommand)]
+        command: Option<ReportCommand>,
+        /// Reports written by `lab run --json`.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Compare two reports: medians, change and significance per scenario,
     /// variant and metric; exit 1 when a --fail-on rule trips.
     Compare {
@@ -123,6 +133,20 @@ struct RunArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Join the reports of one run's shards (`lab run --shard K/N`) into
+    /// the report of the whole run.
+    Merge {
+        /// The shards' reports.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Where to write the merged report.
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum ImagesCommand {
     /// Build guest images (cached by the hash of their inputs).
     Build {
@@ -132,6 +156,9 @@ enum ImagesCommand {
         #[arg(long)]
         board: Option<String>,
     },
+    /// Print the key to cache `build/` under in CI: a hash of every
+    /// image's inputs for every board it builds for.
+    Key,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -175,6 +202,10 @@ fn main() -> ExitCode {
         Command::Check { paths } => check(&paths),
         Command::List => list(),
         Command::Boards => boards(),
+        Command::Report { command, files } => match command {
+            Some(ReportCommand::Merge { files, output }) => merge_reports(&files, &output),
+            None => show_reports(&files),
+        },
         Command::Compare {
             base,
             new,
@@ -189,6 +220,9 @@ fn main() -> ExitCode {
         Command::Images {
             command: ImagesCommand::Build { names, board },
         } => build_images(&names, board.as_deref()),
+        Command::Images {
+            command: ImagesCommand::Key,
+        } => images_key(),
     };
     match outcome {
         Ok(Outcome::Passed) => ExitCode::SUCCESS,
@@ -602,6 +636,59 @@ fn boards() -> anyhow::Result<Outcome> {
 
 /// Writes `text` to stdout; a reader that went away (`lab list | head`)
 /// is not an error.
+/// Reads every report in `files`, or says on stderr which one is not.
+fn read_reports(files: &[PathBuf]) -> Result<Vec<(String, Report)>, ()> {
+    files
+        .iter()
+        .map(|file| {
+            report::read_json(file)
+                .map(|r| (file.display().to_string(), r))
+                .map_err(|e| eprintln!("error: {e}"))
+        })
+        .collect()
+}
+
+fn show_reports(files: &[PathBuf]) -> anyhow::Result<Outcome> {
+    let Ok(reports) = read_reports(files) else {
+        return Ok(Outcome::Usage);
+    };
+    let width = progress::terminal_width();
+    let many = reports.len() > 1;
+    for (file, report) in &reports {
+        if many {
+            print_stdout(&format!("{file}\n"))?;
+        }
+        print_stdout(&report::render_comparison(report))?;
+        print_stdout(&report::render_table(report, width))?;
+    }
+    Ok(if reports.iter().all(|(_, r)| r.all_passed()) {
+        Outcome::Passed
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn merge_reports(files: &[PathBuf], output: &Path) -> anyhow::Result<Outcome> {
+    let Ok(reports) = read_reports(files) else {
+        return Ok(Outcome::Usage);
+    };
+    let merged = match report::merge(reports) {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Usage);
+        }
+    };
+    report::write_json(&merged, output)?;
+    println!(
+        "merged {} results of {} reports into {}",
+        merged.results.len(),
+        files.len(),
+        output.display()
+    );
+    Ok(Outcome::Passed)
+}
+
 fn compare(
     base: &Path,
     new: &Path,
@@ -645,6 +732,26 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+fn images_key() -> anyhow::Result<Outcome> {
+    use sha2::{Digest, Sha256};
+    let ws = workspace()?;
+    let mut lines = Vec::new();
+    for image in ws.images.all().map_err(lab::Error::from)? {
+        for board in ws.boards.all().map_err(lab::Error::from)? {
+            match ws.builder.cache_key(image, board) {
+                Ok(key) => lines.push(format!("{}@{} {key}\n", image.name, board.name)),
+                Err(lab::image::ImageError::Unsupported { .. }) => {}
+                Err(e) => return Err(lab::Error::from(e).into()),
+            }
+        }
+    }
+    lines.sort();
+    let digest = Sha256::digest(lines.concat().as_bytes());
+    let key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    println!("lab-images-{key}");
+    Ok(Outcome::Passed)
 }
 
 fn build_images(names: &[String], board: Option<&str>) -> anyhow::Result<Outcome> {

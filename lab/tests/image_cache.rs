@@ -358,3 +358,26 @@ fn a_full_disk_during_a_build_keeps_the_previous_build_and_says_so() {
     assert_no_leftovers(&ws, HELLO);
     drop(disk);
 }
+
+#[test]
+fn the_images_key_follows_the_inputs_and_nothing_else() {
+    let ws = Workspace::with_images(&HELLO_SOURCES);
+    let key = || {
+        let out = ws.run(&["images", "key"]);
+        assert!(out.status.success(), "{}", text(&out));
+        let key = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        assert!(
+            key.starts_with("lab-images-") && key.len() == 11 + 64,
+            "{key}"
+        );
+        key
+    };
+    let before = key();
+    // Building changes no input: the key CI restored build/ under still holds.
+    assert_build(&build(&ws, HELLO), "built");
+    assert_eq!(key(), before);
+    edit_input(&ws, "a new input");
+    let after = key();
+    assert_ne!(after, before);
+    assert_eq!(key(), after);
+}

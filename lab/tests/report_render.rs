@@ -33,6 +33,7 @@ fn result(
         },
         target: "qemu".to_owned(),
         run,
+        job: 0,
         status,
         duration_ms,
         metrics: metrics
@@ -336,6 +337,7 @@ fn json_uses_the_field_names_of_the_design() {
             "metrics",
             "steps",
             "error",
+            "job",
         ]
     );
     assert_eq!(first["scenario"], "hello-cortex-m");

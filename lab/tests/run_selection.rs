@@ -157,3 +157,96 @@ fn fail_fast_starts_nothing_after_a_failure() {
     let json = common::report(&report);
     assert_eq!(json["results"][1]["status"], "passed", "{json}");
 }
+
+/// `report` without what differs between two runs of the same jobs: when
+/// they started and how long each part took.
+fn without_timings(mut report: serde_json::Value) -> serde_json::Value {
+    report["started_at"] = serde_json::Value::Null;
+    for result in report["results"].as_array_mut().unwrap() {
+        result["duration_ms"] = serde_json::Value::Null;
+        for step in result["steps"].as_array_mut().unwrap() {
+            step["at_ms"] = serde_json::Value::Null;
+            step["duration_ms"] = serde_json::Value::Null;
+        }
+    }
+    report
+}
+
+#[test]
+fn merged_shards_make_the_report_of_the_whole_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = scenario(dir.path(), "hello.yaml", MATRIX);
+    let whole = lab_run(
+        dir.path(),
+        &file,
+        &["-j", "2", "--runs", "2", "--seed", "7"],
+    );
+    assert_eq!(whole.code(), Some(0), "{whole}");
+    assert_eq!(whole.results().len(), 6);
+
+    let mut parts = Vec::new();
+    for k in 1..=3 {
+        let out = dir.path().join(format!("shard-{k}.json"));
+        let run = lab()
+            .args(["run", "-j", "2", "--runs", "2", "--seed", "7", "--shard"])
+            .arg(format!("{k}/3"))
+            .arg("--json")
+            .arg(&out)
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        parts.push(out);
+    }
+    // Given out of order: the merge orders by the jobs' places in the run.
+    parts.reverse();
+    let merged = dir.path().join("merged.json");
+    let out = lab()
+        .args(["report", "merge", "-o"])
+        .arg(&merged)
+        .args(&parts)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        without_timings(common::report(&merged)),
+        without_timings(whole.json.clone())
+    );
+
+    // The merged report renders as a run's does.
+    let shown = lab().arg("report").arg(&merged).output().unwrap();
+    assert_eq!(shown.status.code(), Some(0), "{}", text(&shown));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("6 passed, 0 failed"),
+        "{}",
+        text(&shown)
+    );
+
+    // A shard given twice, or shards of differently seeded runs, are refused.
+    let twice = lab()
+        .args(["report", "merge", "-o"])
+        .arg(&merged)
+        .args([&parts[0], &parts[0]])
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(2), "{}", text(&twice));
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("is in both"));
+    let other_seed = dir.path().join("other-seed.json");
+    let run = lab()
+        .args([
+            "run", "--seed", "8", "--shard", "1/3", "--runs", "2", "--json",
+        ])
+        .arg(&other_seed)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let mixed = lab()
+        .args(["report", "merge", "-o"])
+        .arg(&merged)
+        .args([&parts[0], &other_seed])
+        .output()
+        .unwrap();
+    assert_eq!(mixed.status.code(), Some(2), "{}", text(&mixed));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("same `--seed`"));
+}

@@ -79,14 +79,24 @@ impl ImageBuilder {
         self.root.join(&board.name).join(&image.name)
     }
 
-    /// Builds `image` for `board` unless the cached build has the same inputs
-    /// and is intact.
-    pub fn build(
+    /// The cache key of `image` built for `board`: the hash of everything
+    /// the build reads (manifest, board profile, input files). An error when
+    /// the image does not build for the board.
+    pub fn cache_key(
         &self,
         image: &ImageManifest,
         board: &BoardProfile,
-    ) -> Result<BuildOutcome, ImageError> {
-        let started = Instant::now();
+    ) -> Result<String, ImageError> {
+        let firmware = Self::firmware(image, board)?;
+        self.input_hash(image, board, firmware.as_ref().map(|(_, ld)| ld.as_str()))
+    }
+
+    /// The board's compiler flags and memory map, for firmware; `None` for
+    /// a Linux image; an error when `image` cannot build for `board`.
+    fn firmware(
+        image: &ImageManifest,
+        board: &BoardProfile,
+    ) -> Result<Option<(Vec<String>, String)>, ImageError> {
         let unsupported = |reason: String| ImageError::Unsupported {
             image: image.name.clone(),
             board: board.name.clone(),
@@ -108,15 +118,24 @@ impl ImageBuilder {
         }
         // Only firmware builds need the board's compiler flags and memory
         // map; a Linux image builds for any board of its architecture.
-        let firmware = match (board.firmware_cflags(), board.memory_ld()) {
-            (Some(cflags), Some(memory_ld)) => Some((cflags, memory_ld)),
-            _ if image.build.iter().flatten().any(|a| a == CFLAGS) => {
-                return Err(unsupported(format!(
-                    "the build uses `{CFLAGS}` and the board profile has no `firmware` layout"
-                )));
-            }
-            _ => None,
-        };
+        match (board.firmware_cflags(), board.memory_ld()) {
+            (Some(cflags), Some(memory_ld)) => Ok(Some((cflags, memory_ld))),
+            _ if image.build.iter().flatten().any(|a| a == CFLAGS) => Err(unsupported(format!(
+                "the build uses `{CFLAGS}` and the board profile has no `firmware` layout"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Builds `image` for `board` unless the cached build has the same inputs
+    /// and is intact.
+    pub fn build(
+        &self,
+        image: &ImageManifest,
+        board: &BoardProfile,
+    ) -> Result<BuildOutcome, ImageError> {
+        let started = Instant::now();
+        let firmware = Self::firmware(image, board)?;
         let (cflags, memory_ld) = match &firmware {
             Some((cflags, memory_ld)) => (cflags.as_slice(), Some(memory_ld.as_str())),
             None => (&[][..], None),

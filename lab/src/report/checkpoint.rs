@@ -84,6 +84,7 @@ mod tests {
             board: "mps2-an385".into(),
             target: "qemu".into(),
             run: 1,
+            job: 0,
             status,
             duration_ms: 0.0,
             metrics: BTreeMap::new(),

@@ -108,6 +108,7 @@ pub fn unfinished(job: &Job) -> RunResult {
         board: job.board.name.clone(),
         target: job.target.as_str().to_owned(),
         run: job.run,
+        job: job.position,
         status: Status::Error,
         duration_ms: 0.0,
         metrics: BTreeMap::new(),

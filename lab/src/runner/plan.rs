@@ -57,6 +57,9 @@ pub struct Job {
     pub args: Vec<String>,
     /// Run number, from 1.
     pub run: u32,
+    /// The job's place in the whole run, from 0: in the plan, then in the
+    /// selection before `--shard` cut it, so that shards merge back in order.
+    pub position: usize,
     /// Other boards and images the job's scripts boot by literal name,
     /// built before the run like the job's own.
     pub script_boots: Vec<(BoardProfile, ImageSource)>,
@@ -179,6 +182,7 @@ pub fn plan_with(
                     env: env.clone(),
                     args: args.clone(),
                     run,
+                    position: jobs.len(),
                     script_boots: script_boots.clone(),
                 });
             }

@@ -95,8 +95,8 @@ impl Selection {
         });
         Ok(repeated
             .enumerate()
-            .filter(|(position, _)| self.shard.is_none_or(|s| s.holds(*position)))
-            .map(|(_, job)| job)
+            .map(|(position, job)| Job { position, ..job })
+            .filter(|job| self.shard.is_none_or(|s| s.holds(job.position)))
             .collect())
     }
 
