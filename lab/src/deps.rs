@@ -1,6 +1,9 @@
 //! Host tools and files the lab needs, and the Debian package that provides each.
 
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A host requirement that is not met.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,6 +60,43 @@ impl HostTool {
     }
 }
 
+/// How long `--version` may take before the tool is taken for broken.
+const VERSION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The first line `program --version` prints (`QEMU emulator version
+/// 10.0.2 (...)`), within a few seconds; the program is killed past them.
+pub fn version_line(program: &Path) -> io::Result<String> {
+    let mut child = crate::child::spawn_std({
+        let mut command = Command::new(program);
+        command
+            .arg("--version")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        command
+    })?;
+    let started = Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > VERSION_TIMEOUT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "`{} --version` did not answer within {VERSION_TIMEOUT:?}",
+                    program.display()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        io::Read::read_to_string(&mut stdout, &mut out)?;
+    }
+    Ok(out.lines().next().unwrap_or_default().trim().to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +112,16 @@ mod tests {
             msg.contains("Debian package `lab-no-such-package`"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_version_line_is_the_first_line_printed() {
+        let sh = HostTool::new("sh", "dash").locate().unwrap();
+        // dash has no --version: it reads the option as a script name and
+        // fails, printing nothing on stdout; the call still returns.
+        assert_eq!(version_line(&sh).unwrap(), "");
+        let ls = HostTool::new("ls", "coreutils").locate().unwrap();
+        assert!(version_line(&ls).unwrap().starts_with("ls (GNU coreutils)"));
     }
 
     #[test]

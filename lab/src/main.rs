@@ -18,10 +18,18 @@ use lab::workspace::Workspace;
 
 /// An emulation lab for IoT firmware.
 #[derive(Debug, Parser)]
-#[command(name = "lab", version, about)]
+#[command(
+    name = "lab",
+    about,
+    disable_version_flag = true,
+    arg_required_else_help = true
+)]
 struct Cli {
+    /// Print the lab's version and the QEMU it runs.
+    #[arg(short = 'V', long)]
+    version: bool,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,7 +205,21 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let outcome = match cli.command {
+    if cli.version {
+        return match print_stdout(&version()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let Some(command) = cli.command else {
+        // Only a flag without a command gets here (none does today).
+        let _ = <Cli as clap::CommandFactory>::command().print_help();
+        return ExitCode::from(2);
+    };
+    let outcome = match command {
         Command::Run(args) => run(args),
         Command::Check { paths } => check(&paths),
         Command::List => list(),
@@ -636,6 +658,42 @@ fn boards() -> anyhow::Result<Outcome> {
 
 /// Writes `text` to stdout; a reader that went away (`lab list | head`)
 /// is not an error.
+/// `lab --version`: the lab's version, then each QEMU its board profiles
+/// name (the workspace's, or the lab's two when there is none), found on
+/// PATH, with the version it reports, or what to install.
+fn version() -> String {
+    let mut out = format!("lab {}\n", env!("CARGO_PKG_VERSION"));
+    let mut tools: Vec<(String, String)> = match workspace() {
+        Ok(ws) => ws
+            .boards
+            .all()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|b| b.qemu.as_ref())
+            .map(|q| (q.binary.clone(), q.package.clone()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if tools.is_empty() {
+        tools = ["qemu-system-arm", "qemu-system-aarch64"]
+            .map(|b| (b.to_owned(), "qemu-system-arm".to_owned()))
+            .to_vec();
+    }
+    tools.sort();
+    tools.dedup();
+    for (binary, package) in tools {
+        let line = match lab::deps::HostTool::new(&binary, &package).locate() {
+            Ok(path) => match lab::deps::version_line(&path) {
+                Ok(version) => format!("{} ({version})", path.display()),
+                Err(e) => format!("{}: {e}", path.display()),
+            },
+            Err(missing) => missing.to_string(),
+        };
+        out.push_str(&format!("{binary}: {line}\n"));
+    }
+    out
+}
+
 /// Reads every report in `files`, or says on stderr which one is not.
 fn read_reports(files: &[PathBuf]) -> Result<Vec<(String, Report)>, ()> {
     files

@@ -94,3 +94,22 @@ fn list_shows_boards_images_and_scenarios() {
     }
     assert!(!stdout.contains("invalid"), "{stdout}");
 }
+
+#[test]
+fn version_names_the_lab_and_each_qemu_it_runs() {
+    let out = common::run(&["--version"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some(concat!("lab ", env!("CARGO_PKG_VERSION")))
+    );
+    for binary in ["qemu-system-aarch64", "qemu-system-arm"] {
+        let line = lines.next().unwrap_or_default();
+        assert!(
+            line.starts_with(&format!("{binary}: /")) && line.contains("(QEMU emulator version "),
+            "{stdout}"
+        );
+    }
+}
