@@ -83,6 +83,12 @@ enum Command {
     },
     /// Debug probes attached (probe-rs) and the boards they can run.
     Boards,
+    /// Print a completion script for SHELL: `lab completions bash >
+    /// ~/.local/share/bash-completion/completions/lab`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
     /// Guest images.
     Images {
         #[command(subcommand)]
@@ -224,6 +230,16 @@ fn main() -> ExitCode {
         Command::Check { paths } => check(&paths),
         Command::List => list(),
         Command::Boards => boards(),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "lab",
+                &mut script,
+            );
+            print_stdout(&String::from_utf8_lossy(&script)).map(|()| Outcome::Passed)
+        }
         Command::Report { command, files } => match command {
             Some(ReportCommand::Merge { files, output }) => merge_reports(&files, &output),
             None => show_reports(&files),

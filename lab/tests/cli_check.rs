@@ -113,3 +113,21 @@ fn version_names_the_lab_and_each_qemu_it_runs() {
         );
     }
 }
+
+#[test]
+fn completions_cover_the_commands_and_their_flags() {
+    let out = common::run(&["completions", "bash"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.contains("_lab()"), "{script}");
+    for word in ["compare", "report", "--fail-fast", "--shard", "--fail-on"] {
+        assert!(script.contains(word), "no {word} in the bash script");
+    }
+    for shell in ["zsh", "fish"] {
+        let out = common::run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(!out.stdout.is_empty());
+    }
+    let out = common::run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
