@@ -14,7 +14,8 @@ use lab::runner::RunEvent;
 pub struct Progress {
     bars: MultiProgress,
     bar: Option<ProgressBar>,
-    running: Mutex<BTreeMap<usize, String>>,
+    /// Each running job's label and the step it is in.
+    running: Mutex<BTreeMap<usize, (String, Option<String>)>>,
     /// One bar per job that is flashing a board.
     flashing: Mutex<BTreeMap<usize, ProgressBar>>,
 }
@@ -58,7 +59,15 @@ impl Progress {
             }),
             RunEvent::Started { index, label } => {
                 self.running_jobs(|r| {
-                    r.insert(*index, label.clone());
+                    r.insert(*index, (label.clone(), None));
+                });
+                None
+            }
+            RunEvent::Step { index, which, key } => {
+                self.running_jobs(|r| {
+                    if let Some((_, step)) = r.get_mut(index) {
+                        *step = Some(format!("{which} {key}"));
+                    }
                 });
                 None
             }
@@ -130,11 +139,20 @@ impl Progress {
         }
     }
 
-    fn running_jobs(&self, change: impl FnOnce(&mut BTreeMap<usize, String>)) {
+    /// Changes the running jobs and shows each with its step on the bar:
+    /// `hello[m3]#1 (step 2 wait-serial)`.
+    fn running_jobs(&self, change: impl FnOnce(&mut BTreeMap<usize, (String, Option<String>)>)) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         change(&mut running);
         if let Some(bar) = &self.bar {
-            bar.set_message(running.values().cloned().collect::<Vec<_>>().join(" "));
+            let shown: Vec<String> = running
+                .values()
+                .map(|(label, step)| match step {
+                    Some(step) => format!("{label} ({step})"),
+                    None => label.clone(),
+                })
+                .collect();
+            bar.set_message(shown.join("  "));
         }
     }
 

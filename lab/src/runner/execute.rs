@@ -27,6 +27,7 @@ pub(super) async fn execute(
     launcher: JobLauncher,
     settings: &JobSettings,
     cancel: &CancellationToken,
+    on_step: &(dyn Fn(&str, &str) + Send + Sync),
 ) -> RunResult {
     let job = Arc::clone(&launcher.job);
     let started = Instant::now();
@@ -52,6 +53,7 @@ pub(super) async fn execute(
                 started,
                 timeout: job.scenario.timeout,
                 cancel,
+                on_step,
             };
             let mut outcome = Ok(());
             let mut probation = None;
@@ -153,6 +155,8 @@ struct Run<'a> {
     started: Instant,
     timeout: Duration,
     cancel: &'a CancellationToken,
+    /// Told `(which, key)` as each step begins.
+    on_step: &'a (dyn Fn(&str, &str) + Send + Sync),
 }
 
 impl Run<'_> {
@@ -164,6 +168,7 @@ impl Run<'_> {
         which: &str,
         op: impl AsyncFnOnce(&mut RunContext) -> Result<Option<Detail>, StepFailure>,
     ) -> Result<(), StepFailure> {
+        (self.on_step)(which, key);
         let step_started = Instant::now();
         let deadline = self.ctx.deadline;
         let outcome = tokio::select! {

@@ -45,6 +45,16 @@ pub enum RunEvent {
         /// The job's label.
         label: String,
     },
+    /// A job began a step.
+    Step {
+        /// The job's index in the plan.
+        index: usize,
+        /// Which step, as messages name it (`step 3`, `warm-up step 1`,
+        /// `the warm start`).
+        which: String,
+        /// The step's key (`wait-serial`).
+        key: String,
+    },
     /// A job's firmware is being flashed to its board.
     Flashing {
         /// The job's index in the plan.
@@ -207,7 +217,17 @@ pub async fn run_jobs(
                 images,
             };
             let label = launcher.job.label();
-            let result = execute::execute(launcher, &shared, &cancel).await;
+            let on_step = {
+                let on_event = Arc::clone(&on_event);
+                move |which: &str, key: &str| {
+                    on_event(RunEvent::Step {
+                        index,
+                        which: which.to_owned(),
+                        key: key.to_owned(),
+                    });
+                }
+            };
+            let result = execute::execute(launcher, &shared, &cancel, &on_step).await;
             if fail_fast && result.status != crate::report::Status::Passed {
                 let _ = first_failure.set(label);
                 stop.cancel();
