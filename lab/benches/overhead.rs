@@ -47,7 +47,7 @@ use lab::board::{BoardCatalog, BoardProfile};
 use lab::qmp::QmpClient;
 use lab::scenario::Clock;
 
-use common::{built_image, lab, repo, wait_until};
+use common::{built_image, lab, wait_until};
 
 const BOARD: &str = "mps2-an385";
 /// Target: `lab run` at most this many times the bare QEMU command.
@@ -62,8 +62,7 @@ fn main() {
     let pairs = setting("OVERHEAD_PAIRS", 21);
     let calls = setting("OVERHEAD_CALLS", 2000);
     let rounds = setting("OVERHEAD_ROUNDS", 7);
-    let board = BoardCatalog::load(&repo().join("qemu-configs"))
-        .expect("board profiles load")
+    let board = BoardCatalog::builtin()
         .get(BOARD)
         .expect("the board profile reads")
         .expect("the board exists")

@@ -1,5 +1,9 @@
 //! Board profiles: how QEMU models each board, read from `qemu-configs/*.yaml`.
 //!
+//! The profiles of the lab's own `qemu-configs/` are built into the binary,
+//! so an installed lab knows its boards anywhere; a workspace's
+//! `qemu-configs/` adds boards and overrides built-in ones by name.
+//!
 //! A profile is data, so a new board needs no Rust change. It names the QEMU
 //! binary and machine, the memory map, how firmware is loaded, how the serial
 //! port is wired, how the guest exits and the icount setting that
@@ -7,7 +11,8 @@
 //! the real board's probe-rs chip and how its console is reached; a board
 //! that exists only as hardware has no `qemu:` section.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -115,9 +120,32 @@ pub struct BoardProfile {
     /// How a Linux kernel boots on this board (Linux boards only).
     #[serde(default)]
     pub linux: Option<LinuxBoot>,
-    /// The file the profile was read from.
+    /// Where the profile comes from.
     #[serde(skip)]
-    pub source: PathBuf,
+    pub origin: ProfileOrigin,
+    /// The profile's YAML text, as cache keys hash it.
+    #[serde(skip)]
+    pub yaml: String,
+}
+
+/// Where a board profile comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ProfileOrigin {
+    /// Built into the lab, from the `qemu-configs/` it was built from.
+    #[default]
+    BuiltIn,
+    /// A file of a workspace's `qemu-configs/`: a board of its own, or one
+    /// in place of the built-in board of that name.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for ProfileOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileOrigin::BuiltIn => f.write_str("built in"),
+            ProfileOrigin::File(path) => write!(f, "{}", path.display()),
+        }
+    }
 }
 
 /// The QEMU side of a board.
@@ -417,7 +445,8 @@ impl BoardProfile {
         };
         let mut profile: BoardProfile =
             serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        profile.source = path.to_owned();
+        profile.origin = ProfileOrigin::File(path.to_owned());
+        profile.yaml = text.to_owned();
         profile.validate().map_err(invalid)?;
         Ok(profile)
     }
@@ -600,22 +629,37 @@ impl BoardProfile {
     }
 }
 
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/builtin_boards.rs"));
+}
+
 /// The board profiles of a lab, by name: a profile's name is its file's
 /// name. A profile is read and checked the first time it is asked for, so
 /// that a run pays for the boards it uses, not for every board there is.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BoardCatalog {
-    boards: LazyFiles<BoardProfile>,
+    boards: LazyFiles<BoardProfile, ProfileOrigin>,
 }
 
 impl BoardCatalog {
-    /// Lists the `*.yaml` profiles in `dir`, reading none of them yet.
-    pub fn load(dir: &Path) -> Result<Self, BoardError> {
+    /// The boards built into the lab, from the `qemu-configs/` it was built
+    /// from.
+    pub fn builtin() -> Self {
+        let mut boards = LazyFiles::default();
+        for (name, _) in builtin::BUILTIN_BOARDS {
+            boards.insert((*name).to_owned(), ProfileOrigin::BuiltIn);
+        }
+        BoardCatalog { boards }
+    }
+
+    /// Adds the `*.yaml` profiles in `dir`, reading none of them yet; each
+    /// takes the place of a board of the same name (a built-in one).
+    pub fn with_folder(mut self, dir: &Path) -> Result<Self, BoardError> {
         let read_err = |source| BoardError::Read {
             path: dir.to_owned(),
             source,
         };
-        let mut boards = LazyFiles::default();
+        let mut seen: HashMap<String, PathBuf> = HashMap::new();
         for path in std::fs::read_dir(dir)
             .map_err(read_err)?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -624,11 +668,11 @@ impl BoardCatalog {
             let Some(name) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
                 continue;
             };
-            if let Some(first) = boards.path(&name) {
-                let (first, second) = if first < path.as_path() {
-                    (first.to_owned(), path)
+            if let Some(first) = seen.get(&name) {
+                let (first, second) = if first < &path {
+                    (first.clone(), path)
                 } else {
-                    (path, first.to_owned())
+                    (path, first.clone())
                 };
                 return Err(BoardError::Duplicate {
                     name,
@@ -636,20 +680,26 @@ impl BoardCatalog {
                     second,
                 });
             }
-            boards.insert(name, path);
+            seen.insert(name.clone(), path.clone());
+            self.boards.insert(name, ProfileOrigin::File(path));
         }
-        Ok(BoardCatalog { boards })
+        Ok(self)
     }
 
     /// The profile with this name, read on first use; `None` when there is
-    /// no such file.
+    /// no such board.
     pub fn get(&self, name: &str) -> Result<Option<&BoardProfile>, BoardError> {
-        self.boards.get(name, |path| read_profile(path, name))
+        self.boards.get(name, |origin| read_profile(origin, name))
+    }
+
+    /// Where the board `name` comes from; `None` when there is no such board.
+    pub fn origin(&self, name: &str) -> Option<&ProfileOrigin> {
+        self.boards.source(name)
     }
 
     /// Every profile, sorted by name; the first broken one is an error.
     pub fn all(&self) -> Result<Vec<&BoardProfile>, BoardError> {
-        self.boards.all(|name, path| read_profile(path, name))
+        self.boards.all(|name, origin| read_profile(origin, name))
     }
 
     /// Every board name, sorted.
@@ -658,16 +708,33 @@ impl BoardCatalog {
     }
 }
 
-/// Reads and checks the profile at `path`, which must call itself `name`.
-fn read_profile(path: &Path, name: &str) -> Result<BoardProfile, BoardError> {
-    let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let profile = BoardProfile::parse(path, &text)?;
+/// Reads and checks the profile `name` from `origin`; a profile must call
+/// itself by its file's name.
+fn read_profile(origin: &ProfileOrigin, name: &str) -> Result<BoardProfile, BoardError> {
+    let (path, text) = match origin {
+        ProfileOrigin::BuiltIn => {
+            let (_, text) = builtin::BUILTIN_BOARDS
+                .iter()
+                .find(|(builtin, _)| *builtin == name)
+                .expect("a built-in board is listed under its own name");
+            let label = Path::new("(built in)")
+                .join("qemu-configs")
+                .join(format!("{name}.yaml"));
+            (label, Cow::Borrowed(*text))
+        }
+        ProfileOrigin::File(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            (path.clone(), Cow::Owned(text))
+        }
+    };
+    let mut profile = BoardProfile::parse(&path, &text)?;
+    profile.origin = origin.clone();
     if profile.name != name {
         return Err(BoardError::Invalid {
-            path: path.to_owned(),
+            path,
             message: format!(
                 "the profile calls itself `{}`, but a profile's `name` is its file's name: \
                  write `name: {name}` or rename the file",
@@ -683,8 +750,7 @@ mod tests {
     use super::*;
 
     fn repo_boards() -> BoardCatalog {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs");
-        BoardCatalog::load(&dir).expect("the repository's board profiles load")
+        BoardCatalog::builtin()
     }
 
     #[test]
@@ -875,15 +941,13 @@ mod tests {
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs/mps2-an385.yaml"),
         )
         .unwrap();
-        std::fs::write(dir.path().join("mps2-an385.yaml"), &good).unwrap();
         std::fs::write(dir.path().join("broken.yaml"), "name: [").unwrap();
         std::fs::write(dir.path().join("renamed.yaml"), &good).unwrap();
-        let boards = BoardCatalog::load(dir.path()).expect("listing reads no profile");
-        assert_eq!(boards.names(), ["broken", "mps2-an385", "renamed"]);
-        assert_eq!(
-            boards.get("mps2-an385").unwrap().unwrap().name,
-            "mps2-an385"
-        );
+        let boards = BoardCatalog::builtin()
+            .with_folder(dir.path())
+            .expect("listing reads no profile");
+        assert!(boards.names().contains(&"broken"));
+        assert!(boards.names().contains(&"renamed"));
         assert!(boards.get("absent").unwrap().is_none());
         let err = boards.get("broken").unwrap_err();
         assert!(err.to_string().contains("broken.yaml"), "{err}");
@@ -893,5 +957,42 @@ mod tests {
             "{err}"
         );
         assert!(boards.all().is_err(), "listing them all reads them all");
+    }
+
+    #[test]
+    fn the_lab_knows_its_own_boards_and_a_workspace_overrides_them() {
+        let builtin = BoardCatalog::builtin();
+        let names = builtin.names();
+        for board in ["mps2-an385", "netduinoplus2", "raspi3b", "virt-a53"] {
+            assert!(names.contains(&board), "{names:?}");
+        }
+        for profile in builtin.all().expect("every built-in profile is valid") {
+            assert_eq!(profile.origin, ProfileOrigin::BuiltIn);
+            assert!(profile.yaml.contains(&format!("name: {}", profile.name)));
+        }
+
+        let dir = tempfile::tempdir().unwrap();
+        let own = builtin
+            .get("mps2-an385")
+            .unwrap()
+            .unwrap()
+            .yaml
+            .replace("MPS2", "MPS2 (a workspace's own)");
+        let path = dir.path().join("mps2-an385.yaml");
+        std::fs::write(&path, &own).unwrap();
+        let boards = BoardCatalog::builtin().with_folder(dir.path()).unwrap();
+        assert_eq!(boards.names(), names, "an override adds no board");
+        let board = boards.get("mps2-an385").unwrap().unwrap();
+        assert_eq!(board.origin, ProfileOrigin::File(path.clone()));
+        assert_eq!(board.yaml, own);
+        assert_eq!(
+            boards.origin("mps2-an385"),
+            Some(&ProfileOrigin::File(path))
+        );
+        assert_eq!(boards.origin("raspi3b"), Some(&ProfileOrigin::BuiltIn));
+
+        std::fs::write(dir.path().join("mps2-an385.yml"), &own).unwrap();
+        let err = BoardCatalog::builtin().with_folder(dir.path()).unwrap_err();
+        assert!(matches!(err, BoardError::Duplicate { .. }), "{err}");
     }
 }

@@ -41,6 +41,9 @@ pub enum Error {
 impl Error {
     /// True when the user's input is at fault (exit status 2).
     pub fn is_usage(&self) -> bool {
-        matches!(self, Error::Scenario(_) | Error::Plan(_))
+        matches!(
+            self,
+            Error::Scenario(_) | Error::Plan(_) | Error::Workspace(_)
+        )
     }
 }

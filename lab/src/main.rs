@@ -55,8 +55,9 @@ enum Command {
         #[arg(long)]
         variant: Option<String>,
     },
-    /// Print reports as `lab run` does, without running anything; or join
-    /// the reports of a run's shards (`lab report merge`).
+    /// Print reports as `lab run` does, without running anything, or render
+    /// them as an HTML page with plots or as markdown; or join the reports
+    /// of a run's shards (`lab report merge`).
     #[command(args_conflicts_with_subcommands = true)]
     Report {
         #[command(subcommand)]
@@ -64,6 +65,13 @@ enum Command {
         /// Reports written by `lab run --json`.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Write one self-contained HTML page of the reports, with plots,
+        /// to OUT.html.
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+        /// Print the reports as markdown (for a pull request comment).
+        #[arg(long)]
+        markdown: bool,
     },
     /// Compare two reports: medians, change and significance per scenario,
     /// variant and metric; exit 1 when a --fail-on rule trips.
@@ -240,9 +248,14 @@ fn main() -> ExitCode {
             );
             print_stdout(&String::from_utf8_lossy(&script)).map(|()| Outcome::Passed)
         }
-        Command::Report { command, files } => match command {
+        Command::Report {
+            command,
+            files,
+            html,
+            markdown,
+        } => match command {
             Some(ReportCommand::Merge { files, output }) => merge_reports(&files, &output),
-            None => show_reports(&files),
+            None => show_reports(&files, html.as_deref(), markdown),
         },
         Command::Compare {
             base,
@@ -595,18 +608,26 @@ fn print_endpoint(name: &str, board: &str, endpoint: &runner::DebugEndpoint) {
 fn list() -> anyhow::Result<Outcome> {
     use std::fmt::Write as _;
     let ws = workspace()?;
-    let mut out = String::from("boards:\n");
+    let mut out = match &ws.root {
+        Some(root) => format!("workspace: {}\n", root.display()),
+        None => "workspace: none (the built-in boards; firmware as `image: {elf: FILE}`)\n".into(),
+    };
+    out.push_str("boards:\n");
     for b in ws.boards.all().map_err(lab::Error::from)? {
-        let _ = writeln!(out, "  {:<14} {}", b.name, b.description);
+        let _ = writeln!(out, "  {:<14} {} ({})", b.name, b.description, b.origin);
     }
     out.push_str("images:\n");
     for i in ws.images.all().map_err(lab::Error::from)? {
         let _ = writeln!(out, "  {:<22} {}", i.name, i.description);
     }
+    let Some(root) = &ws.root else {
+        print_stdout(&out)?;
+        return Ok(Outcome::Passed);
+    };
     out.push_str("scenarios:\n");
-    let files = scenario::discover(&[ws.root.join("scenarios")]).unwrap_or_default();
+    let files = scenario::discover(&[root.join("scenarios")]).unwrap_or_default();
     for file in files {
-        let shown = file.strip_prefix(&ws.root).unwrap_or(&file);
+        let shown = file.strip_prefix(root).unwrap_or(&file);
         let _ = match scenario::load(&file) {
             Ok(s) => writeln!(out, "  {:<32} {}", shown.display(), s.name),
             Err(_) => writeln!(out, "  {:<32} (invalid: see `lab check`)", shown.display()),
@@ -722,18 +743,29 @@ fn read_reports(files: &[PathBuf]) -> Result<Vec<(String, Report)>, ()> {
         .collect()
 }
 
-fn show_reports(files: &[PathBuf]) -> anyhow::Result<Outcome> {
+/// Prints `files`' reports as tables, or as markdown, and writes them as
+/// an HTML page to `html`; exits 1 when a report holds a run that did not
+/// pass.
+fn show_reports(files: &[PathBuf], html: Option<&Path>, markdown: bool) -> anyhow::Result<Outcome> {
     let Ok(reports) = read_reports(files) else {
         return Ok(Outcome::Usage);
     };
-    let width = progress::terminal_width();
-    let many = reports.len() > 1;
-    for (file, report) in &reports {
-        if many {
-            print_stdout(&format!("{file}\n"))?;
+    if let Some(path) = html {
+        report::write_html(&reports, path)?;
+        eprintln!("wrote the HTML report to {}", path.display());
+    }
+    if markdown {
+        print_stdout(&report::render_markdown(&reports))?;
+    } else if html.is_none() {
+        let width = progress::terminal_width();
+        let many = reports.len() > 1;
+        for (file, report) in &reports {
+            if many {
+                print_stdout(&format!("{file}\n"))?;
+            }
+            print_stdout(&report::render_comparison(report))?;
+            print_stdout(&report::render_table(report, width))?;
         }
-        print_stdout(&report::render_comparison(report))?;
-        print_stdout(&report::render_table(report, width))?;
     }
     Ok(if reports.iter().all(|(_, r)| r.all_passed()) {
         Outcome::Passed

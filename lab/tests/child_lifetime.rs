@@ -16,7 +16,7 @@ use regex::bytes::Regex;
 #[test]
 fn qemu_outlives_the_thread_that_booted_it() {
     let elf = common::built_image("cortex-m/echo", "mps2-an385");
-    let boards = BoardCatalog::load(&common::repo().join("qemu-configs")).unwrap();
+    let boards = BoardCatalog::builtin();
     let launch = QemuLaunch {
         board: boards.get("mps2-an385").unwrap().unwrap().clone(),
         image: BootImage::Elf(elf),

@@ -21,7 +21,7 @@ use regex::bytes::Regex;
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
 fn launch(board: &str, image: BootImage, clock: Clock, args: &[&str]) -> QemuLaunch {
-    let boards = BoardCatalog::load(&common::repo().join("qemu-configs")).unwrap();
+    let boards = BoardCatalog::builtin();
     QemuLaunch {
         board: boards.get(board).unwrap().unwrap().clone(),
         image,

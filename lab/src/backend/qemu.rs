@@ -966,9 +966,7 @@ mod tests {
     }
 
     fn launch_on(board: &str, clock: Clock, args: &[&str]) -> QemuLaunch {
-        let boards =
-            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
-                .unwrap();
+        let boards = BoardCatalog::builtin();
         QemuLaunch {
             board: boards.get(board).unwrap().unwrap().clone(),
             image: BootImage::Elf(PathBuf::from("/img/hello.elf")),
@@ -994,9 +992,7 @@ mod tests {
 
     #[test]
     fn a_linux_boot_appends_the_scenario_args_to_the_board_cmdline() {
-        let boards =
-            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
-                .unwrap();
+        let boards = BoardCatalog::builtin();
         let launch = QemuLaunch {
             board: boards.get("raspi3b").unwrap().unwrap().clone(),
             image: BootImage::Linux {
@@ -1034,9 +1030,7 @@ mod tests {
 
     #[test]
     fn a_disk_is_attached_as_the_board_profile_says() {
-        let boards =
-            BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
-                .unwrap();
+        let boards = BoardCatalog::builtin();
         let line = |board: &str| {
             let launch = QemuLaunch {
                 board: boards.get(board).unwrap().unwrap().clone(),

@@ -274,11 +274,7 @@ impl ImageBuilder {
         };
         field(b"lab-image-v1");
         field(image.text.as_bytes());
-        let profile = std::fs::read(&board.source).map_err(|source| ImageError::Io {
-            path: board.source.clone(),
-            source,
-        })?;
-        field(&profile);
+        field(board.yaml.as_bytes());
         field(memory_ld.unwrap_or_default().as_bytes());
         for file in image.input_files()? {
             let rel = file.strip_prefix(&image.dir).unwrap_or(&file);
@@ -692,12 +688,7 @@ mod tests {
     use crate::board::BoardCatalog;
 
     fn board(name: &str) -> BoardProfile {
-        BoardCatalog::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../qemu-configs"))
-            .unwrap()
-            .get(name)
-            .unwrap()
-            .unwrap()
-            .clone()
+        BoardCatalog::builtin().get(name).unwrap().unwrap().clone()
     }
 
     fn image(root: &Path, build: &str) -> ImageManifest {

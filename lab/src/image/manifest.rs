@@ -199,7 +199,7 @@ pub struct LinuxOutputs {
 #[derive(Debug, Clone, Default)]
 pub struct ImageCatalog {
     images_dir: PathBuf,
-    images: LazyFiles<ImageManifest>,
+    images: LazyFiles<ImageManifest, PathBuf>,
 }
 
 impl ImageCatalog {

@@ -153,7 +153,7 @@ pub async fn run_jobs(
     let shared = Arc::new(JobSettings {
         seed: settings.seed,
         cold: settings.cold,
-        snapshots: warm::SnapshotCache::new(&workspace.root),
+        snapshots: warm::SnapshotCache::new(&workspace.build_dir),
     });
     let images = Arc::new(images);
     // Under --fail-fast, the first job that does not pass names itself

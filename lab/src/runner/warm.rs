@@ -99,19 +99,19 @@ impl Probation {
 
 /// The warm-up snapshots of a workspace.
 pub(super) struct SnapshotCache {
-    /// `build/snapshots/` in the workspace.
+    /// `snapshots/` in the build folder.
     dir: PathBuf,
     /// Content hashes of booted files, by path, size and modification time.
     hashes: Mutex<HashMap<(PathBuf, u64, SystemTime), String>>,
 }
 
 impl SnapshotCache {
-    /// The cache of the workspace at `root`: `build/snapshots/` in it, or
-    /// the folder `$LAB_SNAPSHOTS` names.
-    pub(super) fn new(root: &Path) -> Self {
+    /// The cache in `snapshots/` of the workspace's build folder
+    /// (`build/`), or the folder `$LAB_SNAPSHOTS` names.
+    pub(super) fn new(build_dir: &Path) -> Self {
         let dir = std::env::var_os("LAB_SNAPSHOTS")
             .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("build").join("snapshots"));
+            .unwrap_or_else(|| build_dir.join("snapshots"));
         Self {
             dir,
             hashes: Mutex::new(HashMap::new()),
@@ -135,7 +135,7 @@ impl SnapshotCache {
                 qemu_identity(&qemu.binary, &qemu.package).as_bytes(),
             );
         }
-        field("board", &std::fs::read(&job.board.source)?);
+        field("board", job.board.yaml.as_bytes());
         let files: Vec<&PathBuf> = match image {
             BootImage::Elf(elf) => vec![elf],
             BootImage::Linux {
