@@ -3,7 +3,8 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// A host requirement that is not met.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,26 +76,31 @@ pub fn version_line(program: &Path) -> io::Result<String> {
             .stderr(Stdio::null());
         command
     })?;
-    let started = Instant::now();
-    while child.try_wait()?.is_none() {
-        if started.elapsed() > VERSION_TIMEOUT {
+    // The output is read on a thread of its own, so that the wait has a
+    // deadline and a chatty program cannot fill the pipe and stall.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (sender, answer) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = sender.send(io::Read::read_to_string(&mut stdout, &mut out).map(|_| out));
+    });
+    match answer.recv_timeout(VERSION_TIMEOUT) {
+        Ok(out) => {
+            child.wait()?;
+            Ok(out?.lines().next().unwrap_or_default().trim().to_owned())
+        }
+        Err(_) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(io::Error::new(
+            Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
                     "`{} --version` did not answer within {VERSION_TIMEOUT:?}",
                     program.display()
                 ),
-            ));
+            ))
         }
-        std::thread::sleep(Duration::from_millis(5));
     }
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        io::Read::read_to_string(&mut stdout, &mut out)?;
-    }
-    Ok(out.lines().next().unwrap_or_default().trim().to_owned())
 }
 
 #[cfg(test)]

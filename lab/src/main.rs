@@ -841,22 +841,8 @@ fn print_stdout(text: &str) -> anyhow::Result<()> {
 }
 
 fn images_key() -> anyhow::Result<Outcome> {
-    use sha2::{Digest, Sha256};
-    let ws = workspace()?;
-    let mut lines = Vec::new();
-    for image in ws.images.all().map_err(lab::Error::from)? {
-        for board in ws.boards.all().map_err(lab::Error::from)? {
-            match ws.builder.cache_key(image, board) {
-                Ok(key) => lines.push(format!("{}@{} {key}\n", image.name, board.name)),
-                Err(lab::image::ImageError::Unsupported { .. }) => {}
-                Err(e) => return Err(lab::Error::from(e).into()),
-            }
-        }
-    }
-    lines.sort();
-    let digest = Sha256::digest(lines.concat().as_bytes());
-    let key: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    println!("lab-images-{key}");
+    let key = workspace()?.images_key().map_err(lab::Error::from)?;
+    print_stdout(&format!("{key}\n"))?;
     Ok(Outcome::Passed)
 }
 

@@ -9,8 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::board::{BoardCatalog, BoardError};
-use crate::image::{ImageBuilder, ImageCatalog, ImageError};
+use crate::image::{ImageBuilder, ImageCatalog, ImageError, hex};
 
 /// The environment variable that names the workspace explicitly.
 pub const ROOT_ENV: &str = "LAB_ROOT";
@@ -118,6 +120,25 @@ impl Workspace {
             builder: ImageBuilder::new(build_dir.join("images")),
             build_dir,
         }
+    }
+
+    /// The key CI caches `build/` under (`lab images key`): a hash over
+    /// every image x board pair that builds and its build's input hash, so
+    /// that it changes exactly when some image would build anew.
+    pub fn images_key(&self) -> Result<String, WorkspaceError> {
+        let mut lines = Vec::new();
+        for image in self.images.all()? {
+            for board in self.boards.all()? {
+                match self.builder.cache_key(image, board) {
+                    Ok(key) => lines.push(format!("{}@{} {key}\n", image.name, board.name)),
+                    Err(ImageError::Unsupported { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        lines.sort();
+        let digest = Sha256::digest(lines.concat().as_bytes());
+        Ok(format!("lab-images-{}", hex(&digest)))
     }
 }
 

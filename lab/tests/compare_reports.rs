@@ -35,13 +35,17 @@ fn compare_flags_a_slower_start_and_passes_an_unchanged_one() {
     let native = report_of(dir.path(), "cortex-m/native");
     let duktape = report_of(dir.path(), "cortex-m/duktape");
 
+    let compare = |base: &Path, new: &Path, flags: &[&str]| {
+        lab()
+            .arg("compare")
+            .args([base, new])
+            .args(flags)
+            .output()
+            .unwrap()
+    };
+
     // The same build against itself: nothing moved, no rule trips.
-    let same = lab()
-        .arg("compare")
-        .args([&native, &native])
-        .args(["--fail-on", "*_us>+5%"])
-        .output()
-        .unwrap();
+    let same = compare(&native, &native, &["--fail-on", "*_us>+5%"]);
     assert_eq!(same.status.code(), Some(0), "{}", text(&same));
     let table = String::from_utf8_lossy(&same.stdout);
     assert!(
@@ -51,12 +55,11 @@ fn compare_flags_a_slower_start_and_passes_an_unchanged_one() {
 
     // "Native" replaced by a JavaScript engine: start-up is far slower,
     // deterministic under virtual time, so the change is exact.
-    let slower = lab()
-        .arg("compare")
-        .args([&native, &duktape])
-        .args(["--fail-on", "ready_us>+5%", "--markdown"])
-        .output()
-        .unwrap();
+    let slower = compare(
+        &native,
+        &duktape,
+        &["--fail-on", "ready_us>+5%", "--markdown"],
+    );
     assert_eq!(slower.status.code(), Some(1), "{}", text(&slower));
     let table = String::from_utf8_lossy(&slower.stdout);
     let row = table
@@ -75,12 +78,7 @@ fn compare_flags_a_slower_start_and_passes_an_unchanged_one() {
     );
 
     // A rule in the other direction does not trip on a rise.
-    let faster = lab()
-        .arg("compare")
-        .args([&native, &duktape])
-        .args(["--fail-on", "ready_us<-5%"])
-        .output()
-        .unwrap();
+    let faster = compare(&native, &duktape, &["--fail-on", "ready_us<-5%"]);
     assert_eq!(faster.status.code(), Some(0), "{}", text(&faster));
 }
 

@@ -125,15 +125,21 @@ fn fail_fast_starts_nothing_after_a_failure() {
         .step("boot: {}")
         .step("expect-exit: {code: 0, timeout: 10s}")
         .write(dir.path(), "b-second.yaml");
-    let report = dir.path().join("report.json");
-    let out = lab()
-        .args(["run", "-j", "1", "--fail-fast", "--json"])
-        .arg(&report)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let json = common::report(&report);
+    // Runs the folder one job at a time with `flags`; both runs fail.
+    let run = |flags: &[&str]| {
+        let report = dir.path().join("report.json");
+        let out = lab()
+            .args(["run", "-j", "1"])
+            .args(flags)
+            .arg("--json")
+            .arg(&report)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        common::report(&report)
+    };
+    let json = run(&["--fail-fast"]);
     let results = json["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{json}");
     assert_eq!(results[0]["scenario"], "first");
@@ -147,14 +153,7 @@ fn fail_fast_starts_nothing_after_a_failure() {
     assert_eq!(results[1]["steps"].as_array().unwrap().len(), 0, "{json}");
 
     // Without the flag, the second runs and passes.
-    let out = lab()
-        .args(["run", "-j", "1", "--json"])
-        .arg(&report)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let json = common::report(&report);
+    let json = run(&[]);
     assert_eq!(json["results"][1]["status"], "passed", "{json}");
 }
 
