@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use lab::report::{
-    Report, ReportError, RunResult, Stats, Status, StepResult, render_comparison, render_table,
-    stats, summarize, to_json_string, to_junit_string, write_json, write_junit,
+    Report, ReportError, RunResult, Stats, Status, StepResult, render_comparison, render_markdown,
+    render_table, stats, summarize, to_json_string, to_junit_string, write_json, write_junit,
 };
 
 fn result(
@@ -40,6 +40,7 @@ fn result(
             .iter()
             .map(|&(name, value)| (name.to_owned(), value))
             .collect(),
+        series: BTreeMap::new(),
         steps: vec![StepResult {
             step: "boot".to_owned(),
             status,
@@ -526,4 +527,14 @@ fn comparison_is_empty_without_a_matrix() {
         &[("x", 1.0)],
     )]);
     assert_eq!(render_comparison(&only), "");
+}
+
+#[test]
+fn markdown_has_the_summary_each_experiment_and_the_failures() {
+    let reports = [
+        ("base.json".to_owned(), single_runs()),
+        ("new.json".to_owned(), multi_runs()),
+    ];
+    let markdown = render_markdown(&reports);
+    insta::assert_snapshot!(markdown);
 }

@@ -88,6 +88,7 @@ mod tests {
             status,
             duration_ms: 0.0,
             metrics: BTreeMap::new(),
+            series: BTreeMap::new(),
             steps: Vec::new(),
             error: None,
             console: None,

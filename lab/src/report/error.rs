@@ -42,6 +42,17 @@ pub enum ReportError {
     /// Could not encode the report as JSON.
     #[error("could not encode the report as JSON: {0}")]
     Json(serde_json::Error),
+    /// Could not draw a plot of the HTML report.
+    #[error(
+        "could not draw the {plot} plot of the HTML report: {reason} (a bug in the lab: \
+         `lab report` without `--html` still prints the tables)"
+    )]
+    Plot {
+        /// Which plot.
+        plot: String,
+        /// What the plotting library said.
+        reason: String,
+    },
     /// Could not encode the report as JUnit XML.
     #[error("could not encode the report as JUnit XML: {0}")]
     Junit(quick_junit::SerializeError),

@@ -51,6 +51,11 @@ pub struct RunResult {
     pub duration_ms: f64,
     /// Numeric metrics (named regex groups and the like).
     pub metrics: BTreeMap<String, f64>,
+    /// Raw samples behind some metrics, for plots: name -> `[x, y]` points
+    /// (their names, units and cap: [`crate::report::series`]).
+    /// Absent from the JSON when empty, and from reports written before it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub series: BTreeMap<String, Vec<[f64; 2]>>,
     /// Per-step outcomes, in order; steps never reached are absent.
     pub steps: Vec<StepResult>,
     /// A one-line reason for anything but `passed`.

@@ -43,8 +43,10 @@ pub fn summarize(results: &[RunResult]) -> Vec<Summary> {
 
 /// Groups `results` by scenario, file and variant, keeping first-seen order
 /// for the groups and the results within them.
-pub(crate) fn group_runs(results: &[RunResult]) -> Vec<Vec<&RunResult>> {
-    let mut index: HashMap<(&str, &str, Option<&str>), usize> = HashMap::new();
+pub(crate) fn group_runs<'a>(
+    results: impl IntoIterator<Item = &'a RunResult>,
+) -> Vec<Vec<&'a RunResult>> {
+    let mut index: HashMap<(&'a str, &'a str, Option<&'a str>), usize> = HashMap::new();
     let mut groups: Vec<Vec<&RunResult>> = Vec::new();
     for result in results {
         let key = (

@@ -34,14 +34,9 @@ pub fn render_table(report: &Report, width: Option<u16>) -> String {
     table
         .force_no_tty()
         .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_header([
-            "scenario", "variant", "board", "status", "duration", "metrics",
-        ]);
-    for runs in group_runs(&report.results) {
-        match runs.as_slice() {
-            [single] => table.add_row(single_row(single)),
-            _ => table.add_row(summary_row(&runs)),
-        };
+        .set_header(HEADER);
+    for row in rows(&report.results, MAX_METRICS) {
+        table.add_row(row);
     }
     if let Some(column) = table.column_mut(DURATION) {
         column.set_cell_alignment(CellAlignment::Right);
@@ -85,8 +80,7 @@ pub fn render_table(report: &Report, width: Option<u16>) -> String {
             reason
         );
         if let Some(console) = &result.console {
-            let lines: Vec<&str> = console.lines().filter(|l| !l.trim().is_empty()).collect();
-            let shown = &lines[lines.len().saturating_sub(CONSOLE_LINES)..];
+            let shown = last_lines(console, CONSOLE_LINES);
             if !shown.is_empty() {
                 let _ = writeln!(out, "  the console's last lines:");
             }
@@ -98,12 +92,38 @@ pub fn render_table(report: &Report, width: Option<u16>) -> String {
     out
 }
 
+/// The columns of [`rows`].
+pub(crate) const HEADER: [&str; 6] = [
+    "scenario", "variant", "board", "status", "duration", "metrics",
+];
+
+/// The table's rows: one per result, or one per scenario x variant that ran
+/// several times, with at most `max_metrics` metrics each.
+pub(crate) fn rows<'a>(
+    results: impl IntoIterator<Item = &'a RunResult>,
+    max_metrics: usize,
+) -> Vec<[String; 6]> {
+    group_runs(results)
+        .iter()
+        .map(|runs| match runs.as_slice() {
+            [single] => single_row(single, max_metrics),
+            _ => summary_row(runs, max_metrics),
+        })
+        .collect()
+}
+
 /// How many of a failed run's last console lines the table prints under
 /// its reason (the report keeps more).
-const CONSOLE_LINES: usize = 8;
+pub(crate) const CONSOLE_LINES: usize = 8;
+
+/// The last `n` lines of `console` that are not blank, in order.
+pub(crate) fn last_lines(console: &str, n: usize) -> Vec<&str> {
+    let lines: Vec<&str> = console.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
 
 /// The cells of a row for a scenario x variant that ran once.
-fn single_row(result: &RunResult) -> [String; 6] {
+fn single_row(result: &RunResult, max_metrics: usize) -> [String; 6] {
     let metrics = result
         .metrics
         .iter()
@@ -114,13 +134,13 @@ fn single_row(result: &RunResult) -> [String; 6] {
         result.board.clone(),
         result.status.as_str().to_owned(),
         format_duration(result.duration_ms),
-        metrics_cell(metrics, result.metrics.len()),
+        metrics_cell(metrics, result.metrics.len(), max_metrics),
     ]
 }
 
 /// The cells of the one row summarising a scenario x variant that ran several
 /// times.
-fn summary_row(runs: &[&RunResult]) -> [String; 6] {
+fn summary_row(runs: &[&RunResult], max_metrics: usize) -> [String; 6] {
     let summary = summarize_group(runs);
     let durations: Vec<f64> = runs.iter().map(|r| r.duration_ms).collect();
     let duration = stats(&durations).map_or_else(|| "-".to_owned(), |s| format_duration(s.median));
@@ -134,7 +154,7 @@ fn summary_row(runs: &[&RunResult]) -> [String; 6] {
         summary.board.clone(),
         status_counts(runs),
         duration,
-        metrics_cell(metrics, summary.metrics.len()),
+        metrics_cell(metrics, summary.metrics.len(), max_metrics),
     ]
 }
 
@@ -142,11 +162,11 @@ fn variant_cell(variant: Option<&str>) -> String {
     variant.unwrap_or("-").to_owned()
 }
 
-/// At most [`MAX_METRICS`] of `metrics` joined, then `+N more` for the rest.
-fn metrics_cell(metrics: impl Iterator<Item = String>, total: usize) -> String {
-    let mut shown: Vec<String> = metrics.take(MAX_METRICS).collect();
-    if total > MAX_METRICS {
-        shown.push(format!("+{} more", total - MAX_METRICS));
+/// At most `max` of `metrics` joined, then `+N more` for the rest.
+fn metrics_cell(metrics: impl Iterator<Item = String>, total: usize, max: usize) -> String {
+    let mut shown: Vec<String> = metrics.take(max).collect();
+    if total > max {
+        shown.push(format!("+{} more", total - max));
     }
     if shown.is_empty() {
         "-".to_owned()
@@ -188,7 +208,7 @@ fn status_counts(runs: &[&RunResult]) -> String {
 }
 
 /// `N passed, N failed`, then `, N timeout` and `, N error` when not zero.
-fn totals_line(results: &[RunResult]) -> String {
+pub(crate) fn totals_line(results: &[RunResult]) -> String {
     let count = |status: Status| results.iter().filter(|r| r.status == status).count();
     let mut line = format!(
         "{} passed, {} failed",
@@ -205,7 +225,7 @@ fn totals_line(results: &[RunResult]) -> String {
 }
 
 /// Milliseconds below a second, seconds from there on: `61.2 ms`, `1.5 s`.
-fn format_duration(ms: f64) -> String {
+pub(crate) fn format_duration(ms: f64) -> String {
     if ms.abs() < 1000.0 {
         format!("{} ms", format_number(ms))
     } else {

@@ -77,6 +77,7 @@ pub(super) async fn execute(
                 probation.end(outcome.is_ok());
             }
             result.metrics = ctx.metrics;
+            result.series = ctx.series;
             outcome
         }
         Err(failure) => Err(failure),
@@ -114,6 +115,7 @@ pub fn unfinished(job: &Job) -> RunResult {
         status: Status::Error,
         duration_ms: 0.0,
         metrics: BTreeMap::new(),
+        series: BTreeMap::new(),
         steps: Vec::new(),
         error: None,
         console: None,

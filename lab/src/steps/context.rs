@@ -59,6 +59,8 @@ pub(crate) struct RunContext {
     pub(crate) board: BoardProfile,
     /// The run's metrics so far.
     pub(crate) metrics: BTreeMap<String, f64>,
+    /// The run's raw samples so far (see [`crate::report::series`]).
+    pub(crate) series: BTreeMap<String, Vec<[f64; 2]>>,
     /// The ELF that symbols come from, when the image is one.
     pub(crate) elf: Option<PathBuf>,
     /// Whether the target counts guest time in instructions (see [`Launched`]).
@@ -99,6 +101,7 @@ impl RunContext {
             target: launched.target,
             board: launched.board,
             metrics: BTreeMap::new(),
+            series: BTreeMap::new(),
             elf: launched.elf,
             icount: launched.icount,
             debugger: None,

@@ -20,6 +20,7 @@ use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, NextLine};
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
+use crate::report::series::{GC_PAUSES, replace_series};
 
 /// Which runtime's GC trace `gc-trace:` parses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +100,7 @@ impl StepKind for GcTrace {
         }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
-        let detail = gc_trace(self, &mut *ctx.target, &mut ctx.metrics).await?;
+        let detail = gc_trace(self, &mut *ctx.target, &mut ctx.metrics, &mut ctx.series).await?;
         Ok(Some(detail))
     }
 }
@@ -232,6 +233,8 @@ struct Summary {
     pub cpu_percent: Option<f64>,
     /// Collections per kind.
     pub kinds: BTreeMap<String, u32>,
+    /// Each collection's start and pause (µs), per kind, in trace order.
+    pub pauses: BTreeMap<String, Vec<[f64; 2]>>,
 }
 
 impl Summary {
@@ -242,7 +245,18 @@ impl Summary {
         self.pause_max_us = self.pause_max_us.max(c.pause_us);
         self.last_at_us = Some(c.at_us);
         self.cpu_percent = c.cpu_percent.or(self.cpu_percent);
+        self.pauses
+            .entry(c.kind.clone())
+            .or_default()
+            .push([c.at_us, c.pause_us]);
         *self.kinds.entry(c.kind).or_default() += 1;
+    }
+
+    /// The pauses as the report's series: `gc_pause_us/<kind>`.
+    fn series(&self) -> impl Iterator<Item = (String, Vec<[f64; 2]>)> + '_ {
+        self.pauses
+            .iter()
+            .map(|(kind, points)| (format!("{GC_PAUSES}{kind}"), points.clone()))
     }
 
     /// The metrics: count, total and longest pause, the pauses' share of
@@ -270,6 +284,7 @@ async fn gc_trace(
     step: &GcTrace,
     target: &mut dyn Target,
     metrics: &mut BTreeMap<String, f64>,
+    series: &mut BTreeMap<String, Vec<[f64; 2]>>,
 ) -> Result<Detail, StepFailure> {
     let started = Instant::now();
     let deadline = step.timeout.map(|t| started + t);
@@ -310,6 +325,7 @@ async fn gc_trace(
         .map(|&(_, v)| v);
     metrics.extend(ended);
     metrics.extend(summary.metrics(run_us));
+    replace_series(series, GC_PAUSES, summary.series());
     let mut detail = Detail::new();
     detail.insert("format".into(), json!(step.format.as_str()));
     detail.insert("collections".into(), json!(summary.count));
@@ -442,6 +458,17 @@ mod tests {
         assert_eq!(m["gc_cpu_percent"], 17.0);
         let m = s.metrics(None);
         assert_eq!(m["gc_share_ppm"], (12142.0f64 / 235_000.0 * 1e6).round());
+        let series: Vec<(String, Vec<[f64; 2]>)> = s.series().collect();
+        assert_eq!(
+            series,
+            [
+                ("gc_pause_us/forced".to_owned(), vec![[235000.0, 35.0]]),
+                (
+                    "gc_pause_us/gc".to_owned(),
+                    vec![[6000.0, 12005.0], [39000.0, 102.0]]
+                ),
+            ]
+        );
         let none = Summary::default().metrics(None);
         assert_eq!(none["gc_count"], 0.0);
         assert!(!none.contains_key("gc_share_ppm"));

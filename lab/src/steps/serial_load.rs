@@ -22,6 +22,7 @@ use crate::console::{Console, ConsoleError, LineReader, NextLine};
 use crate::loader::raw::RawScalar;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
+use crate::report::series::{LATENCY, replace_series};
 
 /// Options of `serial-load:`.
 #[derive(Debug, Clone)]
@@ -147,7 +148,7 @@ impl StepKind for SerialLoad {
         }
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
-        let detail = serial_load(self, &mut *ctx.target, &mut ctx.metrics).await?;
+        let detail = serial_load(self, &mut *ctx.target, &mut ctx.metrics, &mut ctx.series).await?;
         Ok(Some(detail))
     }
 }
@@ -216,6 +217,7 @@ async fn serial_load(
     step: &SerialLoad,
     target: &mut dyn Target,
     metrics: &mut BTreeMap<String, f64>,
+    series: &mut BTreeMap<String, Vec<[f64; 2]>>,
 ) -> Result<Detail, StepFailure> {
     let started = Instant::now();
     let deadline = step.timeout.map(|t| started + t);
@@ -234,12 +236,8 @@ async fn serial_load(
         Err(Stop::Closed(closed)) => return Err(ended_early(target, closed).await),
     };
     let sent = sent_at.into_inner().unwrap_or_else(PoisonError::into_inner);
-    let mut latencies: Vec<f64> = replies
-        .latency
-        .iter()
-        .flatten()
-        .map(|d| (d.as_secs_f64() * 1e6).round())
-        .collect();
+    let points = latency_points(&replies.latency);
+    let mut latencies: Vec<f64> = points.iter().map(|&[_, us]| us).collect();
     let received = latencies.len();
     let lost = sent.len() - received;
     let mut m = BTreeMap::new();
@@ -273,7 +271,17 @@ async fn serial_load(
     detail.insert("rate".into(), json!(step.rate));
     detail.insert("duration_ms".into(), json!(ms(started.elapsed())));
     metrics.extend(m);
+    replace_series(series, LATENCY, [(LATENCY.to_owned(), points)]);
     Ok(detail)
+}
+
+/// Each answered message as `[number, round trip in µs]`, in number order.
+fn latency_points(latency: &[Option<Duration>]) -> Vec<[f64; 2]> {
+    latency
+        .iter()
+        .enumerate()
+        .filter_map(|(seq, d)| Some([seq as f64, (d.as_ref()?.as_secs_f64() * 1e6).round()]))
+        .collect()
 }
 
 /// Sends message `seq` when it is due (`started + seq / rate`): late ones
@@ -402,6 +410,19 @@ async fn receive(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_points_skip_lost_messages_and_keep_their_numbers() {
+        let latency = [
+            Some(Duration::from_micros(1500)),
+            None,
+            Some(Duration::from_nanos(2_400_600)),
+        ];
+        assert_eq!(
+            latency_points(&latency),
+            [[0.0, 1500.0], [2.0, 2401.0]]
+        );
+    }
 
     #[test]
     fn latencies_use_the_nearest_rank() {

@@ -14,6 +14,7 @@ use crate::backend::TargetError;
 use crate::console::{Console, ConsoleError};
 use crate::loader::{ErrorKind, Loc, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::Status;
+use crate::report::series::{FIT, TREND, thin};
 
 /// The direction of a series, as `trend:` classifies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,7 +149,8 @@ impl StepKind for Trend {
 
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
         let variant = ctx.variant.as_deref();
-        let detail = sample(self, ctx.target.console()?, variant, &mut ctx.metrics).await?;
+        let console = ctx.target.console()?;
+        let detail = sample(self, console, variant, &mut ctx.metrics, &mut ctx.series).await?;
         Ok(Some(detail))
     }
 }
@@ -166,6 +168,8 @@ const MIN_CHANGE: f64 = 0.1;
 struct Fit {
     /// Change of y per unit of x.
     pub slope: f64,
+    /// The line's y at x = 0.
+    pub intercept: f64,
     /// Coefficient of determination, 0..=1.
     pub r2: f64,
     /// The fitted change over the window as a share of the mean of y.
@@ -201,7 +205,23 @@ impl Fit {
         } else {
             slope * (max_x - min_x) / mean_y.abs()
         };
-        Some(Fit { slope, r2, change })
+        Some(Fit {
+            slope,
+            intercept: mean_y - slope * mean_x,
+            r2,
+            change,
+        })
+    }
+
+    /// The line's two ends over the samples' range of x.
+    fn ends(&self, samples: &[(f64, f64)]) -> Vec<[f64; 2]> {
+        let (min_x, max_x) = samples.iter().fold((f64::MAX, f64::MIN), |(lo, hi), s| {
+            (lo.min(s.0), hi.max(s.0))
+        });
+        [min_x, max_x]
+            .into_iter()
+            .map(|x| [x, self.intercept + self.slope * x])
+            .collect()
     }
 
     /// Rising or falling when the line explains the series and moves it by
@@ -223,7 +243,8 @@ async fn sample(
     step: &Trend,
     console: &mut Console,
     variant: Option<&str>,
-    metrics: &mut std::collections::BTreeMap<String, f64>,
+    metrics: &mut BTreeMap<String, f64>,
+    series: &mut BTreeMap<String, Vec<[f64; 2]>>,
 ) -> Result<Detail, StepFailure> {
     let deadline = step.timeout.map(|t| Instant::now() + t);
     let mut patterns = vec![&step.pattern];
@@ -274,6 +295,10 @@ async fn sample(
     metrics.insert(step.metric.clone(), fit.slope);
     metrics.insert(format!("{}_r2", step.metric), fit.r2);
     metrics.insert(format!("{}_samples", step.metric), samples.len() as f64);
+    let name = format!("{TREND}{}", step.metric);
+    let points = samples.iter().map(|&(x, y)| [x, y]).collect();
+    series.insert(format!("{name}{FIT}"), fit.ends(&samples));
+    series.insert(name, thin(points));
     let mut detail = Detail::new();
     detail.insert("direction".into(), json!(direction.as_str()));
     detail.insert("slope".into(), json!(fit.slope));
@@ -314,10 +339,18 @@ mod tests {
 
     #[test]
     fn a_steady_rise_is_rising() {
-        let fit = Fit::of(&series(|i| 1000.0 + 50.0 * i)).unwrap();
+        let samples = series(|i| 1000.0 + 50.0 * i);
+        let fit = Fit::of(&samples).unwrap();
         assert_eq!(fit.direction(), Direction::Rising);
         assert!((fit.slope - 0.5).abs() < 1e-9);
         assert!((fit.r2 - 1.0).abs() < 1e-9);
+        // The line runs through the first and the last sample.
+        let ends = fit.ends(&samples);
+        assert_eq!(ends.len(), 2);
+        for (end, at) in ends.iter().zip([0.0, 1900.0]) {
+            assert!((end[0] - at).abs() < 1e-9, "{ends:?}");
+            assert!((end[1] - (1000.0 + at / 2.0)).abs() < 1e-6, "{ends:?}");
+        }
     }
 
     #[test]

@@ -47,12 +47,18 @@ impl StepKind for WaitSerial {
         })
     }
 
+    /// Its detail, when the pattern has named groups: `captured`, their
+    /// names in the pattern's order (the order the metrics were seen in,
+    /// which `lab report --html` reads boot phases by).
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
+        let mut captured = Vec::new();
         for (name, text) in self.wait(ctx).await?.captures {
             let value = metric_value(&name, &text)?;
+            captured.push(serde_json::Value::from(name.as_str()));
             ctx.metrics.insert(name, value);
         }
-        Ok(None)
+        Ok((!captured.is_empty())
+            .then(|| Detail::from([("captured".to_owned(), captured.into())])))
     }
 
     fn bind(engine: &mut Engine, bridge: &Bridge<RunContext>) {
