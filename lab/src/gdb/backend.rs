@@ -94,4 +94,18 @@ pub trait DebugBackend: Send {
     fn halt_reason(&mut self) -> Result<StopReason, BackendError>;
     /// Lets the target run on and releases it (`D`).
     fn detach(&mut self) -> Result<(), BackendError>;
+    /// Whether the target can run backwards ([`Self::reverse`]): QEMU can
+    /// while it replays a recording.
+    fn supports_reverse(&mut self) -> bool {
+        false
+    }
+    /// Runs backwards (`step`: one instruction) to the previous breakpoint
+    /// or watchpoint hit, or to the start of the recording; returns at once,
+    /// and the stop arrives through [`Self::wait_stop`].
+    fn reverse(&mut self, _step: bool) -> Result<(), BackendError> {
+        Err(BackendError::Unsupported(
+            "reverse execution: only a replayed recording runs backwards (`lab debug --replay`)"
+                .into(),
+        ))
+    }
 }

@@ -616,6 +616,36 @@ impl<S: Transport> GdbClient<S> {
         Ok(())
     }
 
+    /// Runs the target backwards (`bc`, or `bs` for one instruction) and
+    /// returns at once; the stop arrives through [`Self::wait_stop`]. Only a
+    /// stub that announced `ReverseStep+` and `ReverseContinue+` (QEMU
+    /// replaying a recording) can.
+    pub fn reverse(&mut self, step: bool) -> Result<(), GdbError> {
+        if !self.features.reverse {
+            return Err(GdbError::Unsupported(
+                "reverse execution (the stub offers it only while QEMU replays a recording)".into(),
+            ));
+        }
+        if self.state != State::Stopped {
+            return self.request(|_| {});
+        }
+        self.req.clear();
+        self.req.extend_from_slice(if step { b"bs" } else { b"bc" });
+        self.conn.send(&self.req)?;
+        self.state = State::Running;
+        Ok(())
+    }
+
+    /// One instruction backwards: `bs`, then waits for the stop.
+    pub fn reverse_step(&mut self) -> Result<StopReason, GdbError> {
+        self.reverse(true)?;
+        self.wait_stop(self.timeout)?
+            .ok_or_else(|| GdbError::Timeout {
+                request: "bs".into(),
+                after: self.timeout,
+            })
+    }
+
     /// Waits up to `timeout` for the target to stop; `None` if it still runs.
     /// Console output that arrives meanwhile is kept for [`Self::take_console`].
     pub fn wait_stop(&mut self, timeout: Duration) -> Result<Option<StopReason>, GdbError> {
@@ -636,6 +666,12 @@ impl<S: Transport> GdbClient<S> {
                         _ => State::Exited(reason.clone()),
                     };
                     return Ok(Some(reason));
+                }
+                // QEMU refuses a reverse request (`E14`: no way back from
+                // here) instead of running; the target stays where it was.
+                None if packet::error_code(self.conn.reply()).is_some() => {
+                    self.state = State::Stopped;
+                    return Err(self.bad_reply());
                 }
                 None => {
                     self.req.clear();
@@ -814,5 +850,13 @@ impl<S: Transport> DebugBackend for GdbClient<S> {
 
     fn detach(&mut self) -> Result<(), BackendError> {
         Ok(GdbClient::detach(self)?)
+    }
+
+    fn supports_reverse(&mut self) -> bool {
+        self.features.reverse
+    }
+
+    fn reverse(&mut self, step: bool) -> Result<(), BackendError> {
+        Ok(GdbClient::reverse(self, step)?)
     }
 }

@@ -8,6 +8,9 @@ use std::time::Duration;
 use gdbstub::common::Signal;
 use gdbstub::stub::SingleThreadStopReason;
 use gdbstub::target::ext::base::BaseOps;
+use gdbstub::target::ext::base::reverse_exec::{
+    ReverseCont, ReverseContOps, ReverseStep, ReverseStepOps,
+};
 use gdbstub::target::ext::base::single_register_access::{
     SingleRegisterAccess, SingleRegisterAccessOps,
 };
@@ -29,6 +32,8 @@ use crate::gdb::{BackendError, BreakKind, DebugBackend, StopReason};
 
 /// gdb's errno for a refused request (EFAULT, as QEMU answers).
 const EFAULT: u8 = 0x0e;
+/// gdb's signal number for a trap (a breakpoint, a step).
+const SIGTRAP: u8 = 5;
 /// How long session cleanup waits for a running target to stop.
 const CLEANUP_STOP_WAIT: Duration = Duration::from_secs(1);
 
@@ -77,7 +82,19 @@ impl BridgeTarget {
         &mut self,
         timeout: Duration,
     ) -> Result<Option<SingleThreadStopReason<u64>>, BackendError> {
-        let stop = self.backend().wait_stop(timeout)?;
+        let stop = match self.backend().wait_stop(timeout) {
+            // A reverse request refused at once (QEMU's `E14`: no way back
+            // from here) leaves the target where it was: gdb sees it stop.
+            Err(BackendError::Refused { request, reply }) if request.starts_with('b') => {
+                tracing::info!("gdb bridge: `{request}` refused with {reply}");
+                Some(StopReason::Signal {
+                    signal: SIGTRAP,
+                    watch: None,
+                    breakpoint: None,
+                })
+            }
+            other => other?,
+        };
         if stop.is_some() {
             self.running = false;
         }
@@ -149,6 +166,12 @@ impl BridgeTarget {
 
     fn resume_backend(&mut self, step: bool) -> Result<(), BackendError> {
         self.backend().resume(step)?;
+        self.running = true;
+        Ok(())
+    }
+
+    fn reverse_backend(&mut self, step: bool) -> Result<(), BackendError> {
+        self.backend().reverse(step)?;
         self.running = true;
         Ok(())
     }
@@ -293,6 +316,34 @@ impl SingleThreadResume for BridgeTarget {
 
     fn support_single_step(&mut self) -> Option<SingleThreadSingleStepOps<'_, Self>> {
         Some(self)
+    }
+
+    fn support_reverse_step(&mut self) -> Option<ReverseStepOps<'_, (), Self>> {
+        if self.backend().supports_reverse() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
+    fn support_reverse_cont(&mut self) -> Option<ReverseContOps<'_, (), Self>> {
+        if self.backend().supports_reverse() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl ReverseStep<()> for BridgeTarget {
+    fn reverse_step(&mut self, _tid: ()) -> Result<(), BackendError> {
+        self.reverse_backend(true)
+    }
+}
+
+impl ReverseCont<()> for BridgeTarget {
+    fn reverse_cont(&mut self) -> Result<(), BackendError> {
+        self.reverse_backend(false)
     }
 }
 

@@ -15,6 +15,9 @@ pub struct Features {
     pub xfer_features: bool,
     /// Whether `QStartNoAckMode` works.
     pub no_ack_mode: bool,
+    /// Whether reverse execution (`bs` and `bc`) works: QEMU offers it
+    /// while it replays a recording.
+    pub reverse: bool,
 }
 
 /// Parses a `qSupported` reply.
@@ -23,11 +26,15 @@ pub fn parse_supported(reply: &[u8]) -> Features {
         packet_size: None,
         xfer_features: false,
         no_ack_mode: false,
+        reverse: false,
     };
+    let (mut reverse_step, mut reverse_continue) = (false, false);
     for item in reply.split(|&b| b == b';') {
         match item {
             b"qXfer:features:read+" => features.xfer_features = true,
             b"QStartNoAckMode+" => features.no_ack_mode = true,
+            b"ReverseStep+" => reverse_step = true,
+            b"ReverseContinue+" => reverse_continue = true,
             _ => {
                 if let Some(size) = item.strip_prefix(b"PacketSize=") {
                     features.packet_size =
@@ -36,6 +43,7 @@ pub fn parse_supported(reply: &[u8]) -> Features {
             }
         }
     }
+    features.reverse = reverse_step && reverse_continue;
     features
 }
 
@@ -68,6 +76,9 @@ mod tests {
         assert_eq!(f.packet_size, Some(4096));
         assert!(f.xfer_features);
         assert!(!f.no_ack_mode);
+        assert!(!f.reverse);
+        let replaying = parse_supported(b"PacketSize=1000;ReverseStep+;ReverseContinue+");
+        assert!(replaying.reverse);
     }
 
     #[test]
