@@ -9,6 +9,7 @@ mod hardware;
 mod power;
 pub mod probe;
 mod qemu;
+pub mod replay;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,8 @@ use async_trait::async_trait;
 
 pub use hardware::{FlashSink, HardwareLaunch, HardwareTarget, Polled, RTT_SYMBOL, poll_core};
 pub use power::{Nonvolatile, PowerCut, StorageMedium};
-pub use qemu::{QemuLaunch, QemuTarget};
+pub use qemu::{COMMAND_FILE, QemuLaunch, QemuTarget};
+pub use replay::{ReplayError, ReplayLog, ReplayMode};
 pub use snapshot::{
     SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved, remove as remove_snapshot,
 };
@@ -188,6 +190,9 @@ pub enum TargetError {
     /// Power-on while the board runs.
     #[error("the board is already on: cut its power first (power-cut)")]
     PoweredOn,
+    /// Recording or replaying failed.
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
     /// Local I/O failed (temporary folder, sockets).
     #[error("{context}: {source}")]
     Io {

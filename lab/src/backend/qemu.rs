@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 use super::fault_catch::{FaultCatch, Watch};
 use super::power::{self, PowerCut, Storage, StorageMedium};
+use super::replay::{ReplayLog, ReplayMode};
 use super::snapshot::{self, SNAPSHOT_TIMEOUT, SnapshotFile, SnapshotRestored, SnapshotSaved};
 use super::{BootImage, GuestExit, Target, TargetError, TargetKind};
 use crate::board::{BoardProfile, DISK_FILE, ExitMethod};
@@ -48,6 +49,11 @@ const DEBUG_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const GDB_SOCKET: &str = "gdb.sock";
 /// QEMU's stderr kept for messages.
 const STDERR_CAPACITY: usize = 64 << 10;
+/// How long a recording QEMU may take to end on `quit` (and finish its
+/// replay log) before it is killed.
+const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The file of a recording that holds QEMU's command line, as JSON.
+pub const COMMAND_FILE: &str = "qemu-command.json";
 
 /// Everything needed to start QEMU for one run.
 #[derive(Debug, Clone)]
@@ -174,6 +180,57 @@ impl QemuLaunch {
     }
 }
 
+/// Readies a recording or a replay and adds its options to `argv`; a
+/// recording covers one QEMU, so a second start (`started`) is refused.
+async fn prepare_replay(
+    replay: &ReplayLog,
+    started: bool,
+    binary: &Path,
+    argv: &mut Vec<OsString>,
+) -> Result<(), TargetError> {
+    if started && replay.mode == ReplayMode::Record {
+        return Err(TargetError::Startup {
+            reason: "a recording covers one QEMU from its start to its end, and this run starts \
+                     another (a power cycle, a snapshot restore or a script's boot): record a \
+                     scenario that boots once"
+                .into(),
+        });
+    }
+    replay.prepare().await?;
+    replay.apply(argv)?;
+    if replay.mode == ReplayMode::Record {
+        let path = replay.folder.join(COMMAND_FILE);
+        let command = serde_json::json!({
+            "binary": binary,
+            "argv": argv.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>(),
+        });
+        let text = serde_json::to_string_pretty(&command).unwrap_or_default();
+        std::fs::write(&path, text + "\n").map_err(|source| TargetError::Io {
+            context: format!(
+                "cannot write the recording's command line {}",
+                path.display()
+            ),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Ends a recording QEMU with QMP `quit`, so that it finishes its replay
+/// log; `false` when it did not end within [`QUIT_TIMEOUT`].
+async fn quit(running: &mut Running) -> bool {
+    // QEMU may close the connection before its reply: the wait tells.
+    let _ = running.qmp.execute_raw("quit", None, QMP_TIMEOUT).await;
+    let ended = matches!(
+        tokio::time::timeout(QUIT_TIMEOUT, running.child.wait()).await,
+        Ok(Ok(_))
+    );
+    if !ended {
+        tracing::warn!("a recording QEMU did not end on `quit`; its replay log may be cut short");
+    }
+    ended
+}
+
 /// Escapes a value inside a QEMU option list (commas are doubled).
 fn escape(value: &str) -> String {
     value.replace(',', ",,")
@@ -189,6 +246,10 @@ pub struct QemuTarget {
     catch_faults: bool,
     /// The board's nonvolatile storage, kept across power cycles.
     storage: Option<Storage>,
+    /// Record and replay: the recording QEMU writes or follows.
+    replay: Option<ReplayLog>,
+    /// Whether a QEMU has started (a recording covers only one).
+    started: bool,
 }
 
 struct Running {
@@ -232,7 +293,15 @@ impl QemuTarget {
             exit: None,
             catch_faults: false,
             storage: None,
+            replay: None,
+            started: false,
         })
+    }
+
+    /// Records the run into, or replays it from, a recording folder (see
+    /// [`super::replay`]); the board must run under `clock: virtual`.
+    pub fn set_replay(&mut self, replay: ReplayLog) {
+        self.replay = Some(replay);
     }
 
     /// The QMP client of a booted target.
@@ -287,8 +356,12 @@ impl QemuTarget {
         let qmp_listener = UnixListener::bind(self.dir.path().join("qmp.sock"))
             .map_err(io("cannot listen for QEMU's QMP connection"))?;
 
+        let mut argv = self.launch.command_line(self.dir.path());
+        if let Some(replay) = &self.replay {
+            prepare_replay(replay, self.started, &binary, &mut argv).await?;
+        }
         let mut cmd = Command::new(&binary);
-        cmd.args(self.launch.command_line(self.dir.path()));
+        cmd.args(&argv);
         if incoming.is_some() {
             cmd.args(["-incoming", "defer"]);
         }
@@ -466,6 +539,7 @@ impl QemuTarget {
             fault_catch,
             gdb_stub,
         };
+        self.started = true;
         Ok((running, load))
     }
 
@@ -532,9 +606,6 @@ fn how_it_ended(exit: &GuestExit) -> String {
     }
 }
 
-/// Starts QEMU's gdbstub on a Unix socket at `socket`. It starts on
-/// demand, when a debugger or the HardFault catch first needs it: a QEMU
-/// that serves no debugger starts faster without it.
 /// Where a starting QEMU's machine comes from.
 #[derive(Debug, Clone, Copy)]
 enum Origin<'a> {
@@ -547,6 +618,9 @@ enum Origin<'a> {
     PowerOn(&'a Path),
 }
 
+/// Starts QEMU's gdbstub on a Unix socket at `socket`. It starts on
+/// demand, when a debugger or the HardFault catch first needs it: a QEMU
+/// that serves no debugger starts faster without it.
 async fn start_gdb_stub(qmp: &QmpClient, socket: &Path) -> Result<(), TargetError> {
     let device = format!(
         "unix:{},server=on,wait=off",
@@ -939,6 +1013,13 @@ impl Target for QemuTarget {
 
     async fn shutdown(&mut self) {
         if let Some(mut running) = self.running.take() {
+            if self.exit.is_none()
+                && let Some(replay) = &self.replay
+                && replay.mode == ReplayMode::Record
+                && quit(&mut running).await
+            {
+                self.exit = Some(GuestExit::Code(0));
+            }
             if self.exit.is_none() {
                 let _ = killpg(running.pgid, Signal::SIGKILL);
             }
