@@ -92,10 +92,7 @@ pub fn compare(base: &Report, new: &Report) -> Vec<Change> {
     let mut values: BTreeMap<(String, String), [Vec<f64>; 2]> = BTreeMap::new();
     for (side, report) in [base, new].into_iter().enumerate() {
         for result in report.results.iter().filter(|r| r.status == Status::Passed) {
-            let case = match &result.variant {
-                Some(v) => format!("{}[{v}]", result.scenario),
-                None => result.scenario.clone(),
-            };
+            let case = super::case(&result.scenario, result.variant.as_deref());
             for (metric, &value) in &result.metrics {
                 let key = (case.clone(), metric.clone());
                 let slot = values.entry(key.clone()).or_insert_with(|| {

@@ -30,6 +30,6 @@ pub use json::{read_json, to_json_string, write_json};
 pub use junit::{to_junit_string, write_junit};
 pub use markdown::render_markdown;
 pub use merge::{MergeError, merge};
-pub use model::{CONSOLE_TAIL, Report, RunResult, Start, Stats, Status, StepResult, Summary};
+pub use model::{CONSOLE_TAIL, Report, RunResult, Start, Stats, Status, StepResult, Summary, case};
 pub use stats::{stats, summarize};
 pub use table::render_table;

@@ -91,10 +91,20 @@ impl RunResult {
     /// The name of this run in tables and JUnit: `scenario[variant]#run`,
     /// without the brackets when there is no variant (`hello-cortex-m[m3]#1`).
     pub fn case_name(&self) -> String {
-        match &self.variant {
-            Some(variant) => format!("{}[{}]#{}", self.scenario, variant, self.run),
-            None => format!("{}#{}", self.scenario, self.run),
-        }
+        format!(
+            "{}#{}",
+            case(&self.scenario, self.variant.as_deref()),
+            self.run
+        )
+    }
+}
+
+/// A scenario's variant as `-k` matches it and comparisons name it:
+/// `scenario[variant]`, or the scenario alone when it has no matrix.
+pub fn case(scenario: &str, variant: Option<&str>) -> String {
+    match variant {
+        Some(variant) => format!("{scenario}[{variant}]"),
+        None => scenario.to_owned(),
     }
 }
 

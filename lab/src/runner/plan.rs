@@ -68,12 +68,8 @@ pub struct Job {
 impl Job {
     /// A short label: `name[variant]#run`.
     pub fn label(&self) -> String {
-        let variant = self
-            .variant
-            .as_ref()
-            .map(|v| format!("[{v}]"))
-            .unwrap_or_default();
-        format!("{}{variant}#{}", self.scenario.name, self.run)
+        let case = crate::report::case(&self.scenario.name, self.variant.as_deref());
+        format!("{case}#{}", self.run)
     }
 }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::{ImageSource, Job};
+use crate::report::case;
 use crate::scenario::ImageRef;
 
 /// A selection that leaves nothing to run.
@@ -101,10 +102,7 @@ impl Selection {
     }
 
     fn keeps(&self, job: &Job) -> bool {
-        let name = match &job.variant {
-            Some(variant) => format!("{}[{variant}]", job.scenario.name),
-            None => job.scenario.name.clone(),
-        };
+        let name = case(&job.scenario.name, job.variant.as_deref());
         let named = self.patterns.is_empty() || self.patterns.iter().any(|p| name.contains(p));
         let on_board = self.board.as_ref().is_none_or(|b| *b == job.board.name);
         named && on_board
