@@ -30,7 +30,16 @@ declare -A NEEDED_FILES=(
   [/usr/sbin/mke2fs]=e2fsprogs
 )
 
+# Debian packages checked by name (dpkg -s)
+declare -a NEEDED_PACKAGES=(
+  # headless Chromium opens `lab report --html` pages in lab/tests/report_html.rs
+  chromium
+)
+
 missing=()
+for pkg in "${NEEDED_PACKAGES[@]}"; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 for cmd in "${!NEEDED[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEEDED[$cmd]}")
 done
