@@ -282,3 +282,81 @@ fn escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::report::{RunResult, Status, summarize};
+
+    fn report(results: Vec<RunResult>) -> Report {
+        Report {
+            lab_version: "0.1.0".into(),
+            started_at: "2026-11-29T00:00:00Z".into(),
+            seed: 1,
+            summaries: summarize(&results),
+            results,
+        }
+    }
+
+    fn result(status: Status) -> RunResult {
+        RunResult {
+            scenario: "hello".into(),
+            file: "hello.yaml".into(),
+            variant: None,
+            board: "mps2-an385".into(),
+            target: "qemu".into(),
+            run: 1,
+            job: 0,
+            status,
+            duration_ms: 61.2,
+            metrics: [("boot_us".to_owned(), 2190.0)].into(),
+            series: BTreeMap::new(),
+            steps: Vec::new(),
+            error: (status != Status::Passed).then(|| "expected <READY> & \"more\"".into()),
+            console: (status != Status::Passed)
+                .then(|| "boot\r\n<script>alert(1)</script>\n".into()),
+            start: None,
+            snapshot: None,
+            recording: None,
+        }
+    }
+
+    #[test]
+    fn sections_without_data_are_left_out() {
+        let page = render_html(&[("r.json".into(), report(vec![result(Status::Passed)]))]).unwrap();
+        assert!(
+            page.starts_with("<!DOCTYPE html>\n<html lang=\"en\">"),
+            "{page}"
+        );
+        assert!(page.contains("<td>boot_us=2190</td>"), "{page}");
+        for absent in ["<figure", "<svg", "Failures", "Variants"] {
+            assert!(!page.contains(absent), "{absent} in {page}");
+        }
+        assert!(page.trim_end().ends_with("</html>"));
+    }
+
+    #[test]
+    fn a_failure_shows_its_reason_and_console_escaped() {
+        let mut with_latency = result(Status::Failed);
+        with_latency
+            .series
+            .insert("latency_us".into(), vec![[0.0, 1500.0], [1.0, 2500.0]]);
+        let page = render_html(&[("r.json".into(), report(vec![with_latency]))]).unwrap();
+        assert!(
+            page.contains("expected &lt;READY&gt; &amp; &quot;more&quot;"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<pre>boot\n&lt;script&gt;alert(1)&lt;/script&gt;</pre>"),
+            "{page}"
+        );
+        assert!(!page.contains("<script"), "{page}");
+        // The failed run's samples are still plotted.
+        assert_eq!(
+            page.matches("<figure data-plot=\"latency-cdf\">").count(),
+            1
+        );
+    }
+}
