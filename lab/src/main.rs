@@ -44,10 +44,16 @@ enum Command {
     },
     /// List boards, images and scenarios known to the lab.
     List,
-    /// Boot a scenario's target halted and serve the GDB bridge until Ctrl-C.
+    /// Boot a scenario's target halted and serve the GDB bridge until
+    /// Ctrl-C; or replay a recording under it, backwards too (--replay).
     Debug {
         /// The scenario file.
-        path: PathBuf,
+        #[arg(required_unless_present = "replay")]
+        path: Option<PathBuf>,
+        /// Replay RECORDING (a folder `lab run --record` kept) instead of
+        /// booting a scenario: gdb can step and continue backwards.
+        #[arg(long, value_name = "RECORDING", conflicts_with_all = ["path", "variant"])]
+        replay: Option<PathBuf>,
         /// The bridge's port on 127.0.0.1 (default: a free port).
         #[arg(long, value_name = "N", default_value_t = 0)]
         gdb_port: u16,
@@ -152,6 +158,34 @@ struct RunArgs {
     /// List the jobs that would run, without building or running anything.
     #[arg(long)]
     list: bool,
+    /// Record every run (`--record`), or keep only the recordings of runs
+    /// that did not pass (`--record=failed`), beside the --json report (in
+    /// FILE's stem + `.recordings/`) or under build/recordings/.
+    #[arg(long, value_name = "WHEN", value_enum, num_args = 0..=1, require_equals = true,
+          default_missing_value = "always")]
+    record: Option<RecordArg>,
+    /// Replay RECORDING in every job instead of booting afresh, so that
+    /// debugger steps (reverse-step, reverse-continue) run on the recorded run.
+    #[arg(long, value_name = "RECORDING", conflicts_with = "record")]
+    replay: Option<PathBuf>,
+}
+
+/// `lab run --record[=WHEN]`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum RecordArg {
+    /// Every run.
+    Always,
+    /// Only runs that did not pass.
+    Failed,
+}
+
+impl From<RecordArg> for scenario::RecordMode {
+    fn from(r: RecordArg) -> Self {
+        match r {
+            RecordArg::Always => scenario::RecordMode::Always,
+            RecordArg::Failed => scenario::RecordMode::Failed,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,9 +299,15 @@ fn main() -> ExitCode {
         } => compare(&base, &new, &fail_on, markdown),
         Command::Debug {
             path,
+            replay,
             gdb_port,
             variant,
-        } => debug(&path, gdb_port, variant.as_deref()),
+        } => match (replay, path) {
+            (Some(recording), _) => debug_replay(&recording, gdb_port),
+            (None, Some(path)) => debug(&path, gdb_port, variant.as_deref()),
+            // clap requires one of them.
+            (None, None) => Ok(Outcome::Usage),
+        },
         Command::Images {
             command: ImagesCommand::Build { names, board },
         } => build_images(&names, board.as_deref()),
@@ -369,13 +409,18 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         repeat: args.repeat,
         shard: args.shard,
     };
-    let jobs = match selection.apply(plan) {
+    let mut jobs = match selection.apply(plan) {
         Ok(jobs) => jobs,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(Outcome::Usage);
         }
     };
+    let (record, replay) = (args.record.map(Into::into), args.replay.as_deref());
+    if let Err(e) = runner::apply_flags(&mut jobs, record, replay, args.json.as_deref(), &ws) {
+        eprintln!("error: {e}");
+        return Ok(Outcome::Usage);
+    }
     if args.list {
         print_stdout(&runner::render_list(&jobs))?;
         return Ok(Outcome::Passed);
@@ -564,6 +609,57 @@ fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcom
         }
         Ok(ServeEnd::Exited(exit)) => {
             eprintln!("the target ended: {exit:?}");
+            Ok(Outcome::Passed)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+/// `lab debug --replay RECORDING`: replays a recording halted at its
+/// start behind the GDB bridge until Ctrl-C or the replay's end.
+fn debug_replay(recording: &Path, port: u16) -> anyhow::Result<Outcome> {
+    let manifest = match runner::load_recording(recording) {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Outcome::Usage);
+        }
+    };
+    let ws = workspace()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let case = lab::report::case(&manifest.scenario, manifest.variant.as_deref());
+    let name = format!(
+        "replay of {case}#{} ({})",
+        manifest.run,
+        manifest.status.as_str()
+    );
+    let end = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
+        runner::serve_replay(recording, &ws, port, cancel, |event| match event {
+            DebugEvent::Ready(endpoint) => print_endpoint(&name, &manifest.board, &endpoint),
+            DebugEvent::Serial(bytes) => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&bytes);
+                let _ = out.flush();
+            }
+        })
+        .await
+    });
+    match end {
+        Ok(ServeEnd::Stopped) => {
+            eprintln!("stopped; the replay is shut down");
+            Ok(Outcome::Passed)
+        }
+        Ok(ServeEnd::Exited(exit)) => {
+            eprintln!("the replay ended: {exit:?}");
             Ok(Outcome::Passed)
         }
         Err(e) => {

@@ -54,6 +54,7 @@ fn result(
         error,
         start: None,
         snapshot: None,
+        recording: None,
     }
 }
 

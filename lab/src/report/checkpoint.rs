@@ -94,6 +94,7 @@ mod tests {
             console: None,
             start: None,
             snapshot: None,
+            recording: None,
         }
     }
 

@@ -406,6 +406,7 @@ mod tests {
             console: None,
             start: None,
             snapshot: None,
+            recording: None,
         }
     }
 

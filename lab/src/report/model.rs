@@ -71,6 +71,10 @@ pub struct RunResult {
     /// The warm-up's snapshot the run restored or saved, when it used one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<String>,
+    /// The folder of the run's recording (`lab run --record`, `record:`),
+    /// when it kept one: `lab debug --replay` plays it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
     /// The job's place in the whole run, from 0 (before `--shard` cut it):
     /// `lab report merge` puts shards' results back in this order.
     #[serde(default)]

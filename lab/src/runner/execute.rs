@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::launch::JobLauncher;
+use super::record::{self, JobRecording};
 use super::warm::{Claim, Probation, SnapshotCache};
 use super::{Job, JobSettings};
 use crate::backend::{BootImage, TargetKind};
@@ -58,7 +59,9 @@ pub(super) async fn execute(
             let mut outcome = Ok(());
             let mut probation = None;
             if !job.scenario.warm_up.is_empty() {
-                let cache = (!settings.cold).then_some(&settings.snapshots);
+                // A recording starts at the reset vector: its runs boot cold.
+                let cold = settings.cold || job.recording.is_some();
+                let cache = (!cold).then_some(&settings.snapshots);
                 match warm_up(&job, &image, cache, &mut run).await {
                     Ok(saved) => probation = saved,
                     Err(failure) => outcome = Err(failure),
@@ -75,6 +78,25 @@ pub(super) async fn execute(
             ctx.target.shutdown().await;
             if let Some(probation) = probation {
                 probation.end(outcome.is_ok());
+            }
+            if let Some(JobRecording::Record { mode, root }) = &job.recording {
+                let (status, error) = match &outcome {
+                    Ok(()) => (Status::Passed, None),
+                    Err(f) => (f.status, Some(f.message.as_str())),
+                };
+                let ended = record::Outcome {
+                    seed: settings.seed,
+                    status,
+                    error,
+                };
+                let folder = record::folder(root, &job);
+                match record::finish(&job, &folder, *mode, &image, &ended) {
+                    Ok(kept) => result.recording = kept.map(|f| f.display().to_string()),
+                    Err(e) if outcome.is_ok() => {
+                        outcome = Err(StepFailure::new(Status::Error, e.to_string()));
+                    }
+                    Err(e) => tracing::warn!("{}: the recording: {e}", job.label()),
+                }
             }
             result.metrics = ctx.metrics;
             result.series = ctx.series;
@@ -121,6 +143,7 @@ pub fn unfinished(job: &Job) -> RunResult {
         console: None,
         start: None,
         snapshot: None,
+        recording: None,
     }
 }
 

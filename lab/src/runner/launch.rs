@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use super::plan;
+use super::record::{self, JobRecording};
 use super::{BuiltImages, ImageSource, Job};
 use crate::backend::{
-    BootImage, HardwareLaunch, HardwareTarget, Nonvolatile, QemuLaunch, QemuTarget, StorageMedium,
-    Target, TargetKind,
+    BootImage, HardwareLaunch, HardwareTarget, Nonvolatile, QemuLaunch, QemuTarget, ReplayLog,
+    ReplayMode, StorageMedium, Target, TargetKind,
 };
 use crate::board::{Arch, BoardProfile};
 use crate::image::BuiltFiles;
@@ -33,10 +34,36 @@ impl JobLauncher {
     }
 }
 
-/// The job's target (QEMU or a board behind its probe), not yet booted.
+/// The job's target (QEMU or a board behind its probe), not yet booted;
+/// one that records itself, or replays a recording, as the job says.
 pub(super) fn prepare_target(job: &Job, images: &BuiltImages) -> Result<Launched, StepFailure> {
-    let image = boot_image(&job.image, &job.board, images)?;
-    launch(job, &job.board, image, job.args.clone())
+    let failed = |e: record::RecordError| StepFailure::new(Status::Error, e.to_string());
+    match &job.recording {
+        Some(JobRecording::Replay(folder)) => {
+            let manifest = record::load(folder).map_err(failed)?;
+            if manifest.board != job.board.name {
+                return Err(failed(record::RecordError::OtherBoard {
+                    recorded: manifest.board,
+                    job: job.board.name.clone(),
+                }));
+            }
+            let image = record::replay_image(folder, &manifest).map_err(failed)?;
+            let replay = record::replay_log(folder);
+            launch(job, &job.board, image, manifest.args, Some(replay))
+        }
+        Some(JobRecording::Record { root, .. }) => {
+            let image = boot_image(&job.image, &job.board, images)?;
+            let record = ReplayLog {
+                mode: ReplayMode::Record,
+                folder: record::folder(root, job),
+            };
+            launch(job, &job.board, image, job.args.clone(), Some(record))
+        }
+        None => {
+            let image = boot_image(&job.image, &job.board, images)?;
+            launch(job, &job.board, image, job.args.clone(), None)
+        }
+    }
 }
 
 impl Launcher for JobLauncher {
@@ -86,19 +113,25 @@ impl Launcher for JobLauncher {
         } else {
             args
         };
-        launch(&self.job, &board, boot, args)
+        launch(&self.job, &board, boot, args, None)
     }
 }
 
 /// A target for `board` booting `image`, and the ELF its symbols come
 /// from: the job's board behind its probe when the job runs on hardware,
-/// QEMU with the job's clock and environment otherwise.
+/// QEMU with the job's clock and environment otherwise, recording or
+/// replaying under `replay` (which counts instructions, whatever the clock).
 fn launch(
     job: &Job,
     board: &BoardProfile,
     image: BootImage,
     args: Vec<String>,
+    replay: Option<ReplayLog>,
 ) -> Result<Launched, StepFailure> {
+    let clock = match replay {
+        Some(_) => Clock::Virtual,
+        None => job.scenario.clock,
+    };
     let elf = match &image {
         BootImage::Elf(path) => Some(path.clone()),
         BootImage::Linux { .. } => None,
@@ -115,14 +148,20 @@ fn launch(
                 on_flash: probe.on_flash.clone(),
             })?)
         }
-        _ => Box::new(QemuTarget::new(QemuLaunch {
-            board: board.clone(),
-            image: image.clone(),
-            clock: job.scenario.clock,
-            args,
-            env: job.env.clone(),
-            disk: None,
-        })?),
+        _ => {
+            let mut qemu = QemuTarget::new(QemuLaunch {
+                board: board.clone(),
+                image: image.clone(),
+                clock,
+                args,
+                env: job.env.clone(),
+                disk: None,
+            })?;
+            if let Some(replay) = replay {
+                qemu.set_replay(replay);
+            }
+            Box::new(qemu)
+        }
     };
     if elf.is_some() && board.arch == Arch::Armv7m && catches_faults(job.scenario.all_steps()) {
         target.arm_fault_catch();
@@ -142,7 +181,7 @@ fn launch(
         }
     }
     let icount = matches!(target.kind(), TargetKind::Qemu)
-        && job.scenario.clock == Clock::Virtual
+        && clock == Clock::Virtual
         && board.icount.is_some();
     Ok(Launched {
         target,

@@ -7,6 +7,7 @@
 mod execute;
 mod launch;
 mod plan;
+mod record;
 mod select;
 mod selection;
 mod serve;
@@ -20,9 +21,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use execute::unfinished;
 pub use plan::{ImageSource, Job, PlanError, plan, plan_with};
+pub use record::{
+    JobRecording, MANIFEST_FILE, Manifest, RECORDINGS_DIR, RecordError, RecordedFile, apply_flags,
+    beside_report, load as load_recording, recordable,
+};
 pub use select::ProbeSlot;
 pub use selection::{Selection, SelectionError, Shard, render_list};
-pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger};
+pub use serve::{DebugEndpoint, DebugEvent, ServeEnd, serve_debugger, serve_replay};
 
 use crate::image::{BuildOutcome, BuiltFiles};
 use crate::report::RunResult;

@@ -63,6 +63,8 @@ pub struct Job {
     /// Other boards and images the job's scripts boot by literal name,
     /// built before the run like the job's own.
     pub script_boots: Vec<(BoardProfile, ImageSource)>,
+    /// Whether the run records itself or replays a recording.
+    pub recording: Option<super::record::JobRecording>,
 }
 
 impl Job {
@@ -142,6 +144,18 @@ pub fn plan_with(
             if kind == TargetKind::Hardware {
                 check_hardware(&scenario, &board, &image, board_at.loc)?;
             }
+            let recording = match &scenario.record {
+                Some(at) => {
+                    let storage = scenario.storage.is_some();
+                    super::record::recordable(&board, scenario.clock, kind, storage)
+                        .map_err(|(m, h)| err(at.loc, m, h))?;
+                    Some(super::record::JobRecording::Record {
+                        mode: at.value,
+                        root: workspace.build_dir.join(super::record::RECORDINGS_DIR),
+                    })
+                }
+                None => None,
+            };
             let mut env = scenario.env.clone();
             let mut args = scenario.args.clone();
             if let Some(v) = variant {
@@ -180,6 +194,7 @@ pub fn plan_with(
                     run,
                     position: jobs.len(),
                     script_boots: script_boots.clone(),
+                    recording: recording.clone(),
                 });
             }
         }

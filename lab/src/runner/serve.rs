@@ -2,15 +2,17 @@
 //! the user stops it or the guest ends.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::launch::prepare_target;
+use super::record;
 use super::{BuiltImages, Job};
 use crate::backend::{GuestExit, Target};
 use crate::gdb::bridge::BridgeServer;
+use crate::workspace::Workspace;
 
 /// How often a served target is checked for having ended.
 const EXIT_POLL: Duration = Duration::from_millis(100);
@@ -54,6 +56,26 @@ pub async fn serve_debugger(
     let launched = prepare_target(job, images).map_err(|f| f.message)?;
     let (mut target, elf) = (launched.target, launched.elf);
     let outcome = serve(&mut *target, elf, port, &cancel, &on_event).await;
+    target.shutdown().await;
+    outcome
+}
+
+/// Replays the recording in `folder` (its board from `workspace`) halted
+/// at its start and serves the GDB bridge, which runs backwards too, on
+/// 127.0.0.1:`port` until `cancel` fires or the replay ends; returns the
+/// recording's manifest with how serving ended.
+pub async fn serve_replay(
+    folder: &Path,
+    workspace: &Workspace,
+    port: u16,
+    cancel: CancellationToken,
+    on_event: impl Fn(DebugEvent),
+) -> Result<ServeEnd, String> {
+    let manifest = record::load(folder).map_err(|e| e.to_string())?;
+    let board = record::recorded_board(workspace, &manifest).map_err(|e| e.to_string())?;
+    let (mut target, elf) =
+        record::replay_target(folder, &manifest, board).map_err(|e| e.to_string())?;
+    let outcome = serve(&mut target, elf, port, &cancel, &on_event).await;
     target.shutdown().await;
     outcome
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::model::{At, Clock, ImageRef, Loc, Scenario, Step, TargetChoice, Variant};
-use super::raw::{IMAGE_EXPECTED, RawClock, RawImage, RawScenario, RawStep, RawTarget};
+use super::model::{At, Clock, ImageRef, Loc, RecordMode, Scenario, Step, TargetChoice, Variant};
+use super::raw::{IMAGE_EXPECTED, RawClock, RawImage, RawRecord, RawScenario, RawStep, RawTarget};
 use crate::loader::{ErrorKind, MAX_JOBS, ScenarioError, Validator, at, found_in_words, loc};
 use crate::source::duration;
 use crate::steps::{self, STEP_KEYS, Script, script_checker, script_error};
@@ -118,6 +118,7 @@ fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         args,
         matrix: Vec::new(),
         storage: None,
+        record: None,
         warm_up: Vec::new(),
         steps: vec![At {
             value: Step::Script(Script {
@@ -274,6 +275,14 @@ impl Validator<'_> {
             args: raw.args,
             matrix: matrix.into_iter().map(|(variant, _)| variant).collect(),
             storage: raw.storage.map(|s| loc(&s.referenced)),
+            record: raw.record.and_then(|r| {
+                let mode = match r.value {
+                    RawRecord::Always => RecordMode::Always,
+                    RawRecord::Failed => RecordMode::Failed,
+                    RawRecord::Never => return None,
+                };
+                Some(at(&r, mode))
+            }),
             warm_up,
             steps,
         })

@@ -41,6 +41,9 @@ pub struct Scenario {
     /// storage across `power-cut` and `power-on` (fresh, erased, in every
     /// run).
     pub storage: Option<Loc>,
+    /// Where `record:` is written and when a run keeps a recording of
+    /// itself (`lab run --record` overrides it).
+    pub record: Option<At<RecordMode>>,
     /// Steps that bring the target to the state every run starts from:
     /// run once and snapshotted, then restored (`warm-up:`; empty: none).
     pub warm_up: Vec<At<Step>>,
@@ -98,6 +101,16 @@ pub enum TargetChoice {
     /// Hardware when a matching probe is attached, QEMU otherwise.
     #[default]
     Auto,
+}
+
+/// `record:` (and `lab run --record`) — which runs keep a recording of
+/// themselves that `lab debug --replay` plays back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordMode {
+    /// Every run (`record: true`, `--record`).
+    Always,
+    /// Only runs that do not pass (`record: failed`, `--record=failed`).
+    Failed,
 }
 
 /// `clock:` — how guest time runs.

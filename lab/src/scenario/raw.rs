@@ -37,6 +37,7 @@ pub(crate) struct RawScenario {
     #[serde(default)]
     pub matrix: Vec<Spanned<RawVariant>>,
     pub storage: Option<Spanned<RawStorage>>,
+    pub record: Option<Spanned<RawRecord>>,
     pub warm_up: Option<Spanned<Vec<Spanned<RawStep>>>>,
     pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
 }
@@ -45,6 +46,48 @@ pub(crate) struct RawScenario {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStorage {}
+
+/// `record:` as written: `true`, `false` or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawRecord {
+    /// `true`.
+    Always,
+    /// `false`.
+    Never,
+    /// `failed`.
+    Failed,
+}
+
+impl<'de> Deserialize<'de> for RawRecord {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RecordVisitor;
+
+        impl Visitor<'_> for RecordVisitor {
+            type Value = RawRecord;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`true`, `false` or `failed`")
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawRecord, E> {
+                Ok(if v {
+                    RawRecord::Always
+                } else {
+                    RawRecord::Never
+                })
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawRecord, E> {
+                match v {
+                    "failed" => Ok(RawRecord::Failed),
+                    _ => Err(E::invalid_value(Unexpected::Str(v), &self)),
+                }
+            }
+        }
+
+        deserializer.deserialize_any(RecordVisitor)
+    }
+}
 
 /// `target:` as written.
 #[derive(Debug, Default, Deserialize)]
