@@ -157,6 +157,40 @@ impl Debugger {
         .await
     }
 
+    /// Runs backwards to the last breakpoint or watchpoint hit before
+    /// here, or to the start of the recording, waiting at most `wait`;
+    /// only a replayed recording runs backwards.
+    pub(crate) async fn reverse_continue(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Stopped, StepFailure> {
+        self.with_client(move |c| {
+            c.reverse(false)?;
+            let reason = c.wait_stop(wait)?.ok_or_else(|| GdbError::Timeout {
+                request: "reverse-continue".into(),
+                after: wait,
+            })?;
+            stopped(c, reason)
+        })
+        .await
+    }
+
+    /// Executes `count` instructions backwards; returns where it stopped.
+    pub(crate) async fn reverse_step(&mut self, count: u32) -> Result<Stopped, StepFailure> {
+        self.with_client(move |c| {
+            let mut reason = StopReason::Signal {
+                signal: SIGTRAP,
+                watch: None,
+                breakpoint: None,
+            };
+            for _ in 0..count {
+                reason = c.reverse_step()?;
+            }
+            stopped(c, reason)
+        })
+        .await
+    }
+
     /// Reads `length` bytes at `address`.
     pub(crate) async fn read_bytes(
         &mut self,

@@ -99,6 +99,11 @@ steps! {
     Continue(resume::Continue),
     /// `step:` execute single instructions.
     Step(single_step::StepInstructions),
+    /// `reverse-continue:` run a replayed recording backwards to the last
+    /// breakpoint or watchpoint hit.
+    ReverseContinue(reverse_continue::ReverseContinue),
+    /// `reverse-step:` execute single instructions backwards in a replay.
+    ReverseStep(reverse_step::ReverseStep),
     /// `read-register:` read a register by name.
     ReadRegister(read_register::ReadRegister),
     /// `read-memory:` read bytes from the target.
