@@ -173,3 +173,38 @@ fn js_errors_are_classified_by_what_the_engine_does() {
     assert!(metric("js-out-of-memory", "mquickjs", "heap_peak") <= 256.0 * 1024.0);
     assert!(metric("js-out-of-memory", "duktape", "heap_peak") <= 1024.0 * 1024.0);
 }
+
+#[test]
+fn a_fatal_error_resets_the_board_in_every_runtime() {
+    let results = library()["results"].as_array().unwrap();
+    let runs: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["scenario"] == "js-abort-reset")
+        .collect();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    for run in runs {
+        assert_eq!(run["status"], "passed", "{run}");
+        // One reset, then two more of the loop, all asked for by the guest.
+        assert_eq!(run["metrics"]["resets"], 3.0, "{run}");
+        assert_eq!(find_step_detail(run, "expect-reset")["resets"], 1, "{run}");
+    }
+}
+
+#[test]
+fn a_reset_the_lab_makes_is_not_one_the_guest_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, r) = common::ScenarioYaml::image("mps2-an385", "cortex-m/echo")
+        .with("timeout: 30s")
+        .step("boot: {}")
+        .step("wait-serial: {match: READY, timeout: 5s}")
+        .step("script: {source: 'reset(); wait_serial(\"READY\", \"5s\");'}")
+        .step("expect-reset: {timeout: 500ms}")
+        .run(dir.path(), "lab-reset.yaml");
+    assert_eq!(code, Some(1), "{r}");
+    assert_eq!(r["status"], "timeout", "{r}");
+    let error = r["error"].as_str().unwrap();
+    assert!(
+        error.contains("no reset within 500ms after 0 of the 1"),
+        "{error}"
+    );
+}

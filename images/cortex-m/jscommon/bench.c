@@ -7,7 +7,7 @@
 #include "bench.h"
 
 const char *const lab_workloads[] = {
-    "hello", "gc", "leak", "clean", "throw", "oom", "poke", NULL,
+    "hello", "gc", "leak", "clean", "throw", "oom", "poke", "abort", NULL,
 };
 
 void lab_usage(const char *engine)
@@ -308,4 +308,14 @@ void lab_footprint(size_t heap_peak)
 {
   rt_printf("FOOTPRINT heap_peak=%u stack_used=%u\n", (unsigned)heap_peak,
             (unsigned)rt_stack_used());
+}
+
+void lab_fatal(const char *message, size_t heap_peak)
+{
+  rt_puts("FATAL ");
+  for (const char *p = message; *p != '\0' && *p != '\n'; p++)
+    rt_putc(*p);
+  rt_putc('\n');
+  lab_footprint(heap_peak);
+  abort();
 }

@@ -12,6 +12,7 @@
  *   HEAP t_us=N used=N       during the timer loop, every interval_us
  *   POKE n=N us=N            poke workload
  *   UNCAUGHT <message>       exit LAB_EXIT_UNCAUGHT
+ *   FATAL <message>          then abort(): a system reset (abort workload)
  *   OOM <message>            exit LAB_EXIT_OOM
  *   FOOTPRINT heap_peak=N stack_used=N   always last
  */
@@ -101,5 +102,10 @@ int lab_report_error(const char *message, const char *oom_marker);
 
 /* Prints "FOOTPRINT heap_peak=<heap_peak> stack_used=<rt_stack_used()>". */
 void lab_footprint(size_t heap_peak);
+
+/* An unrecoverable error, as an embedding's fatal handler meets it: prints
+ * "FATAL <message>" and the footprint, then abort(), which resets the
+ * board (runtime/syscalls.c). */
+__attribute__((noreturn)) void lab_fatal(const char *message, size_t heap_peak);
 
 #endif /* BENCH_H */

@@ -25,3 +25,4 @@ lab_js_\name\()_end:
   LAB_SCRIPT throw
   LAB_SCRIPT oom
   LAB_SCRIPT poke
+  LAB_SCRIPT abort

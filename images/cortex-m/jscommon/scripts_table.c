@@ -15,6 +15,7 @@ LAB_JS(clean)
 LAB_JS(throw)
 LAB_JS(oom)
 LAB_JS(poke)
+LAB_JS(abort)
 
 #define LAB_ENTRY(name) {#name, lab_js_##name, 0},
 
@@ -22,12 +23,12 @@ LAB_JS(poke)
  * constant expression for the C compiler). */
 static lab_script lab_scripts[] = {
     LAB_ENTRY(hello) LAB_ENTRY(gc) LAB_ENTRY(leak) LAB_ENTRY(clean)
-    LAB_ENTRY(throw) LAB_ENTRY(oom) LAB_ENTRY(poke)
+    LAB_ENTRY(throw) LAB_ENTRY(oom) LAB_ENTRY(poke) LAB_ENTRY(abort)
 };
 
 static const char *const lab_script_ends[] = {
     lab_js_hello_end, lab_js_gc_end, lab_js_leak_end, lab_js_clean_end,
-    lab_js_throw_end, lab_js_oom_end, lab_js_poke_end,
+    lab_js_throw_end, lab_js_oom_end, lab_js_poke_end, lab_js_abort_end,
 };
 
 const lab_script *lab_find_script(const char *name)

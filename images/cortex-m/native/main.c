@@ -211,6 +211,13 @@ int main(int argc, char **argv)
     status = run_oom();
     lab_footprint(lab_heap_peak);
     return status;
+  } else if (strcmp(w, "abort") == 0) {
+    /* The C firmware's way to an unrecoverable error: a failed check. */
+    const volatile int *sensor = NULL;
+    say("arming");
+    say("failing");
+    if (sensor == NULL)
+      lab_fatal("assertion failed: sensor != NULL", lab_heap_peak);
   } else if (strcmp(w, "poke") == 0) {
     char line[32];
     for (uint32_t i = 0; i < 10000; i++)

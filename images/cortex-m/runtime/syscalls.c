@@ -24,6 +24,7 @@ int _kill(int pid, int sig);
 int _getpid(void);
 int _gettimeofday(struct timeval *tv, void *tz);
 __attribute__((noreturn)) void _exit(int code);
+__attribute__((noreturn)) void abort(void);
 
 /* Grows the heap by incr bytes; fails with ENOMEM beyond __heap_end__. */
 void *_sbrk(ptrdiff_t incr)
@@ -110,10 +111,29 @@ int _getpid(void)
   return 1;
 }
 
-/* exit() and abort() end the emulation with this code. */
+/* exit() ends the emulation with this code. */
 void _exit(int code)
 {
   rt_exit(code);
+}
+
+/* abort() does what it does on a device: a system reset, as CMSIS's
+ * NVIC_SystemReset() asks for it (SYSRESETREQ in the SCB's AIRCR), once
+ * the console has drained. The board then starts the firmware again from
+ * its reset vector. (newlib's own abort() would end the emulation.) */
+void abort(void)
+{
+  volatile uint32_t *const aircr = (volatile uint32_t *)0xE000ED0Cu;
+
+  rt_puts("ABORT system reset\n");
+#ifdef LAB_UART_STM32F4
+  rt_uart_flush();
+#endif
+  __asm volatile("dsb 0xF" ::: "memory");
+  *aircr = (0x05FAu << 16) | (1u << 2); /* VECTKEY | SYSRESETREQ */
+  __asm volatile("dsb 0xF" ::: "memory");
+  for (;;) {
+  }
 }
 
 /* gettimeofday() and time(): the clock starts at 0 at reset (there is no

@@ -276,6 +276,13 @@ pub trait Target: Send {
         Vec::new()
     }
 
+    /// Waits up to `wait` for the next QMP event; `None` when none came in
+    /// time or QEMU's connection has ended. Only QEMU sends events.
+    async fn next_event(&mut self, wait: Duration) -> Result<Option<QmpEvent>, TargetError> {
+        let _ = wait;
+        Err(TargetError::NotOnHardware("QMP events".into()))
+    }
+
     /// Arms a HardFault catch (a vector catch, as probe-rs and OpenOCD call
     /// it) for every later boot: the core halts on entry to the firmware's
     /// HardFault handler, whatever the handler is named or does, until

@@ -753,6 +753,14 @@ impl Target for QemuTarget {
         std::iter::from_fn(|| running.events.try_next()).collect()
     }
 
+    async fn next_event(&mut self, wait: Duration) -> Result<Option<QmpEvent>, TargetError> {
+        let running = self.running.as_mut().ok_or(TargetError::NotBooted)?;
+        Ok(tokio::time::timeout(wait, running.events.next())
+            .await
+            .ok()
+            .flatten())
+    }
+
     fn arm_fault_catch(&mut self) -> bool {
         self.catch_faults = true;
         true

@@ -118,6 +118,8 @@ steps! {
     Detach(detach::Detach),
     /// `expect-fault:` wait for a CPU fault and check its kind, cause and place.
     ExpectFault(expect_fault::ExpectFault),
+    /// `expect-reset:` wait for resets the guest asks for itself.
+    ExpectReset(expect_reset::ExpectReset),
     /// `footprint:` record the image's flash and static RAM use from its ELF.
     Footprint(footprint::Footprint),
     /// `memory-layout:` place the ELF's sections, heap and stack on the
@@ -153,13 +155,13 @@ pub(crate) fn bindings(engine: &mut Engine, bridge: &Bridge<RunContext>) {
     monitor::bind(engine, bridge);
 }
 
-/// Runs `step` for the script function `function` exactly as the YAML step
-/// runs, its metrics included; the script gets no value back.
 /// A duration in milliseconds, to the microsecond, as reports give them.
 pub(crate) fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// Runs `step` for the script function `function` exactly as the YAML step
+/// runs, its metrics included; the script gets no value back.
 fn run_for_script<S: StepKind + Send + 'static>(
     bridge: &Bridge<RunContext>,
     function: &'static str,
