@@ -309,6 +309,15 @@ pub enum ExitMethod {
 pub struct Icount {
     /// One instruction takes 2^shift ns of guest time.
     pub shift: u8,
+    /// Whether QEMU can record and replay runs on this board (`lab run
+    /// --record`); QEMU records only machines with one CPU.
+    #[serde(default = "recordable")]
+    pub record: bool,
+}
+
+/// Boards record unless their profile says otherwise.
+fn recordable() -> bool {
+    true
 }
 
 /// A free-running memory-mapped counter that QEMU drives from its virtual

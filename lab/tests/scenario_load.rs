@@ -750,3 +750,40 @@ fn refuses_sleep_without_a_duration_at_its_place() {
         assert!(error.to_string().starts_with(expected), "{step}: {error}");
     }
 }
+
+#[test]
+fn record_and_the_reverse_steps_load_with_their_positions() {
+    let text = "version: 1\nboard: mps2-an385\nimage: cortex-m/fault\nclock: virtual\n\
+                record: failed\nsteps:\n  - reverse-step: {count: 3}\n  - reverse-continue: {timeout: 2s}\n";
+    let s = scenario::load_str(Path::new("rr.yaml"), text).expect("loads");
+    assert_eq!(
+        s.record,
+        Some(At {
+            value: scenario::RecordMode::Failed,
+            loc: loc(5, 9)
+        })
+    );
+    let Step::ReverseStep(back) = &s.steps[0].value else {
+        panic!("{:?}", s.steps[0]);
+    };
+    assert_eq!(back.count, 3);
+    let Step::ReverseContinue(back) = &s.steps[1].value else {
+        panic!("{:?}", s.steps[1]);
+    };
+    assert_eq!(back.timeout, Some(Duration::from_secs(2)));
+    let off = text.replace("record: failed", "record: false");
+    let s = scenario::load_str(Path::new("rr.yaml"), &off).expect("loads");
+    assert_eq!(s.record, None);
+}
+
+#[test]
+fn record_takes_true_false_or_failed() {
+    let text = "version: 1\nboard: mps2-an385\nimage: cortex-m/fault\nrecord: sometimes\nsteps:\n  - boot: {}\n";
+    let error = scenario::load_str(Path::new("rr.yaml"), text).expect_err("refused");
+    let message = error.to_string();
+    assert!(message.starts_with("rr.yaml:4:"), "{message}");
+    assert!(message.contains("`failed`"), "{message}");
+    let zero = "version: 1\nboard: mps2-an385\nimage: cortex-m/fault\nsteps:\n  - reverse-step: {count: 0}\n";
+    let error = scenario::load_str(Path::new("rr.yaml"), zero).expect_err("refused");
+    assert!(error.to_string().starts_with("rr.yaml:5:"), "{error}");
+}

@@ -160,14 +160,26 @@ pub fn recordable(
             "run it with `--target qemu`, or without recording".into(),
         ));
     }
-    if board.icount.is_none() {
-        return Err((
-            format!(
-                "board `{}` has no `icount:` in its profile, and QEMU records only with instruction counting",
-                board.name
-            ),
-            "give the board profile `icount: {shift: N}`, or run without recording".into(),
-        ));
+    match board.icount {
+        None => {
+            return Err((
+                format!(
+                    "board `{}` has no `icount:` in its profile, and QEMU records only with instruction counting",
+                    board.name
+                ),
+                "give the board profile `icount: {shift: N}`, or run without recording".into(),
+            ));
+        }
+        Some(icount) if !icount.record => {
+            return Err((
+                format!(
+                    "board `{}` cannot be recorded (its profile says `icount: {{record: false}}`: QEMU records only machines with one CPU)",
+                    board.name
+                ),
+                "record the scenario on a single-CPU board such as virt-a53 or an MPS2 board, or run without recording".into(),
+            ));
+        }
+        Some(_) => {}
     }
     if clock != Clock::Virtual {
         return Err((
