@@ -440,6 +440,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
     // The report files exist from the start and follow each finished job,
     // so that even a lab killed outright leaves a valid report. A path that
     // cannot be written is reported once, when the run ends.
+    let tables = runner::declared_tables(&jobs);
     let wants_report = args.json.is_some() || args.junit.is_some();
     let checkpoint = wants_report
         .then(|| {
@@ -449,6 +450,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
                 seed,
                 results: jobs.iter().map(runner::unfinished).collect(),
                 summaries: Vec::new(),
+                tables: tables.clone(),
             };
             Checkpoint::start(placeholders, args.json.clone(), args.junit.clone())
                 .inspect_err(|e| tracing::debug!("no report checkpoints: {e}"))
@@ -490,6 +492,7 @@ fn run(args: RunArgs) -> anyhow::Result<Outcome> {
         seed,
         results,
         summaries,
+        tables,
     };
     // The report files first: they must exist whatever happens to stdout.
     let unwritten = write_reports(&report, args.json.as_deref(), args.junit.as_deref());

@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 
+use indexmap::IndexMap;
 use lab::report::{
-    Report, ReportError, RunResult, Stats, Status, StepResult, render_comparison, render_markdown,
-    render_table, stats, summarize, to_json_string, to_junit_string, write_json, write_junit,
+    Column, Report, ReportError, RunResult, Stats, Status, StepResult, TableSpec, Tables,
+    read_json, render_comparison, render_markdown, render_table, stats, summarize, to_json_string,
+    to_junit_string, write_json, write_junit,
 };
 
 fn result(
@@ -65,6 +67,7 @@ fn report(results: Vec<RunResult>) -> Report {
         seed: 7,
         summaries: summarize(&results),
         results,
+        tables: Tables::new(),
     }
 }
 
@@ -239,7 +242,7 @@ fn summarize_groups_by_scenario_file_and_variant_in_first_seen_order() {
 #[test]
 fn summarize_aggregates_each_metric_over_the_runs_that_reported_it() {
     let summaries = summarize(&multi_runs().results);
-    let go = BTreeMap::from([(
+    let go = IndexMap::from([(
         "boot_ms".to_owned(),
         Stats {
             min: 400.0,
@@ -538,4 +541,148 @@ fn markdown_has_the_summary_each_experiment_and_the_failures() {
     ];
     let markdown = render_markdown(&reports);
     insta::assert_snapshot!(markdown);
+}
+
+// --- declared tables and the order of metrics ---------------------------------
+
+/// A column of a declared table.
+fn column(metric: &str, label: &str, unit: Option<&str>) -> Column {
+    Column {
+        metric: metric.to_owned(),
+        label: label.to_owned(),
+        unit: unit.map(str::to_owned),
+    }
+}
+
+/// `multi_runs` with its cold start's table declared: RSS before boot
+/// time (the reverse of the order the steps produced them), a metric no
+/// run reported, and `hello-cortex-m` (no matrix) with a table too.
+fn declared() -> Report {
+    let mut report = multi_runs();
+    report.tables.insert(
+        "cold-start".to_owned(),
+        TableSpec {
+            columns: vec![
+                column("rss_kb", "resident", Some("KiB")),
+                column("boot_ms", "boot", Some("ms")),
+                column("gc_count", "collections", None),
+            ],
+        },
+    );
+    report.results.push(result(
+        "hello-cortex-m",
+        None,
+        2,
+        Status::Passed,
+        61.0,
+        &[("t_ms", 12.0), ("boot_us", 2190.0)],
+    ));
+    report.summaries = summarize(&report.results);
+    report.tables.insert(
+        "hello-cortex-m".to_owned(),
+        TableSpec {
+            columns: vec![column("boot_us", "boot", Some("µs"))],
+        },
+    );
+    report
+}
+
+#[test]
+fn metrics_keep_the_order_the_steps_produced_them_through_json() {
+    let produced = [("ready_us", 9.0), ("boot_us", 3.0), ("alpha", 1.0)];
+    let mut report = report(vec![
+        result("order", Some("a"), 1, Status::Passed, 1.0, &produced),
+        result("order", Some("b"), 1, Status::Passed, 1.0, &produced[1..]),
+    ]);
+    report.tables.insert(
+        "other".to_owned(),
+        TableSpec {
+            columns: vec![column("x_us", "x", Some("µs"))],
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.json");
+    write_json(&report, &path).unwrap();
+    let text = fs::read_to_string(&path).unwrap();
+    let at = |name: &str| text.find(&format!("\"{name}\"")).unwrap();
+    assert!(at("ready_us") < at("boot_us") && at("boot_us") < at("alpha"));
+
+    let back = read_json(&path).unwrap();
+    let names: Vec<&str> = back.results[0].metrics.keys().map(String::as_str).collect();
+    assert_eq!(names, ["ready_us", "boot_us", "alpha"]);
+    let names: Vec<&str> = back.summaries[0]
+        .metrics
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(names, ["ready_us", "boot_us", "alpha"]);
+    assert_eq!(back.tables, report.tables);
+
+    // Without a declared table, the comparison's rows take that order too.
+    let text = render_comparison(&back);
+    let row = |name: &str| text.find(&format!("│ {name} ")).unwrap();
+    assert!(
+        row("ready_us") < row("boot_us") && row("boot_us") < row("alpha"),
+        "{text}"
+    );
+}
+
+#[test]
+fn reports_without_tables_load_and_write_none() {
+    let json = to_json_string(&multi_runs()).unwrap();
+    assert!(!json.contains("\"tables\""), "{json}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.json");
+    fs::write(&path, json).unwrap();
+    assert!(read_json(&path).unwrap().tables.is_empty());
+}
+
+#[test]
+fn json_carries_each_declared_table() {
+    let value: serde_json::Value =
+        serde_json::from_str(&to_json_string(&declared()).unwrap()).unwrap();
+    let hello = &value["tables"]["hello-cortex-m"]["columns"][0];
+    assert_eq!(keys(hello), ["metric", "label", "unit"]);
+    assert_eq!(hello["unit"], "µs");
+    // No unit, no key.
+    let gc = &value["tables"]["cold-start"]["columns"][2];
+    assert_eq!(keys(gc), ["metric", "label"]);
+}
+
+#[test]
+fn a_declared_table_has_a_row_per_variant_and_its_columns_in_order() {
+    let report = declared();
+    let text = render_comparison(&report);
+    insta::assert_snapshot!(text);
+    // Medians: go's boot 400, 420.5, 410; node's 1850 and 2050 (its
+    // timed-out run reported nothing).
+    let go = text.lines().find(|l| l.contains(" go ")).unwrap();
+    assert!(go.contains("410"), "{go}");
+    let header = text.lines().nth(2).unwrap();
+    assert!(
+        header.find("resident (KiB)") < header.find("boot (ms)")
+            && header.find("boot (ms)") < header.find("collections"),
+        "{header}"
+    );
+    // A scenario without a matrix gets its declared table: one row.
+    assert!(text.contains("hello-cortex-m\n"), "{text}");
+    assert!(text.contains("boot (µs)"), "{text}");
+}
+
+#[test]
+fn the_run_table_lists_declared_metrics_first() {
+    let text = render_table(&declared(), None);
+    // node's runs produced boot_ms then rss_kb; the table declares rss_kb first.
+    assert!(text.contains("rss_kb=40000, boot_ms=1950"), "{text}");
+    assert!(text.contains("boot_us=2190, t_ms=12"), "{text}");
+}
+
+#[test]
+fn markdown_renders_a_declared_table_with_labels_and_units() {
+    let markdown = render_markdown(&[("r.json".to_owned(), declared())]);
+    insta::assert_snapshot!(markdown);
+    assert!(
+        markdown.contains("| variant | resident (KiB) | boot (ms) | collections |"),
+        "{markdown}"
+    );
 }

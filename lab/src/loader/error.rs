@@ -191,6 +191,23 @@ pub enum ErrorKind {
     /// `warm-up:` with no step.
     #[error("`warm-up` is empty")]
     EmptyWarmUp,
+    /// `table:` with no column.
+    #[error("`table` is empty")]
+    EmptyTable,
+    /// A metric listed twice in `table:`.
+    #[error("metric `{metric}` is in `table` twice")]
+    DuplicateColumn {
+        /// The repeated metric.
+        metric: String,
+        /// Where it is first listed.
+        first: Loc,
+    },
+    /// A column of `table:` with an empty `label` or `unit`.
+    #[error("a column's `{key}` is empty")]
+    EmptyColumnText {
+        /// `label` or `unit`.
+        key: &'static str,
+    },
     /// `runs:` below 1, or above what [`MAX_JOBS`] leaves for each matrix variant.
     #[error("`runs` must be {}, found {value}", if *.value < 1 { "at least 1".to_owned() } else { format!("at most {max}") })]
     RunsOutOfRange {
@@ -331,6 +348,18 @@ impl ErrorKind {
             Self::DuplicateVariant { first, .. } => {
                 format!("the name is first used at line {}", first.line)
             }
+            Self::EmptyTable => {
+                "list the metrics to print, like `- {metric: boot_us, label: boot, unit: µs}`, \
+                 or remove `table`"
+                    .into()
+            }
+            Self::DuplicateColumn { first, .. } => {
+                format!("the metric is first listed at line {}", first.line)
+            }
+            Self::EmptyColumnText { key: "label" } => {
+                "leave `label` out to head the column with the metric's name".into()
+            }
+            Self::EmptyColumnText { .. } => "leave `unit` out for a number without one".into(),
             Self::MissingInVariant { key, .. } => {
                 format!("add `{key}:` to the variant, or set a top-level `{key}` for all variants")
             }
@@ -455,6 +484,7 @@ fn missing_key_hint(key: &str) -> Option<String> {
         "image" => "set a top-level `image`, or give every matrix variant one",
         "match" => "give the regex to wait for: `match: 'READY'`",
         "name" => "give every matrix variant a unique `name`",
+        "metric" => "name the metric the column shows: `- {metric: boot_us, label: boot}`",
         _ => return None,
     };
     Some(hint.to_owned())

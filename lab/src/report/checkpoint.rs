@@ -87,7 +87,7 @@ mod tests {
             job: 0,
             status,
             duration_ms: 0.0,
-            metrics: BTreeMap::new(),
+            metrics: Default::default(),
             series: BTreeMap::new(),
             steps: Vec::new(),
             error: None,
@@ -108,6 +108,7 @@ mod tests {
             seed: 1,
             results: vec![result("a", Status::Error), result("b", Status::Error)],
             summaries: Vec::new(),
+            tables: Default::default(),
         };
         let checkpoint = Checkpoint::start(report, Some(json.clone()), None).unwrap();
         let read = || -> serde_json::Value {

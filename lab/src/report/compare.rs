@@ -1,15 +1,19 @@
-//! Experiment view: each scenario's metrics with its variants side by side
-//! (`native | duktape | mquickjs`), per board, as medians over the runs.
+//! Experiment view: each scenario's variants side by side, per board, as
+//! medians over the runs. A scenario that declares its table (`table:`)
+//! gets that table: a row per variant, a column per declared metric, with
+//! labels and units. Any other scenario with two or more variants gets a
+//! row per metric (in the order its steps produced them) and a column per
+//! variant (`native | duktape | mquickjs`).
 
-use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use comfy_table::{CellAlignment, Table, presets};
 
 use super::table::format_number;
-use super::{Report, Summary};
+use super::{Report, Summary, TableSpec};
 
-/// One side-by-side table of a scenario: its variants (on one board, or
-/// on all of them) as columns, their metrics as rows.
+/// One side-by-side table of a scenario's variants (on one board, or on
+/// all of them).
 #[derive(Debug)]
 pub(crate) struct Comparison<'a> {
     /// The scenario's name.
@@ -18,10 +22,24 @@ pub(crate) struct Comparison<'a> {
     pub(crate) board: Option<&'a str>,
     /// The variants, in report order.
     pub(crate) variants: Vec<&'a Summary>,
-    /// Whether the column headers name each variant's board too.
+    /// Whether the variants' names carry their board too.
     pub(crate) with_board: bool,
-    /// Every metric any of the variants reported, sorted by name.
+    /// The metrics shown: the declared columns' or, without a declaration,
+    /// every metric of the variants in the order the runs produced them.
     pub(crate) metrics: Vec<&'a str>,
+    /// The table the scenario declares: its columns, variants as rows.
+    pub(crate) declared: Option<&'a TableSpec>,
+}
+
+/// A comparison's cells as text: the header and the rows. The first
+/// column names a variant (declared tables) or a metric; the others hold
+/// numbers.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Grid {
+    /// The header row.
+    pub(crate) header: Vec<String>,
+    /// The rows, each as long as the header.
+    pub(crate) rows: Vec<Vec<String>>,
 }
 
 impl Comparison<'_> {
@@ -33,13 +51,30 @@ impl Comparison<'_> {
         }
     }
 
-    /// A column's header: the variant, with its board when asked.
+    /// The caption of the table under an experiment's heading (markdown,
+    /// HTML): `Variants (medians)`, `Variants on BOARD (medians)`, or
+    /// `Medians` for a scenario without a matrix.
+    pub(crate) fn caption(&self) -> String {
+        match self.board {
+            _ if self.without_matrix() => "Medians".to_owned(),
+            Some(board) => format!("Variants on {board} (medians)"),
+            None => "Variants (medians)".to_owned(),
+        }
+    }
+
+    /// Whether the scenario has no matrix: its one row is named by its board.
+    fn without_matrix(&self) -> bool {
+        self.variants.iter().all(|v| v.variant.is_none())
+    }
+
+    /// A variant's name, with its board when asked (`-` for a scenario
+    /// without a matrix).
     pub(crate) fn header(&self, variant: &Summary, separator: &str) -> String {
-        let name = variant.variant.clone().unwrap_or_default();
+        let name = variant.variant.as_deref().unwrap_or("-");
         if self.with_board {
             format!("{name}{separator}{}", variant.board)
         } else {
-            name
+            name.to_owned()
         }
     }
 
@@ -50,26 +85,79 @@ impl Comparison<'_> {
             .get(metric)
             .map_or_else(|| "-".to_owned(), |stats| format_number(stats.median))
     }
+
+    /// Whether any variant reported any of the metrics shown.
+    pub(crate) fn has_values(&self) -> bool {
+        self.variants
+            .iter()
+            .any(|v| self.metrics.iter().any(|m| v.metrics.contains_key(*m)))
+    }
+
+    /// The cells: with a declaration, a row per variant (per board for a
+    /// scenario without a matrix) and a column per declared metric headed
+    /// `label (unit)`; without, a row per metric and a column per variant.
+    /// `separator` goes between a variant and its board.
+    pub(crate) fn grid(&self, separator: &str) -> Grid {
+        match self.declared {
+            Some(declared) => {
+                let by_board = self.without_matrix();
+                let first = if by_board { "board" } else { "variant" };
+                let mut header = vec![first.to_owned()];
+                header.extend(declared.columns.iter().map(|c| c.heading()));
+                let rows = self
+                    .variants
+                    .iter()
+                    .map(|v| {
+                        let name = if by_board {
+                            v.board.clone()
+                        } else {
+                            self.header(v, separator)
+                        };
+                        let mut row = vec![name];
+                        row.extend(self.metrics.iter().map(|m| Self::cell(v, m)));
+                        row
+                    })
+                    .collect();
+                Grid { header, rows }
+            }
+            None => {
+                let mut header = vec!["metric".to_owned()];
+                header.extend(self.variants.iter().map(|v| self.header(v, separator)));
+                let rows = self
+                    .metrics
+                    .iter()
+                    .map(|m| {
+                        let mut row = vec![(*m).to_owned()];
+                        row.extend(self.variants.iter().map(|v| Self::cell(v, m)));
+                        row
+                    })
+                    .collect();
+                Grid { header, rows }
+            }
+        }
+    }
 }
 
-/// The side-by-side tables of `report`: one per scenario that has two or
-/// more variants, or, when every board of a scenario has two or more
-/// variants, one per board. Empty when no scenario has a matrix.
+/// The side-by-side tables of `report`: one per scenario that declares a
+/// table or has two or more variants, or, when every board of such a
+/// scenario has two or more variants, one per board.
 pub(crate) fn comparisons(report: &Report) -> Vec<Comparison<'_>> {
     let mut out = Vec::new();
     let mut scenarios: Vec<&str> = Vec::new();
     for s in &report.summaries {
-        if s.variant.is_some() && !scenarios.contains(&s.scenario.as_str()) {
+        let shown = s.variant.is_some() || report.tables.contains_key(&s.scenario);
+        if shown && !scenarios.contains(&s.scenario.as_str()) {
             scenarios.push(&s.scenario);
         }
     }
     for scenario in scenarios {
+        let declared = report.tables.get(scenario);
         let variants: Vec<&Summary> = report
             .summaries
             .iter()
-            .filter(|s| s.scenario == scenario && s.variant.is_some())
+            .filter(|s| s.scenario == scenario && (s.variant.is_some() || declared.is_some()))
             .collect();
-        if variants.len() < 2 {
+        if variants.len() < 2 && declared.is_none() {
             continue;
         }
         let mut boards: Vec<&str> = Vec::new();
@@ -86,82 +174,81 @@ pub(crate) fn comparisons(report: &Report) -> Vec<Comparison<'_>> {
                     .copied()
                     .filter(|v| v.board == board)
                     .collect();
-                out.push(comparison(scenario, Some(board), group, false));
+                out.push(comparison(scenario, Some(board), group, false, declared));
             }
         } else {
-            out.push(comparison(scenario, None, variants, boards.len() > 1));
+            out.push(comparison(
+                scenario,
+                None,
+                variants,
+                boards.len() > 1,
+                declared,
+            ));
         }
     }
     out
 }
 
+/// A table of `variants` showing the `declared` columns' metrics, or
+/// every metric of the variants in the order they first appear.
 fn comparison<'a>(
     scenario: &'a str,
     board: Option<&'a str>,
     variants: Vec<&'a Summary>,
     with_board: bool,
+    declared: Option<&'a TableSpec>,
 ) -> Comparison<'a> {
-    let metrics: BTreeSet<&str> = variants
-        .iter()
-        .flat_map(|s| s.metrics.keys().map(String::as_str))
-        .collect();
+    let mut metrics: Vec<&str> = Vec::new();
+    match declared {
+        Some(declared) => metrics.extend(declared.columns.iter().map(|c| c.metric.as_str())),
+        None => {
+            for name in variants.iter().flat_map(|s| s.metrics.keys()) {
+                if !metrics.contains(&name.as_str()) {
+                    metrics.push(name);
+                }
+            }
+        }
+    }
     Comparison {
         scenario,
         board,
         variants,
         with_board,
-        metrics: metrics.into_iter().collect(),
+        metrics,
+        declared,
     }
 }
 
-/// Renders one table per scenario that has two or more variants: a row per
-/// metric, a column per variant, medians in the cells (`-` where a variant
-/// did not report the metric). When every board of a scenario has two or
-/// more variants, each board gets its own table. Empty when no scenario has
-/// a matrix; otherwise it ends with a newline.
+/// Renders each side-by-side table of `report` under its title: a
+/// scenario's declared table (`table:`) with a row per variant, or a row
+/// per metric and a column per variant for a scenario with two or more
+/// variants; medians in the cells (`-` where a variant did not report the
+/// metric). Tables without a single value are left out. Empty when no
+/// table is left; otherwise it ends with a newline.
 pub fn render_comparison(report: &Report) -> String {
     let mut out = String::new();
-    for comparison in comparisons(report) {
+    for comparison in comparisons(report).iter().filter(|c| c.has_values()) {
         out.push_str(&comparison.title());
         out.push('\n');
-        out.push_str(&side_by_side(
-            &comparison,
-            presets::UTF8_FULL_CONDENSED,
-            "\n",
-        ));
+        // Headers may take two lines; a row's name stays on one.
+        let separator = if comparison.declared.is_some() {
+            " on "
+        } else {
+            "\n"
+        };
+        let Grid { header, rows } = comparison.grid(separator);
+        let mut table = Table::new();
+        table
+            .force_no_tty()
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .set_header(header);
+        for row in rows {
+            table.add_row(row);
+        }
+        for column in table.column_iter_mut().skip(1) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+        let _ = writeln!(out, "{table}");
     }
     out
-}
-
-/// A comparison as a metric-by-variant table in `style`; `separator` goes
-/// between a variant and its board in the headers.
-pub(crate) fn side_by_side(
-    comparison: &Comparison<'_>,
-    style: comfy_table::TableStyle,
-    separator: &str,
-) -> String {
-    let mut table = Table::new();
-    table.force_no_tty().load_style(style);
-    let mut header = vec!["metric".to_owned()];
-    header.extend(
-        comparison
-            .variants
-            .iter()
-            .map(|s| comparison.header(s, separator)),
-    );
-    table.set_header(header);
-    for metric in &comparison.metrics {
-        let mut row = vec![(*metric).to_owned()];
-        row.extend(
-            comparison
-                .variants
-                .iter()
-                .map(|s| Comparison::cell(s, metric)),
-        );
-        table.add_row(row);
-    }
-    for column in table.column_iter_mut().skip(1) {
-        column.set_cell_alignment(CellAlignment::Right);
-    }
-    format!("{table}\n")
 }

@@ -417,6 +417,7 @@ mod tests {
             seed: 1,
             summaries: summarize(&results),
             results,
+            tables: Default::default(),
         }
     }
 

@@ -6,11 +6,11 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::compare::{Comparison, comparisons};
+use super::compare::{Comparison, Grid, comparisons};
 use super::figures::{self, Experiment, Totals};
 use super::table::{HEADER, format_duration, rows};
 use super::write::write_atomically;
-use super::{Report, ReportError, plots};
+use super::{Report, ReportError, Tables, plots};
 
 /// The page's style: system fonts, readable tables, plots in a grid.
 const STYLE: &str = "
@@ -58,7 +58,7 @@ pub fn render_html(reports: &[(String, Report)]) -> Result<String, ReportError> 
         );
         let tables = comparisons(report);
         for experiment in figures::experiments(report) {
-            self::experiment(&mut page, &experiment, &tables)?;
+            self::experiment(&mut page, &experiment, &tables, &report.tables)?;
         }
         failures(&mut page, report);
         page.push_str("</section>\n");
@@ -118,11 +118,13 @@ fn summary(page: &mut String, reports: &[(String, Report)]) {
     );
 }
 
-/// One experiment: its tables, then each plot it has data for.
+/// One experiment: its tables (`declared`: the scenarios' own), then each
+/// plot it has data for.
 fn experiment(
     page: &mut String,
     experiment: &Experiment<'_>,
     tables: &[Comparison<'_>],
+    declared: &Tables,
 ) -> Result<(), ReportError> {
     let _ = writeln!(
         page,
@@ -132,17 +134,13 @@ fn experiment(
     );
     for table in tables
         .iter()
-        .filter(|t| t.scenario == experiment.scenario && !t.metrics.is_empty())
+        .filter(|t| t.scenario == experiment.scenario && t.has_values())
     {
-        let title = match table.board {
-            Some(board) => format!("Variants on {board} (medians)"),
-            None => "Variants (medians)".to_owned(),
-        };
-        let _ = writeln!(page, "<h4>{}</h4>", escape(&title));
+        let _ = writeln!(page, "<h4>{}</h4>", escape(&table.caption()));
         comparison(page, table);
     }
     page.push_str("<h4>Runs</h4>\n");
-    runs(page, experiment);
+    runs(page, experiment, declared);
     if let Some(timeline) = figures::timeline(experiment) {
         page.push_str("<h4>Boot phases</h4>\n");
         figure(page, "boot-timeline", &plots::timeline(&timeline)?);
@@ -189,19 +187,19 @@ fn figure(page: &mut String, name: &str, svg: &str) {
 
 /// A comparison as an HTML table.
 fn comparison(page: &mut String, table: &Comparison<'_>) {
-    page.push_str("<table class=\"comparison\">\n<thead><tr><th>metric</th>");
-    for v in &table.variants {
-        let _ = write!(page, "<th>{}</th>", escape(&table.header(v, " on ")));
+    let Grid { header, rows } = table.grid(" on ");
+    page.push_str("<table class=\"comparison\">\n<thead><tr>");
+    for h in &header {
+        let _ = write!(page, "<th>{}</th>", escape(h));
     }
     page.push_str("</tr></thead>\n<tbody>\n");
-    for metric in &table.metrics {
-        let _ = write!(page, "<tr><td>{}</td>", escape(metric));
-        for v in &table.variants {
-            let _ = write!(
-                page,
-                "<td class=\"num\">{}</td>",
-                escape(&Comparison::cell(v, metric))
-            );
+    for row in rows {
+        let mut cells = row.iter();
+        if let Some(name) = cells.next() {
+            let _ = write!(page, "<tr><td>{}</td>", escape(name));
+        }
+        for value in cells {
+            let _ = write!(page, "<td class=\"num\">{}</td>", escape(value));
         }
         page.push_str("</tr>\n");
     }
@@ -210,14 +208,14 @@ fn comparison(page: &mut String, table: &Comparison<'_>) {
 
 /// The experiment's results as the terminal table has them, every metric
 /// shown, without the scenario column.
-fn runs(page: &mut String, experiment: &Experiment<'_>) {
+fn runs(page: &mut String, experiment: &Experiment<'_>, tables: &Tables) {
     page.push_str("<table class=\"runs\">\n<thead><tr>");
     for h in &HEADER[1..] {
         let _ = write!(page, "<th>{h}</th>");
     }
     page.push_str("</tr></thead>\n<tbody>\n");
     for [_, variant, board, status, duration, metrics] in
-        rows(experiment.results.iter().copied(), usize::MAX)
+        rows(experiment.results.iter().copied(), tables, usize::MAX)
     {
         let class = status.split_whitespace().next().unwrap_or_default();
         let _ = writeln!(
@@ -297,6 +295,7 @@ mod tests {
             seed: 1,
             summaries: summarize(&results),
             results,
+            tables: Default::default(),
         }
     }
 
@@ -321,6 +320,34 @@ mod tests {
             snapshot: None,
             recording: None,
         }
+    }
+
+    #[test]
+    fn a_declared_table_is_printed_with_its_labels_and_units() {
+        let mut report = report(vec![result(Status::Passed)]);
+        let column = |metric: &str, label: &str, unit: Option<&str>| crate::report::Column {
+            metric: metric.into(),
+            label: label.into(),
+            unit: unit.map(Into::into),
+        };
+        report.tables.insert(
+            "hello".into(),
+            crate::report::TableSpec {
+                columns: vec![
+                    column("ready_us", "ready <1>", Some("µs")),
+                    column("boot_us", "boot", Some("µs")),
+                ],
+            },
+        );
+        let page = render_html(&[("r.json".into(), report)]).unwrap();
+        assert!(
+            page.contains(
+                "<h4>Medians</h4>\n<table class=\"comparison\">\n<thead><tr><th>board</th>\
+                 <th>ready &lt;1&gt; (µs)</th><th>boot (µs)</th></tr></thead>\n<tbody>\n\
+                 <tr><td>mps2-an385</td><td class=\"num\">-</td><td class=\"num\">2190</td></tr>"
+            ),
+            "{page}"
+        );
     }
 
     #[test]

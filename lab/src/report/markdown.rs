@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use comfy_table::{CellAlignment, Table, presets};
 
 use super::Report;
-use super::compare::{Comparison, comparisons};
+use super::compare::{Comparison, Grid, comparisons};
 use super::figures::{self, Totals};
 use super::table::{CONSOLE_LINES, HEADER, format_duration, last_lines, rows};
 
@@ -56,14 +56,18 @@ pub fn render_markdown(reports: &[(String, Report)]) -> String {
             );
             for table in tables
                 .iter()
-                .filter(|t| t.scenario == experiment.scenario && !t.metrics.is_empty())
+                .filter(|t| t.scenario == experiment.scenario && t.has_values())
             {
                 out.push_str(&comparison(table));
                 out.push('\n');
             }
             let mut runs = markdown_table();
             runs.set_header(&HEADER[1..]);
-            for row in rows(experiment.results.iter().copied(), usize::MAX) {
+            for row in rows(
+                experiment.results.iter().copied(),
+                &report.tables,
+                usize::MAX,
+            ) {
                 runs.add_row(row[1..].iter().map(|c| cell(c)));
             }
             right_align(&mut runs, 3..4);
@@ -76,26 +80,14 @@ pub fn render_markdown(reports: &[(String, Report)]) -> String {
 
 /// A comparison as a markdown table under its title.
 fn comparison(table: &Comparison<'_>) -> String {
+    let Grid { header, rows } = table.grid(" on ");
     let mut t = markdown_table();
-    let mut header = vec!["metric".to_owned()];
-    header.extend(
-        table
-            .variants
-            .iter()
-            .map(|v| cell(&table.header(v, " on "))),
-    );
-    t.set_header(header);
-    for metric in &table.metrics {
-        let mut row = vec![cell(metric)];
-        row.extend(table.variants.iter().map(|v| Comparison::cell(v, metric)));
-        t.add_row(row);
+    t.set_header(header.iter().map(|h| cell(h)));
+    for row in rows {
+        t.add_row(row.iter().map(|c| cell(c)));
     }
-    right_align(&mut t, 1..table.variants.len() + 1);
-    let title = match table.board {
-        Some(board) => format!("Variants on {board} (medians)"),
-        None => "Variants (medians)".to_owned(),
-    };
-    format!("{}:\n\n{t}\n", cell(&title))
+    right_align(&mut t, 1..header.len());
+    format!("{}:\n\n{t}\n", cell(&table.caption()))
 }
 
 /// Each result that did not pass: its name, status and reason, and the

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Report, summarize};
+use super::{Report, Tables, summarize};
 
 /// Why shards' reports do not make one run.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +45,15 @@ pub enum MergeError {
 
 /// Joins `reports` (each named by its file, for messages): their results
 /// in the order of the whole run, the earliest start, summaries computed
-/// afresh. The shards must share a seed and hold disjoint jobs.
+/// afresh, every declared table (a scenario's first one, when shards
+/// disagree). The shards must share a seed and hold disjoint jobs.
 pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
     let (first_file, first) = reports.first().ok_or(MergeError::Empty)?;
     let (seed, lab_version) = (first.seed, first.lab_version.clone());
     let first_file = first_file.clone();
     let mut started_at = first.started_at.clone();
     let mut results = BTreeMap::new();
+    let mut tables = Tables::new();
     for (file, report) in reports {
         if report.seed != seed {
             return Err(MergeError::Seeds {
@@ -64,6 +66,9 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         // RFC 3339 in UTC: the text orders as the time does.
         if report.started_at < started_at {
             started_at = report.started_at.clone();
+        }
+        for (scenario, table) in report.tables {
+            tables.entry(scenario).or_insert(table);
         }
         for result in report.results {
             let job = result.job;
@@ -84,5 +89,6 @@ pub fn merge(reports: Vec<(String, Report)>) -> Result<Report, MergeError> {
         seed,
         summaries: summarize(&results),
         results,
+        tables,
     })
 }

@@ -12,6 +12,7 @@ mod figures;
 mod html;
 mod json;
 mod junit;
+mod layout;
 mod markdown;
 mod merge;
 mod model;
@@ -28,8 +29,11 @@ pub use error::ReportError;
 pub use html::{render_html, write_html};
 pub use json::{read_json, to_json_string, write_json};
 pub use junit::{to_junit_string, write_junit};
+pub use layout::{Column, TableSpec, Tables};
 pub use markdown::render_markdown;
 pub use merge::{MergeError, merge};
-pub use model::{CONSOLE_TAIL, Report, RunResult, Start, Stats, Status, StepResult, Summary, case};
+pub use model::{
+    CONSOLE_TAIL, Metrics, Report, RunResult, Start, Stats, Status, StepResult, Summary, case,
+};
 pub use stats::{stats, summarize};
 pub use table::render_table;

@@ -2,7 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+
+use super::layout::Tables;
+
+/// A run's metrics by name, in the order its steps produced them (a
+/// metric produced again keeps its place and takes the new value).
+pub type Metrics = IndexMap<String, f64>;
 
 /// How much of a failed run's console its result keeps, in bytes.
 pub const CONSOLE_TAIL: usize = 4096;
@@ -21,6 +28,11 @@ pub struct Report {
     /// Per scenario x variant: every numeric metric aggregated over its runs.
     #[serde(default)]
     pub summaries: Vec<Summary>,
+    /// The tables the scenarios declare (`table:`), by scenario name: what
+    /// `lab report` needs to print them without the scenario files. Absent
+    /// when none declares one, and from reports written before it.
+    #[serde(default, skip_serializing_if = "Tables::is_empty")]
+    pub tables: Tables,
 }
 
 impl Report {
@@ -49,8 +61,9 @@ pub struct RunResult {
     pub status: Status,
     /// Wall time of the run in milliseconds.
     pub duration_ms: f64,
-    /// Numeric metrics (named regex groups and the like).
-    pub metrics: BTreeMap<String, f64>,
+    /// Numeric metrics (named regex groups and the like), in the order the
+    /// steps produced them.
+    pub metrics: Metrics,
     /// Raw samples behind some metrics, for plots: name -> `[x, y]` points
     /// (their names, units and cap: [`crate::report::series`]).
     /// Absent from the JSON when empty, and from reports written before it.
@@ -168,8 +181,9 @@ pub struct Summary {
     pub runs: u32,
     /// How many of them passed.
     pub passed: u32,
-    /// Per metric: min, median, p95 and max over the runs that reported it.
-    pub metrics: BTreeMap<String, Stats>,
+    /// Per metric: min, median, p95 and max over the runs that reported it,
+    /// in the order the runs produced the metrics (first seen first).
+    pub metrics: IndexMap<String, Stats>,
 }
 
 /// Order statistics of one metric.

@@ -1,6 +1,8 @@
 //! Order statistics and per scenario x variant summaries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
 
 use super::{RunResult, Stats, Status, Summary};
 
@@ -32,8 +34,9 @@ pub fn stats(values: &[f64]) -> Option<Stats> {
 /// One [`Summary`] per scenario x file x variant, in the order the groups
 /// first appear in `results`.
 ///
-/// Each metric is aggregated over the runs that reported it; metrics with no
-/// usable (non-NaN) value are left out.
+/// Each metric is aggregated over the runs that reported it, in the order
+/// the runs produced them; metrics with no usable (non-NaN) value are left
+/// out.
 pub fn summarize(results: &[RunResult]) -> Vec<Summary> {
     group_runs(results)
         .iter()
@@ -68,7 +71,7 @@ pub(crate) fn group_runs<'a>(
 /// Summarises one group as made by [`group_runs`]; scenario, variant and board
 /// come from its first run (an empty group gives an empty summary).
 pub(crate) fn summarize_group(runs: &[&RunResult]) -> Summary {
-    let mut values: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut values: IndexMap<&str, Vec<f64>> = IndexMap::new();
     for run in runs {
         for (name, &value) in &run.metrics {
             values.entry(name.as_str()).or_default().push(value);

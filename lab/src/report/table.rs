@@ -4,8 +4,9 @@ use std::fmt::Write as _;
 
 use comfy_table::{CellAlignment, ColumnConstraint, ContentArrangement, Table, Width, presets};
 
+use super::layout::ordered;
 use super::stats::{group_runs, stats, summarize_group};
-use super::{Report, RunResult, Stats, Status};
+use super::{Report, RunResult, Stats, Status, Tables};
 
 /// How many metrics a row shows before eliding the rest as `+N more`.
 const MAX_METRICS: usize = 4;
@@ -25,7 +26,9 @@ const DURATION: usize = 4;
 ///
 /// A scenario x variant with several runs gets one row: its status counts
 /// (`passed 3/3`, or the worst status first: `failed 1/3, passed 2/3`), the
-/// median duration and each metric as `name=median (min..max)`. The totals
+/// median duration and each metric as `name=median (min..max)`. Metrics
+/// come in the order of the scenario's declared table (`table:`), then in
+/// the order the steps produced them. The totals
 /// line starts with `N passed, N failed` and adds `, N timeout` and
 /// `, N error` when those are not zero. With `width`, the table wraps its
 /// cells to fit; without, it never wraps. The text ends with a newline.
@@ -35,7 +38,7 @@ pub fn render_table(report: &Report, width: Option<u16>) -> String {
         .force_no_tty()
         .load_style(presets::UTF8_FULL_CONDENSED)
         .set_header(HEADER);
-    for row in rows(&report.results, MAX_METRICS) {
+    for row in rows(&report.results, &report.tables, MAX_METRICS) {
         table.add_row(row);
     }
     if let Some(column) = table.column_mut(DURATION) {
@@ -98,16 +101,18 @@ pub(crate) const HEADER: [&str; 6] = [
 ];
 
 /// The table's rows: one per result, or one per scenario x variant that ran
-/// several times, with at most `max_metrics` metrics each.
+/// several times, with at most `max_metrics` metrics each, in the order of
+/// the scenario's table in `tables`, then in the order they were produced.
 pub(crate) fn rows<'a>(
     results: impl IntoIterator<Item = &'a RunResult>,
+    tables: &Tables,
     max_metrics: usize,
 ) -> Vec<[String; 6]> {
     group_runs(results)
         .iter()
         .map(|runs| match runs.as_slice() {
-            [single] => single_row(single, max_metrics),
-            _ => summary_row(runs, max_metrics),
+            [single] => single_row(single, tables, max_metrics),
+            _ => summary_row(runs, tables, max_metrics),
         })
         .collect()
 }
@@ -123,11 +128,13 @@ pub(crate) fn last_lines(console: &str, n: usize) -> Vec<&str> {
 }
 
 /// The cells of a row for a scenario x variant that ran once.
-fn single_row(result: &RunResult, max_metrics: usize) -> [String; 6] {
-    let metrics = result
-        .metrics
-        .iter()
-        .map(|(name, value)| format!("{name}={}", format_number(*value)));
+fn single_row(result: &RunResult, tables: &Tables, max_metrics: usize) -> [String; 6] {
+    let declared = tables.get(&result.scenario);
+    let names = ordered(declared, result.metrics.keys().map(String::as_str));
+    let metrics = names.into_iter().filter_map(|name| {
+        let value = result.metrics.get(name)?;
+        Some(format!("{name}={}", format_number(*value)))
+    });
     [
         result.scenario.clone(),
         variant_cell(result.variant.as_deref()),
@@ -140,14 +147,16 @@ fn single_row(result: &RunResult, max_metrics: usize) -> [String; 6] {
 
 /// The cells of the one row summarising a scenario x variant that ran several
 /// times.
-fn summary_row(runs: &[&RunResult], max_metrics: usize) -> [String; 6] {
+fn summary_row(runs: &[&RunResult], tables: &Tables, max_metrics: usize) -> [String; 6] {
     let summary = summarize_group(runs);
     let durations: Vec<f64> = runs.iter().map(|r| r.duration_ms).collect();
     let duration = stats(&durations).map_or_else(|| "-".to_owned(), |s| format_duration(s.median));
-    let metrics = summary
-        .metrics
-        .iter()
-        .map(|(name, stats)| format!("{name}={}", format_spread(stats)));
+    let declared = tables.get(&summary.scenario);
+    let names = ordered(declared, summary.metrics.keys().map(String::as_str));
+    let metrics = names.into_iter().filter_map(|name| {
+        let stats = summary.metrics.get(name)?;
+        Some(format!("{name}={}", format_spread(stats)))
+    });
     [
         summary.scenario.clone(),
         variant_cell(summary.variant.as_deref()),

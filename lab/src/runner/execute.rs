@@ -13,7 +13,7 @@ use super::record::{self, JobRecording};
 use super::warm::{Claim, Probation, SnapshotCache};
 use super::{Job, JobSettings};
 use crate::backend::{BootImage, TargetKind};
-use crate::report::{CONSOLE_TAIL, RunResult, Start, Status, StepResult};
+use crate::report::{CONSOLE_TAIL, Metrics, RunResult, Start, Status, StepResult};
 use crate::scenario::At;
 use crate::steps::ms;
 use crate::steps::{Detail, RunContext, Step, StepFailure};
@@ -136,7 +136,7 @@ pub fn unfinished(job: &Job) -> RunResult {
         job: job.position,
         status: Status::Error,
         duration_ms: 0.0,
-        metrics: BTreeMap::new(),
+        metrics: Metrics::new(),
         series: BTreeMap::new(),
         steps: Vec::new(),
         error: None,

@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use execute::unfinished;
-pub use plan::{ImageSource, Job, PlanError, plan, plan_with};
+pub use plan::{ImageSource, Job, PlanError, declared_tables, plan, plan_with};
 pub use record::{
     JobRecording, MANIFEST_FILE, Manifest, RECORDINGS_DIR, RecordError, RecordedFile, apply_flags,
     beside_report, load as load_recording, recordable,

@@ -9,6 +9,7 @@ use super::select::{ProbeSlot, Selector};
 use crate::backend::TargetKind;
 use crate::backend::probe::{ProbeLister, system_lister};
 use crate::board::{BoardProfile, ExitMethod};
+use crate::report::Tables;
 use crate::scenario::{Clock, ImageRef, Loc, Scenario, Step, TargetChoice};
 use crate::steps::PowerMode;
 use crate::workspace::Workspace;
@@ -73,6 +74,21 @@ impl Job {
         let case = crate::report::case(&self.scenario.name, self.variant.as_deref());
         format!("{case}#{}", self.run)
     }
+}
+
+/// The tables the scenarios of `jobs` declare (`table:`), by scenario
+/// name (the first scenario of a name wins): what the report carries so
+/// that it prints them without the scenario files.
+pub fn declared_tables(jobs: &[Job]) -> Tables {
+    let mut tables = Tables::new();
+    for job in jobs {
+        if let Some(table) = &job.scenario.table {
+            tables
+                .entry(job.scenario.name.clone())
+                .or_insert_with(|| table.clone());
+        }
+    }
+    tables
 }
 
 /// Expands and resolves `scenarios`; `target` overrides each scenario's

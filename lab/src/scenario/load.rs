@@ -8,8 +8,14 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::model::{At, Clock, ImageRef, Loc, RecordMode, Scenario, Step, TargetChoice, Variant};
-use super::raw::{IMAGE_EXPECTED, RawClock, RawImage, RawRecord, RawScenario, RawStep, RawTarget};
+use super::model::{
+    At, Clock, Column, ImageRef, Loc, RecordMode, Scenario, Step, TableSpec, TargetChoice, Variant,
+};
+use super::raw::{
+    IMAGE_EXPECTED, RawClock, RawColumn, RawImage, RawRecord, RawScenario, RawStep, RawTarget,
+};
+use crate::loader::location::is_identifier;
+use crate::loader::raw::RawShort;
 use crate::loader::{ErrorKind, MAX_JOBS, ScenarioError, Validator, at, found_in_words, loc};
 use crate::source::duration;
 use crate::steps::{self, STEP_KEYS, Script, script_checker, script_error};
@@ -119,6 +125,7 @@ fn load_script(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
         matrix: Vec::new(),
         storage: None,
         record: None,
+        table: None,
         warm_up: Vec::new(),
         steps: vec![At {
             value: Step::Script(Script {
@@ -255,6 +262,7 @@ impl Validator<'_> {
             Some(raw) => self.step_list(raw)?,
         };
         let steps = self.steps(raw.steps)?;
+        let table = raw.table.map(|t| self.table(t)).transpose()?;
         Ok(Scenario {
             file: self.file().to_owned(),
             name,
@@ -283,9 +291,59 @@ impl Validator<'_> {
                 };
                 Some(at(&r, mode))
             }),
+            table,
             warm_up,
             steps,
         })
+    }
+
+    /// `table:`: at least one column, each metric once, labels and units
+    /// not empty. A metric no step names is allowed: scripts make theirs
+    /// as they run.
+    fn table(
+        &self,
+        raw: Spanned<Vec<Spanned<RawShort<RawColumn>>>>,
+    ) -> Result<TableSpec, ScenarioError> {
+        if raw.value.is_empty() {
+            return Err(self.error(loc(&raw.referenced), ErrorKind::EmptyTable));
+        }
+        let mut seen: HashMap<String, Loc> = HashMap::new();
+        let mut columns = Vec::with_capacity(raw.value.len());
+        for spanned in raw.value {
+            let column_loc = loc(&spanned.referenced);
+            let (metric, label, unit) =
+                match self.short_or_full(spanned, "a metric's name or a map with `metric`")? {
+                    Ok(metric) => (metric, None, None),
+                    Err(full) => {
+                        let metric = full.metric.ok_or_else(|| {
+                            let key = "metric".to_owned();
+                            self.error(column_loc, ErrorKind::MissingKey { key })
+                        })?;
+                        (metric, full.label, full.unit)
+                    }
+                };
+            let metric_loc = loc(&metric.referenced);
+            let metric = self.name(metric, "metric name", is_identifier)?;
+            if let Some(&first) = seen.get(&metric) {
+                let kind = ErrorKind::DuplicateColumn { metric, first };
+                return Err(self.error(metric_loc, kind));
+            }
+            seen.insert(metric.clone(), metric_loc);
+            let text = |raw: Option<Spanned<String>>, key| match raw {
+                Some(text) if text.value.trim().is_empty() => {
+                    Err(self.error(loc(&text.referenced), ErrorKind::EmptyColumnText { key }))
+                }
+                other => Ok(other.map(|t| t.value)),
+            };
+            let label = text(label, "label")?.unwrap_or_else(|| metric.clone());
+            let unit = text(unit, "unit")?;
+            columns.push(Column {
+                metric,
+                label,
+                unit,
+            });
+        }
+        Ok(TableSpec { columns })
     }
 
     fn matrix(

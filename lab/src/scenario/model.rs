@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::report::{Column, TableSpec};
 pub use crate::source::{At, Loc};
 pub use crate::steps::Step;
 
@@ -44,6 +45,11 @@ pub struct Scenario {
     /// Where `record:` is written and when a run keeps a recording of
     /// itself (`lab run --record` overrides it).
     pub record: Option<At<RecordMode>>,
+    /// The table the experiment prints (`table:`): which metrics, in
+    /// which order, with labels and units; variants are its rows. `None`:
+    /// a scenario with variants prints every metric, in the order its
+    /// steps produced them.
+    pub table: Option<TableSpec>,
     /// Steps that bring the target to the state every run starts from:
     /// run once and snapshotted, then restored (`warm-up:`; empty: none).
     pub warm_up: Vec<At<Step>>,

@@ -13,6 +13,7 @@ use serde::de::{self, IgnoredAny, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
+use crate::loader::raw::RawShort;
 use crate::steps::RawStepKind;
 
 /// A whole scenario file.
@@ -38,6 +39,7 @@ pub(crate) struct RawScenario {
     pub matrix: Vec<Spanned<RawVariant>>,
     pub storage: Option<Spanned<RawStorage>>,
     pub record: Option<Spanned<RawRecord>>,
+    pub table: Option<Spanned<Vec<Spanned<RawShort<RawColumn>>>>>,
     pub warm_up: Option<Spanned<Vec<Spanned<RawStep>>>>,
     pub steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
 }
@@ -46,6 +48,17 @@ pub(crate) struct RawScenario {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStorage {}
+
+/// A column of `table:` in full (`{metric: ready_us, label: ready, unit:
+/// µs}`); its shorthand is the metric's name alone (`- ready_us`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawColumn {
+    /// Optional here so that its absence is reported at the column.
+    pub metric: Option<Spanned<String>>,
+    pub label: Option<Spanned<String>>,
+    pub unit: Option<Spanned<String>>,
+}
 
 /// `record:` as written: `true`, `false` or `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

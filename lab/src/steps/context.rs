@@ -13,7 +13,7 @@ use super::debugger::Debugger;
 use super::failure::StepFailure;
 use crate::backend::{BootImage, Target};
 use crate::board::BoardProfile;
-use crate::report::Status;
+use crate::report::{Metrics, Status};
 use crate::scratch::ScratchDir;
 use crate::script::HostError;
 
@@ -57,8 +57,8 @@ pub(crate) struct RunContext {
     pub(crate) target: Box<dyn Target>,
     /// The board the target runs.
     pub(crate) board: BoardProfile,
-    /// The run's metrics so far.
-    pub(crate) metrics: BTreeMap<String, f64>,
+    /// The run's metrics so far, in the order the steps produced them.
+    pub(crate) metrics: Metrics,
     /// The run's raw samples so far (see [`crate::report::series`]).
     pub(crate) series: BTreeMap<String, Vec<[f64; 2]>>,
     /// The ELF that symbols come from, when the image is one.
@@ -100,7 +100,7 @@ impl RunContext {
         Self {
             target: launched.target,
             board: launched.board,
-            metrics: BTreeMap::new(),
+            metrics: Metrics::new(),
             series: BTreeMap::new(),
             elf: launched.elf,
             icount: launched.icount,

@@ -6,7 +6,7 @@
 //! after each exit and `LAB service started t_ms=<ms>` before each start,
 //! in guest milliseconds since the kernel started.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -23,7 +23,7 @@ use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, LineReader, NextLine};
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
-use crate::report::Status;
+use crate::report::{Metrics, Status};
 
 /// How a supervised service crashed, as `expect-crash:` classifies it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,7 +424,7 @@ fn t_ms(pattern: &Regex, line: &str) -> f64 {
 async fn expect_crash(
     step: &ExpectCrash,
     target: &mut dyn Target,
-    metrics: &mut BTreeMap<String, f64>,
+    metrics: &mut Metrics,
 ) -> Result<Detail, StepFailure> {
     let started = Instant::now();
     let mut reader = Reader {
@@ -465,7 +465,7 @@ impl From<StepFailure> for Watch {
 async fn watch(
     step: &ExpectCrash,
     reader: &mut Reader,
-    metrics: &mut BTreeMap<String, f64>,
+    metrics: &mut Metrics,
 ) -> Result<Detail, Watch> {
     let exited = reader
         .until(

@@ -19,7 +19,7 @@ use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::{Target, TargetError};
 use crate::console::{ConsoleError, NextLine};
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
-use crate::report::Status;
+use crate::report::{Metrics, Status};
 use crate::report::series::{GC_PAUSES, replace_series};
 
 /// Which runtime's GC trace `gc-trace:` parses.
@@ -261,8 +261,8 @@ impl Summary {
 
     /// The metrics: count, total and longest pause, the pauses' share of
     /// `run_us` (or of the trace's own span) in ppm, and Go's CPU share.
-    fn metrics(&self, run_us: Option<f64>) -> BTreeMap<String, f64> {
-        let mut m = BTreeMap::new();
+    fn metrics(&self, run_us: Option<f64>) -> Metrics {
+        let mut m = Metrics::new();
         m.insert("gc_count".into(), f64::from(self.count));
         m.insert("gc_pause_total_us".into(), self.pause_total_us);
         m.insert("gc_pause_max_us".into(), self.pause_max_us);
@@ -283,7 +283,7 @@ impl Summary {
 async fn gc_trace(
     step: &GcTrace,
     target: &mut dyn Target,
-    metrics: &mut BTreeMap<String, f64>,
+    metrics: &mut Metrics,
     series: &mut BTreeMap<String, Vec<[f64; 2]>>,
 ) -> Result<Detail, StepFailure> {
     let started = Instant::now();

@@ -21,7 +21,7 @@ use crate::backend::Target;
 use crate::console::{Console, ConsoleError, LineReader, NextLine};
 use crate::loader::raw::RawScalar;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
-use crate::report::Status;
+use crate::report::{Metrics, Status};
 use crate::report::series::{LATENCY, replace_series};
 
 /// Options of `serial-load:`.
@@ -216,7 +216,7 @@ impl Latencies {
 async fn serial_load(
     step: &SerialLoad,
     target: &mut dyn Target,
-    metrics: &mut BTreeMap<String, f64>,
+    metrics: &mut Metrics,
     series: &mut BTreeMap<String, Vec<[f64; 2]>>,
 ) -> Result<Detail, StepFailure> {
     let started = Instant::now();
@@ -240,7 +240,7 @@ async fn serial_load(
     let mut latencies: Vec<f64> = points.iter().map(|&[_, us]| us).collect();
     let received = latencies.len();
     let lost = sent.len() - received;
-    let mut m = BTreeMap::new();
+    let mut m = Metrics::new();
     m.insert("sent".to_owned(), sent.len() as f64);
     m.insert("received".to_owned(), received as f64);
     m.insert("lost".to_owned(), lost as f64);

@@ -13,7 +13,7 @@ use super::{Detail, RunContext, StepFailure, StepKind};
 use crate::backend::TargetError;
 use crate::console::{Console, ConsoleError};
 use crate::loader::{ErrorKind, Loc, ScenarioError, StepSyntax, Validator, loc};
-use crate::report::Status;
+use crate::report::{Metrics, Status};
 use crate::report::series::{FIT, TREND, thin};
 
 /// The direction of a series, as `trend:` classifies it.
@@ -243,7 +243,7 @@ async fn sample(
     step: &Trend,
     console: &mut Console,
     variant: Option<&str>,
-    metrics: &mut BTreeMap<String, f64>,
+    metrics: &mut Metrics,
     series: &mut BTreeMap<String, Vec<[f64; 2]>>,
 ) -> Result<Detail, StepFailure> {
     let deadline = step.timeout.map(|t| Instant::now() + t);
