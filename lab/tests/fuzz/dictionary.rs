@@ -23,7 +23,7 @@ pub struct Names {
 /// Top-level keys of a YAML scenario.
 pub const TOP_KEYS: &[&str] = &[
     "version", "name", "board", "image", "target", "clock", "timeout", "runs", "env", "args",
-    "matrix", "warm-up", "steps",
+    "matrix", "table", "warm-up", "steps",
 ];
 
 /// Step keys: the loader's own list.
@@ -34,7 +34,7 @@ pub const OPTION_KEYS: &[&str] = &[
     "match", "timeout", "code", "halted", "at", "hardware", "stop-at", "count", "name", "metric",
     "expect", "address", "length", "bytes", "value", "kind", "cause", "in", "until", "file",
     "source", "format", "restart", "rate", "send", "reply", "drain", "elf", "kernel", "dtb",
-    "initrd", "wall", "guest",
+    "initrd", "wall", "guest", "label", "unit",
 ];
 
 /// Durations, good and bad: units, no unit, zero, overflow, odd spacing.

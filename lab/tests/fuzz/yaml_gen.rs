@@ -53,6 +53,9 @@ pub fn scenario(names: &Names, script: BoxedStrategy<String>) -> Yaml {
         option::weighted(0.2, vec(variant, 0..6))
             .prop_map(|variants| variants.map(|v| block_list("matrix", &v)))
             .boxed(),
+        option::weighted(0.2, vec(column(), 0..5))
+            .prop_map(|columns| columns.map(|c| block_list("table", &c)))
+            .boxed(),
         option::weighted(0.99, steps(names, script))
             .prop_map(|steps| steps.map(|s| block_list("steps", &s)))
             .boxed(),
@@ -60,6 +63,21 @@ pub fn scenario(names: &Names, script: BoxedStrategy<String>) -> Yaml {
     top.prop_shuffle()
         .prop_map(|lines| lines.into_iter().flatten().collect::<Vec<_>>().join("\n"))
         .boxed()
+}
+
+/// A column of `table:`: a metric's name alone, or a map with its label
+/// and unit.
+fn column() -> Yaml {
+    let metric = || prop_oneof![9 => "[a-z][a-z0-9_]{0,12}".boxed(), 1 => text()].boxed();
+    prop_oneof![
+        1 => metric(),
+        3 => flow_map(vec![
+            ("metric", well_typed(metric()), 0.97),
+            ("label", well_typed(text()), 0.6),
+            ("unit", well_typed(choice(&["µs", "ms", "B", "KiB", "%", "\"\""])), 0.5),
+        ]),
+    ]
+    .boxed()
 }
 
 /// Documents that stress the deserializer's budgets on their own: nesting
