@@ -220,6 +220,11 @@ fn a_failed_run_recorded_in_one_process_replays_in_another() {
     assert_eq!(manifest["status"], "failed", "{manifest}");
     assert_eq!(manifest["board"], "mps2-an385");
     assert_eq!(manifest["args"], serde_json::json!(["undef"]));
+    assert!(
+        manifest["image"].as_str().unwrap().ends_with("fault.elf"),
+        "{manifest}"
+    );
+    assert_eq!(manifest["files"][0]["path"], "fault.elf", "{manifest}");
     let command = std::fs::read_to_string(folder.join("qemu-command.json")).unwrap();
     assert!(command.contains("rr=record"), "{command}");
 

@@ -19,7 +19,7 @@ use crate::backend::{
 };
 use crate::board::BoardProfile;
 use crate::report::Status;
-use crate::scenario::{Clock, RecordMode};
+use crate::scenario::{Clock, ImageRef, RecordMode};
 use crate::workspace::Workspace;
 
 /// The manifest's file name in a recording.
@@ -284,7 +284,11 @@ pub(super) fn finish(
         board: job.board.name.clone(),
         image: match &job.image {
             plan::ImageSource::Built(name) => name.clone(),
-            plan::ImageSource::Files(files) => format!("{files:?}"),
+            plan::ImageSource::Files(ImageRef::Named(name)) => name.clone(),
+            plan::ImageSource::Files(ImageRef::Elf(elf)) => elf.display().to_string(),
+            plan::ImageSource::Files(ImageRef::Linux { kernel, .. }) => {
+                kernel.display().to_string()
+            }
         },
         files,
         args: job.args.clone(),
