@@ -594,29 +594,42 @@ fn debug(path: &Path, port: u16, variant: Option<&str>) -> anyhow::Result<Outcom
     let end = runtime.block_on(async {
         let cancel = CancellationToken::new();
         tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
-        runner::serve_debugger(&job, &images, port, cancel, |event| match event {
-            DebugEvent::Ready(endpoint) => print_endpoint(&name, &board, &endpoint),
-            DebugEvent::Serial(bytes) => {
-                use std::io::Write as _;
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&bytes);
-                let _ = out.flush();
-            }
+        runner::serve_debugger(&job, &images, port, cancel, |event| {
+            show_debug_event(&name, &board, event);
         })
         .await
     });
+    Ok(debug_outcome(end, "target"))
+}
+
+/// Shows what a debug session reports: the bridge's endpoint and the gdb
+/// line once it is ready, then the target's serial output as it comes.
+fn show_debug_event(name: &str, board: &str, event: DebugEvent) {
+    match event {
+        DebugEvent::Ready(endpoint) => print_endpoint(name, board, &endpoint),
+        DebugEvent::Serial(bytes) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&bytes);
+            let _ = out.flush();
+        }
+    }
+}
+
+/// Says how a debug session of `what` (the target, the replay) ended.
+fn debug_outcome(end: Result<ServeEnd, String>, what: &str) -> Outcome {
     match end {
         Ok(ServeEnd::Stopped) => {
-            eprintln!("stopped; the target is shut down");
-            Ok(Outcome::Passed)
+            eprintln!("stopped; the {what} is shut down");
+            Outcome::Passed
         }
         Ok(ServeEnd::Exited(exit)) => {
-            eprintln!("the target ended: {exit:?}");
-            Ok(Outcome::Passed)
+            eprintln!("the {what} ended: {exit:?}");
+            Outcome::Passed
         }
         Err(e) => {
             eprintln!("error: {e}");
-            Ok(Outcome::Failed)
+            Outcome::Failed
         }
     }
 }
@@ -645,31 +658,12 @@ fn debug_replay(recording: &Path, port: u16) -> anyhow::Result<Outcome> {
     let end = runtime.block_on(async {
         let cancel = CancellationToken::new();
         tokio::spawn(cancel_on_ctrl_c(cancel.clone()));
-        runner::serve_replay(recording, &ws, port, cancel, |event| match event {
-            DebugEvent::Ready(endpoint) => print_endpoint(&name, &manifest.board, &endpoint),
-            DebugEvent::Serial(bytes) => {
-                use std::io::Write as _;
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(&bytes);
-                let _ = out.flush();
-            }
+        runner::serve_replay(recording, &ws, port, cancel, |event| {
+            show_debug_event(&name, &manifest.board, event);
         })
         .await
     });
-    match end {
-        Ok(ServeEnd::Stopped) => {
-            eprintln!("stopped; the replay is shut down");
-            Ok(Outcome::Passed)
-        }
-        Ok(ServeEnd::Exited(exit)) => {
-            eprintln!("the replay ended: {exit:?}");
-            Ok(Outcome::Passed)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(Outcome::Failed)
-        }
-    }
+    Ok(debug_outcome(end, "replay"))
 }
 
 /// Tells the user how to attach: a gdb command line and a VS Code
