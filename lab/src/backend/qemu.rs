@@ -41,6 +41,9 @@ use crate::scratch::ScratchDir;
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the QMP handshake may take.
 const QMP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a recording or replaying QEMU may take to answer the `cont`
+/// that starts its guest.
+const REPLAY_QMP_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long to wait for a killed QEMU to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a debug session may take to reach QEMU's gdbstub.
@@ -518,7 +521,14 @@ impl QemuTarget {
         };
         // An armed catch has already resumed the machine through the stub.
         if !halted && fault_catch.is_none() {
-            match qmp.execute(qapi::qmp::cont {}, QMP_TIMEOUT).await {
+            // A recording or replaying QEMU's monitor waits its turn with the
+            // recorded CPU: on a busy host its first reply can take seconds.
+            let deadline = if self.replay.is_some() {
+                REPLAY_QMP_TIMEOUT
+            } else {
+                QMP_TIMEOUT
+            };
+            match qmp.execute(qapi::qmp::cont {}, deadline).await {
                 // A guest that exits at once can take QEMU down before the
                 // reply is sent; the next step sees how it ended.
                 Ok(_) | Err(QmpError::Disconnected { .. }) => {}
