@@ -215,13 +215,14 @@ pub(crate) fn timeline(timeline: &Timeline) -> Result<String, ReportError> {
     })
 }
 
-/// The series legend of a chart, at its lower right.
+/// The series legend of a chart, at `position`.
 fn legend<'a, X: Ranged, Y: Ranged>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
 ) -> Drawn {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .label_font((FONT, 12))
@@ -288,13 +289,7 @@ pub(crate) fn pause_histogram(variant: &str, kinds: &Pauses) -> Result<String, R
                 .label(kind.as_str())
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], style));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 12))
-            .draw()
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -337,13 +332,7 @@ pub(crate) fn pause_timeline(variant: &str, kinds: &Pauses) -> Result<String, Re
                 .label(kind.as_str())
                 .legend(move |(x, y)| Circle::new((x + 6, y), 4, style.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 12))
-            .draw()
+        legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
 }
 
@@ -385,7 +374,7 @@ pub(crate) fn latency_cdf(variants: &[(String, Vec<f64>)]) -> Result<String, Rep
                 .label(variant.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
         }
-        legend(&mut chart)
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 
@@ -440,13 +429,7 @@ pub(crate) fn trend(trend: &Trend) -> Result<String, ReportError> {
                 });
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 12))
-            .draw()
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)
     })
 }
 
