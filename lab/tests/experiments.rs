@@ -151,6 +151,44 @@ fn the_leak_is_found_only_where_there_is_one() {
 }
 
 #[test]
+fn the_seed_leak_runs_out_of_memory_and_its_clean_variant_stays_flat() {
+    let results = library()["results"].as_array().unwrap();
+    let runs: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["scenario"] == "leak-seed")
+        .collect();
+    assert_eq!(runs.len(), 6, "{runs:?}");
+    let budget = 256.0 * 1024.0;
+    for r in runs {
+        assert_eq!(r["status"], "passed", "{r}");
+        let leaking = r["variant"].as_str().unwrap().ends_with("-leak");
+        let trend = find_step_detail(r, "trend");
+        assert_eq!(
+            trend["direction"],
+            if leaking { "rising" } else { "flat" },
+            "{r}"
+        );
+        let m = &r["metrics"];
+        let number = |name: &str| m[name].as_f64().unwrap_or_else(|| panic!("no {name}: {r}"));
+        if leaking {
+            // A 4 KiB buffer and its closure every 10 ms: at least 0.1 B/µs
+            // even with an engine's slower ticks.
+            assert!(number("heap_slope") > 0.1, "{r}");
+            // The allocator refused once the heap was nearly all used, and
+            // the engine's error came at or after that refusal.
+            let used = number("alloc_fail_used");
+            assert!(used > 0.9 * budget && used <= budget, "{r}");
+            let fail = number("alloc_fail_us");
+            assert!(fail > 0.0 && number("oom_error_us") >= fail, "{r}");
+            assert!(number("alloc_refusals") >= 1.0, "{r}");
+        } else {
+            assert!(m.get("alloc_fail_us").is_none(), "{r}");
+            assert!(number("heap_peak") < budget / 2.0, "{r}");
+        }
+    }
+}
+
+#[test]
 fn a_register_write_costs_more_through_an_engine() {
     for board in ["m3", "m7"] {
         let native = metric("peripheral-poke", &format!("native-{board}"), "poke_us");

@@ -7,7 +7,8 @@
  *   sample_us=N  interval of the HEAP samples in the timer loop (10000)
  *
  * Globals for the scripts: print(...), setTimeout(fn, ms), clearTimeout(id),
- * gc(), poke(addr, value), peek(addr). Report lines: see ../jscommon/bench.h.
+ * setInterval(fn, ms), clearInterval(id), gc(), poke(addr, value),
+ * peek(addr). Report lines: see ../jscommon/bench.h.
  * Every mark-and-sweep run (voluntary, emergency or from gc()) is timed by
  * the wrapper that ../jscommon/patch_source.py puts around
  * duk_heap_mark_and_sweep in the build's copy of duktape.c.
@@ -58,13 +59,17 @@ static duk_ret_t dk_print(duk_context *ctx)
   return 0;
 }
 
-/* setTimeout(fn, ms): the callback waits in the global stash under its id. */
-static duk_ret_t dk_set_timeout(duk_context *ctx)
+/* setTimeout(fn, ms) and setInterval(fn, ms) (magic 1): the callback
+ * waits in the global stash under its id, an interval's until it is
+ * cleared. */
+static duk_ret_t dk_set_timer(duk_context *ctx)
 {
+  uint32_t ms;
   int id;
 
   duk_require_function(ctx, 0);
-  id = lab_timer_add((uint32_t)duk_to_uint32(ctx, 1));
+  ms = (uint32_t)duk_to_uint32(ctx, 1);
+  id = duk_get_current_magic(ctx) ? lab_interval_add(ms) : lab_timer_add(ms);
   if (id < 0)
     return duk_error(ctx, DUK_ERR_RANGE_ERROR, "too many timers");
   duk_push_global_stash(ctx);
@@ -74,7 +79,8 @@ static duk_ret_t dk_set_timeout(duk_context *ctx)
   return 1;
 }
 
-static duk_ret_t dk_clear_timeout(duk_context *ctx)
+/* clearTimeout(id) and clearInterval(id). */
+static duk_ret_t dk_clear_timer(duk_context *ctx)
 {
   int id = duk_to_int(ctx, 0);
 
@@ -106,8 +112,8 @@ static duk_ret_t dk_peek(duk_context *ctx)
 
 static const duk_function_list_entry dk_globals[] = {
     {"print", dk_print, DUK_VARARGS},
-    {"setTimeout", dk_set_timeout, 2},
-    {"clearTimeout", dk_clear_timeout, 1},
+    {"clearTimeout", dk_clear_timer, 1},
+    {"clearInterval", dk_clear_timer, 1},
     {"gc", dk_gc, 0},
     {"poke", dk_poke, 2},
     {"peek", dk_peek, 1},
@@ -161,6 +167,11 @@ int main(int argc, char **argv)
   dk_ctx = ctx;
   duk_push_global_object(ctx);
   duk_put_function_list(ctx, -1, dk_globals);
+  duk_push_c_function(ctx, dk_set_timer, 2);
+  duk_put_prop_string(ctx, -2, "setTimeout");
+  duk_push_c_function(ctx, dk_set_timer, 2);
+  duk_set_magic(ctx, -1, 1);
+  duk_put_prop_string(ctx, -2, "setInterval");
   duk_pop(ctx);
   lab_phase("engine_created");
 
@@ -168,16 +179,18 @@ int main(int argc, char **argv)
   if (duk_pcompile_lstring_filename(ctx, 0, script->src, script->len) != 0)
     return dk_finish(dk_error(ctx));
   lab_phase("script_parsed");
-  run_start = rt_micros();
+  run_start = lab_run_begin();
   if (duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS)
     return dk_finish(dk_error(ctx));
   duk_pop(ctx);
 
-  /* Timer loop: callbacks in due order until none is left. */
+  /* Timer loop: callbacks in due order until none is left; an interval's
+   * callback stays in the stash. */
   while ((id = lab_timer_next(dk_sample)) >= 0) {
     duk_push_global_stash(ctx);
     duk_get_prop_index(ctx, -1, (duk_uarridx_t)id);
-    duk_del_prop_index(ctx, -2, (duk_uarridx_t)id);
+    if (!lab_timer_repeats(id))
+      duk_del_prop_index(ctx, -2, (duk_uarridx_t)id);
     if (unprotected) {
       /* An error here is outside any protected call: dk_fatal. */
       duk_call(ctx, 0);

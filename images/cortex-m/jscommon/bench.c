@@ -7,7 +7,8 @@
 #include "bench.h"
 
 const char *const lab_workloads[] = {
-    "hello", "gc", "leak", "clean", "throw", "oom", "poke", "abort", NULL,
+    "hello", "gc", "leak", "clean", "throw", "oom", "poke", "abort",
+    "timerleak", "timerclean", NULL,
 };
 
 void lab_usage(const char *engine)
@@ -90,6 +91,14 @@ void lab_phase(const char *name)
   rt_printf("PHASE %s us=%llu\n", name, (unsigned long long)rt_micros());
 }
 
+static uint64_t run_begin_us;
+
+uint64_t lab_run_begin(void)
+{
+  run_begin_us = rt_micros();
+  return run_begin_us;
+}
+
 void lab_after_print(void)
 {
   static int printed;
@@ -151,6 +160,27 @@ size_t lab_heap_used;
 size_t lab_heap_peak;
 size_t lab_heap_limit = (size_t)-1;
 unsigned lab_alloc_failures;
+static uint64_t alloc_fail_us;
+static size_t alloc_fail_used;
+
+void lab_alloc_failed(size_t used)
+{
+  if (lab_alloc_failures++ == 0) {
+    alloc_fail_us = rt_micros();
+    alloc_fail_used = used;
+  }
+}
+
+void lab_alloc_fail_report(void)
+{
+  if (lab_alloc_failures != 0)
+    rt_printf("ALLOC_FAIL us=%llu run_us=%llu used=%u error_us=%llu refusals=%u\n",
+              (unsigned long long)alloc_fail_us,
+              (unsigned long long)(alloc_fail_us > run_begin_us
+                                       ? alloc_fail_us - run_begin_us : 0),
+              (unsigned)alloc_fail_used, (unsigned long long)rt_micros(),
+              lab_alloc_failures);
+}
 
 static void lab_account(size_t add, size_t sub)
 {
@@ -165,7 +195,7 @@ void *lab_malloc(size_t size)
 
   if (size > lab_heap_limit - lab_heap_used ||
       (b = malloc(sizeof *b + size)) == NULL) {
-    lab_alloc_failures++;
+    lab_alloc_failed(lab_heap_used);
     return NULL;
   }
   b->size = size;
@@ -198,12 +228,12 @@ void *lab_realloc(void *ptr, size_t size)
   b = (lab_block *)ptr - 1;
   old = b->size;
   if (size > old && size - old > lab_heap_limit - lab_heap_used) {
-    lab_alloc_failures++;
+    lab_alloc_failed(lab_heap_used);
     return NULL;
   }
   nb = realloc(b, sizeof *nb + size);
   if (nb == NULL) {
-    lab_alloc_failures++;
+    lab_alloc_failed(lab_heap_used);
     return NULL;
   }
   nb->size = size;
@@ -216,25 +246,52 @@ void *lab_realloc(void *ptr, size_t size)
 typedef struct {
   int used;
   uint32_t seq;
+  uint32_t period_ms; /* 0: one-shot */
   uint64_t due_us;
 } lab_timer;
 
 static lab_timer timers[LAB_TIMERS];
+/* One past the highest slot ever used: the scans stop there, so a few
+ * timers cost what they cost with a small table. */
+static int timers_top;
 static uint32_t timer_seq;
 uint64_t lab_sample_interval_us = 10000;
 static uint64_t next_sample_us;
 
-int lab_timer_add(uint32_t delay_ms)
+/* Takes the lowest free slot: due in delay_ms, then every period_ms. */
+static int lab_timer_take(uint32_t delay_ms, uint32_t period_ms)
 {
   for (int i = 0; i < LAB_TIMERS; i++) {
     if (!timers[i].used) {
       timers[i].used = 1;
       timers[i].seq = timer_seq++;
+      timers[i].period_ms = period_ms;
       timers[i].due_us = rt_micros() + (uint64_t)delay_ms * 1000u;
+      if (i >= timers_top)
+        timers_top = i + 1;
       return i;
     }
   }
   return -1;
+}
+
+int lab_timer_add(uint32_t delay_ms)
+{
+  return lab_timer_take(delay_ms, 0);
+}
+
+int lab_interval_add(uint32_t period_ms)
+{
+  /* As in browsers and Node, an interval repeats no faster than 1 ms. */
+  if (period_ms == 0)
+    period_ms = 1;
+  return lab_timer_take(period_ms, period_ms);
+}
+
+int lab_timer_repeats(int id)
+{
+  return id >= 0 && id < LAB_TIMERS && timers[id].used &&
+         timers[id].period_ms != 0;
 }
 
 void lab_timer_cancel(int id)
@@ -247,7 +304,7 @@ int lab_timer_next(void (*sample)(void))
 {
   int best = -1;
 
-  for (int i = 0; i < LAB_TIMERS; i++) {
+  for (int i = 0; i < timers_top; i++) {
     if (timers[i].used &&
         (best < 0 || timers[i].due_us < timers[best].due_us ||
          (timers[i].due_us == timers[best].due_us &&
@@ -266,7 +323,13 @@ int lab_timer_next(void (*sample)(void))
     if (now >= timers[best].due_us)
       break;
   }
-  timers[best].used = 0;
+  if (timers[best].period_ms != 0) {
+    /* Due again a period after this run starts (as Node reschedules). */
+    timers[best].seq = timer_seq++;
+    timers[best].due_us = rt_micros() + (uint64_t)timers[best].period_ms * 1000u;
+  } else {
+    timers[best].used = 0;
+  }
   return best;
 }
 
@@ -301,6 +364,8 @@ int lab_report_error(const char *message, const char *oom_marker)
   for (const char *p = message; *p != '\0' && *p != '\n'; p++)
     rt_putc(*p);
   rt_putc('\n');
+  if (oom)
+    lab_alloc_fail_report();
   return oom ? LAB_EXIT_OOM : LAB_EXIT_UNCAUGHT;
 }
 

@@ -14,6 +14,12 @@
  *   UNCAUGHT <message>       exit LAB_EXIT_UNCAUGHT
  *   FATAL <message>          then abort(): a system reset (abort workload)
  *   OOM <message>            exit LAB_EXIT_OOM
+ *   ALLOC_FAIL us=N run_us=N used=N error_us=N refusals=N
+ *                            after OOM: the first refused allocation (since
+ *                            reset, and since the script began to run: 0 if
+ *                            it came before), the
+ *                            bytes in use then, when the error reached the
+ *                            embedding, and how many were refused in all
  *   FOOTPRINT heap_peak=N stack_used=N   always last
  */
 #ifndef BENCH_H
@@ -53,6 +59,9 @@ unsigned long lab_opt(int argc, char **argv, const char *key, unsigned long def,
 
 /* Prints "PHASE <name> us=<now>". */
 void lab_phase(const char *name);
+/* The script begins to run (after the parse): returns now, which
+ * ALLOC_FAIL's run_us counts from. */
+uint64_t lab_run_begin(void);
 /* Called by the print bindings after each printed line: the first one
  * prints PHASE first_line. */
 void lab_after_print(void);
@@ -75,14 +84,27 @@ extern unsigned lab_alloc_failures;
 void *lab_malloc(size_t size);
 void *lab_realloc(void *ptr, size_t size);
 void lab_free(void *ptr);
+/* Counts a refused allocation; the first one's time and the bytes in use
+ * then (`used`) are kept for ALLOC_FAIL. lab_malloc/lab_realloc call it; an
+ * engine with an allocator of its own (Micro QuickJS's arena) calls it from
+ * its out-of-memory path. */
+void lab_alloc_failed(size_t used);
+/* Prints the ALLOC_FAIL line when an allocation was refused. */
+void lab_alloc_fail_report(void);
 
-/* Timer queue: lab_timer_add returns an id (>= 0, a slot number below
- * LAB_TIMERS) or -1 when full; lab_timer_next waits until the earliest
- * timer is due (ties: the one added first) and removes and returns it, or
- * returns -1 when there are none. While waiting and between timers it
- * calls the sampler when a HEAP sample is due. */
-#define LAB_TIMERS 32
+/* Timer queue: lab_timer_add (one-shot) and lab_interval_add (repeats
+ * every period_ms until cancelled) return an id (>= 0, a slot number below
+ * LAB_TIMERS; the lowest free one) or -1 when full; lab_timer_next waits
+ * until the earliest timer is due (ties: the one added first) and returns
+ * it, or returns -1 when there are none: a one-shot timer is removed, an
+ * interval is due again period_ms later (lab_timer_repeats tells which).
+ * While waiting and between timers it calls the sampler when a HEAP
+ * sample is due. Room for the timerleak workload's intervals: one per
+ * 4 KiB buffer it keeps. */
+#define LAB_TIMERS 256
 int lab_timer_add(uint32_t delay_ms);
+int lab_interval_add(uint32_t period_ms);
+int lab_timer_repeats(int id);
 void lab_timer_cancel(int id);
 int lab_timer_next(void (*sample)(void));
 /* Interval between HEAP samples (µs); 0 disables them. */

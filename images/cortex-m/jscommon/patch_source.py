@@ -13,11 +13,14 @@ KIND is one of:
                    passed through untimed).
   mquickjs         SRC = mquickjs.c. The same for JS_GC2 (the collector
                    behind JS_GC and the automatic collection in
-                   check_free_mem), and appends lab_mqjs_mem(), which
-                   reports the arena bytes in use.
+                   check_free_mem); JS_ThrowOutOfMemory (every refused
+                   allocation in the arena ends there) first calls
+                   lab_mqjs_oom(ctx); appends lab_mqjs_mem(), which reports
+                   the arena bytes in use.
   mquickjs-stdlib  SRC = mqjs_stdlib.c (the stdlib definition compiled into
-                   the host-side table generator). Adds the globals poke(addr,
-                   value) and peek(addr) after clearTimeout.
+                   the host-side table generator). Adds the globals
+                   setInterval(fn, ms), clearInterval(id), poke(addr, value)
+                   and peek(addr) after clearTimeout.
 
 Every edit replaces an exact anchor that must occur exactly once, so a
 different engine version fails the build loudly instead of silently losing a
@@ -61,11 +64,20 @@ PATCHES = {
             "}\n"
             "static void __attribute__((noinline)) lab__JS_GC2(JSContext *ctx, BOOL keep_atoms)\n{\n",
         ),
+        (
+            "JSValue JS_ThrowOutOfMemory(JSContext *ctx)\n{\n",
+            "/* lab: out-of-memory hook (images/cortex-m/jscommon/patch_source.py) */\n"
+            "void lab_mqjs_oom(JSContext *ctx);\n"
+            "JSValue JS_ThrowOutOfMemory(JSContext *ctx)\n{\n"
+            "    lab_mqjs_oom(ctx);\n",
+        ),
     ],
     "mquickjs-stdlib": [
         (
             '    JS_CFUNC_DEF("clearTimeout", 1, js_clearTimeout),\n',
             '    JS_CFUNC_DEF("clearTimeout", 1, js_clearTimeout),\n'
+            '    JS_CFUNC_DEF("setInterval", 2, js_setInterval),\n'
+            '    JS_CFUNC_DEF("clearInterval", 1, js_clearTimeout),\n'
             '    JS_CFUNC_DEF("poke", 2, js_poke),\n'
             '    JS_CFUNC_DEF("peek", 1, js_peek),\n',
         ),

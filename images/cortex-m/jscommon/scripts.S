@@ -26,3 +26,5 @@ lab_js_\name\()_end:
   LAB_SCRIPT oom
   LAB_SCRIPT poke
   LAB_SCRIPT abort
+  LAB_SCRIPT timerleak
+  LAB_SCRIPT timerclean

@@ -15,6 +15,7 @@ JSValue js_performance_now(JSContext *ctx, JSValue *this_val, int argc, JSValue 
 JSValue js_load(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_setTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_clearTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
+JSValue js_setInterval(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_poke(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_peek(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 

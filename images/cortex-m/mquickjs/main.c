@@ -9,8 +9,9 @@
  *   sample_us=N  interval of the HEAP samples in the timer loop (10000)
  *
  * Globals for the scripts: print(...), console.log, setTimeout(fn, ms),
- * clearTimeout(id), gc(), poke(addr, value), peek(addr), Date.now(),
- * performance.now() (ms since reset). Report lines: ../jscommon/bench.h.
+ * clearTimeout(id), setInterval(fn, ms), clearInterval(id), gc(),
+ * poke(addr, value), peek(addr), Date.now(), performance.now() (ms since
+ * reset). Report lines: ../jscommon/bench.h.
  * Every collection (JS_GC2: automatic, from gc() and JS_GC) is timed by the
  * wrapper that ../jscommon/patch_source.py adds to the build's mquickjs.c.
  * The heap figures are arena bytes in use: the context and heap growing up
@@ -28,6 +29,7 @@ extern char __heap_end__[];
 
 /* Added to mquickjs.c by patch_source.py. */
 void lab_mqjs_mem(JSContext *ctx, size_t *heap, size_t *stack);
+void lab_mqjs_oom(JSContext *ctx);
 
 
 static JSContext *mq_ctx;
@@ -42,6 +44,16 @@ static size_t mq_used(void)
   if (heap + stack > mq_peak)
     mq_peak = heap + stack;
   return heap + stack;
+}
+
+/* Called by JS_ThrowOutOfMemory (patched in): the arena refused an
+ * allocation. */
+void lab_mqjs_oom(JSContext *ctx)
+{
+  size_t heap, stack;
+
+  lab_mqjs_mem(ctx, &heap, &stack);
+  lab_alloc_failed(heap + stack);
 }
 
 /* Before every collection: the arena is at its fullest. */
@@ -113,22 +125,38 @@ JSValue js_load(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
 static JSGCRef mq_timer_func[LAB_TIMERS];
 static int mq_timer_live[LAB_TIMERS];
 
-JSValue js_setTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+/* setTimeout and setInterval: the callback is held by a GC reference
+ * until it has run (one-shot) or is cleared. */
+static JSValue mq_set_timer(JSContext *ctx, JSValue *argv, int repeat)
 {
   int delay, id;
+  uint32_t ms;
 
-  (void)this_val;
-  (void)argc;
   if (!JS_IsFunction(ctx, argv[0]))
     return JS_ThrowTypeError(ctx, "not a function");
   if (JS_ToInt32(ctx, &delay, argv[1]))
     return JS_EXCEPTION;
-  id = lab_timer_add(delay < 0 ? 0u : (uint32_t)delay);
+  ms = delay < 0 ? 0u : (uint32_t)delay;
+  id = repeat ? lab_interval_add(ms) : lab_timer_add(ms);
   if (id < 0)
     return JS_ThrowInternalError(ctx, "too many timers");
   *JS_AddGCRef(ctx, &mq_timer_func[id]) = argv[0];
   mq_timer_live[id] = 1;
   return JS_NewInt32(ctx, id);
+}
+
+JSValue js_setTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+{
+  (void)this_val;
+  (void)argc;
+  return mq_set_timer(ctx, argv, 0);
+}
+
+JSValue js_setInterval(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+{
+  (void)this_val;
+  (void)argc;
+  return mq_set_timer(ctx, argv, 1);
 }
 
 static void mq_timer_drop(JSContext *ctx, int id)
@@ -238,18 +266,20 @@ int main(int argc, char **argv)
   if (JS_IsException(val))
     return mq_finish(mq_error(ctx));
   lab_phase("script_parsed");
-  run_start = rt_micros();
+  run_start = lab_run_begin();
   val = JS_Run(ctx, val);
   if (JS_IsException(val))
     return mq_finish(mq_error(ctx));
 
-  /* Timer loop: callbacks in due order until none is left. */
+  /* Timer loop: callbacks in due order until none is left; an interval
+   * keeps its callback. */
   while ((id = lab_timer_next(mq_sample)) >= 0) {
     if (JS_StackCheck(ctx, 2))
       return mq_finish(mq_error(ctx));
     JS_PushArg(ctx, mq_timer_func[id].val); /* function */
     JS_PushArg(ctx, JS_NULL);               /* this */
-    mq_timer_drop(ctx, id);
+    if (!lab_timer_repeats(id))
+      mq_timer_drop(ctx, id);
     if (JS_IsException(JS_Call(ctx, 0))) {
       if (strcmp(script->name, "abort") == 0) {
         /* The abort workload's embedding takes an error that escapes a

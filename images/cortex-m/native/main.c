@@ -145,6 +145,77 @@ static int run_timers(int leak)
   return 0;
 }
 
+/* timerleak.js / timerclean.js: a 10 ms interval; each tick allocates a
+ * 4 KiB buffer (zeroed, as a Uint8Array) and a reader, the closure: the
+ * context of a 1 s interval that reads the buffer, kept by timer id. leak
+ * never cancels a reader's interval, so the timer list keeps every buffer
+ * until malloc fails; clean cancels the previous one and frees it, and
+ * stops after TIMER_TICKS ticks. */
+enum { TICK_MS = 10, READ_MS = 1000, TIMER_TICKS = 400, BUF_BYTES = 4096 };
+
+typedef struct {
+  uint8_t *data;
+} reader;
+
+static reader *readers[LAB_TIMERS]; /* by the id of the reader's interval */
+static unsigned reader_sink;        /* what the readers read */
+
+static void reader_free(int id)
+{
+  lab_timer_cancel(id);
+  lab_free(readers[id]->data);
+  lab_free(readers[id]);
+  readers[id] = NULL;
+}
+
+/* One tick; returns 0, -1 when malloc failed or -2 when the timer list is
+ * full. */
+static int timer_tick(int leak, int ticker, int *last)
+{
+  reader *r = lab_malloc(sizeof *r);
+  int id;
+
+  if (r == NULL)
+    return -1;
+  r->data = lab_malloc(BUF_BYTES);
+  if (r->data == NULL) {
+    lab_free(r);
+    return -1;
+  }
+  memset(r->data, 0, BUF_BYTES);
+  r->data[0] = (uint8_t)ticks;
+  if (!leak && *last >= 0)
+    reader_free(*last);
+  id = lab_interval_add(READ_MS);
+  if (id < 0)
+    return -2;
+  readers[id] = r;
+  *last = id;
+  ticks++;
+  if (!leak && ticks == TIMER_TICKS) {
+    char line[32];
+    reader_free(*last);
+    lab_timer_cancel(ticker);
+    snprintf(line, sizeof line, "timerclean ticks=%d", ticks);
+    say(line);
+  }
+  return 0;
+}
+
+static int run_timer_leak(int leak)
+{
+  int ticker = lab_interval_add(TICK_MS), last = -1, id, status;
+
+  while ((id = lab_timer_next(sample)) >= 0) {
+    if (id != ticker) {
+      reader_sink += readers[id]->data[0];
+    } else if ((status = timer_tick(leak, ticker, &last)) != 0) {
+      return status;
+    }
+  }
+  return 0;
+}
+
 /* oom.js: 1.3 KB strings kept until allocation fails. */
 static int run_oom(void)
 {
@@ -174,6 +245,7 @@ static int run_oom(void)
     hog[n] = s;
   }
   rt_printf("OOM out of memory after %lu strings\n", n);
+  lab_alloc_fail_report();
   return LAB_EXIT_OOM;
 }
 
@@ -194,7 +266,7 @@ int main(int argc, char **argv)
   lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
   lab_phase("engine_created");
   lab_phase("script_parsed");
-  run_start = rt_micros();
+  run_start = lab_run_begin();
 
   if (strcmp(w, "hello") == 0) {
     say("hello from c");
@@ -202,6 +274,13 @@ int main(int argc, char **argv)
     status = run_gc();
   } else if (strcmp(w, "leak") == 0 || strcmp(w, "clean") == 0) {
     status = run_timers(strcmp(w, "leak") == 0);
+  } else if (strcmp(w, "timerleak") == 0 || strcmp(w, "timerclean") == 0) {
+    status = run_timer_leak(strcmp(w, "timerleak") == 0);
+    if (status == -2) {
+      rt_printf("UNCAUGHT RangeError: too many timers\n");
+      lab_footprint(lab_heap_peak);
+      return LAB_EXIT_UNCAUGHT;
+    }
   } else if (strcmp(w, "throw") == 0) {
     say("throwing");
     rt_printf("UNCAUGHT Error: boom\n");
@@ -230,6 +309,7 @@ int main(int argc, char **argv)
   }
   if (status != 0) {
     rt_printf("OOM out of memory\n");
+    lab_alloc_fail_report();
     lab_footprint(lab_heap_peak);
     return LAB_EXIT_OOM;
   }
