@@ -375,11 +375,7 @@ fn restore_keeps_the_saved_disk(board: &str) {
         .step("power-cut: {mode: abrupt}")
         .step("power-on: {}")
         .step("wait-serial: {match: 'LAB disk /data', timeout: 90s}");
-    s = shell(
-        s,
-        "echo KEPT=$(cat /data/after.txt)",
-        "KEPT=(?P<kept>\\d+)",
-    );
+    s = shell(s, "echo KEPT=$(cat /data/after.txt)", "KEPT=(?P<kept>\\d+)");
     let file = s.write(dir, "snap.yaml");
     let mut lab = common::lab();
     lab.env("LAB_SNAPSHOTS", dir.join("snapshots"));
