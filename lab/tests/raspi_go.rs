@@ -130,3 +130,44 @@ fn the_footprint_experiment_restores_its_held_warm_up_and_passes_on_virt() {
     // before it waited: the same figures under clock: virtual.
     assert_eq!(first["metrics"], second["metrics"]);
 }
+
+#[test]
+fn the_escaping_parser_allocates_on_every_parse_and_the_build_says_why_on_virt() {
+    // The build's -gcflags='-m -m' verdict, as the image ships it.
+    let out = common::built_image_dir("raspi/go", "virt-a53");
+    let summary = std::fs::read_to_string(out.join("escape-analysis.txt")).unwrap();
+    assert!(
+        summary.contains("func=parseSensorPtr heap=1: ")
+            && summary.contains("&Reading{} escapes to heap"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("func=parseSensorValue heap=0: ")
+            && summary.contains("&Reading{} does not escape"),
+        "{summary}"
+    );
+    // The checked-in experiment on virt only (raspi3b runs the same program).
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/raspi/escape-analysis.yaml");
+    let mut lab = common::lab();
+    lab.env("LAB_SNAPSHOTS", dir.path().join("snapshots"));
+    let ran = lab_run_with(
+        &mut lab,
+        dir.path(),
+        &file,
+        &["--board", "virt-a53", "-j", "1"],
+    );
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.each("variant"), ["pointer-virt", "value-virt"]);
+    let (pointer, value) = (&ran.results()[0], &ran.results()[1]);
+    // The program printed its function's verdict from the build.
+    assert_eq!(metric(pointer, "result_on_heap"), 1.0, "{pointer}");
+    assert_eq!(metric(value, "result_on_heap"), 0.0, "{value}");
+    // One heap allocation per parse against none (the GC's own aside).
+    assert!(metric(pointer, "mallocs") >= 200_000.0, "{pointer}");
+    assert!(
+        metric(pointer, "mallocs_per_s") > 100.0 * metric(value, "mallocs_per_s").max(1.0),
+        "{pointer}\n{value}"
+    );
+    assert!(metric(value, "ns_per_parse") > 0.0, "{value}");
+}

@@ -7,11 +7,14 @@
 // once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started (the clock /proc/timer_list and Node's process.hrtime read).
 //
-// With LAB_HOLD=1 in the environment, the gc, crash and footprint modes
-// wait after the ready line, on the first start only, until a line arrives
+// With LAB_HOLD=1 in the environment, the gc, crash, footprint and escape
+// modes wait after the ready line, on the first start only, until a line arrives
 // on stdin, print "GO resumed t_us=<µs>" and only then do their work: the
 // lab saves a snapshot while the program waits (warm-up:), and every run
 // restored from it sends the line.
+//
+// Mode escape (escape.go) is the escape-analysis experiment: `app escape
+// pointer|value`.
 //
 // Mode ota (ota.go) is the A/B update of the power-loss experiment: it
 // prints "READY version=V" instead of the ready line above.
@@ -38,7 +41,7 @@ func nowUs() int64 {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint|ota")
+	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint|escape pointer|value|ota")
 	os.Exit(64)
 }
 
@@ -63,6 +66,12 @@ func main() {
 	case "footprint":
 		ready(mode)
 		footprint()
+	case "escape":
+		if len(os.Args) < 3 {
+			usage()
+		}
+		ready(mode)
+		escape(os.Args[2])
 	case "ota":
 		// The power-loss update (ota.go): its own READY line, after
 		// checking its storage.
