@@ -7,11 +7,11 @@
 // once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started: process.hrtime reads it (libuv's uv_hrtime).
 //
-// With LAB_HOLD=1 in the environment, the gc, crash and footprint modes
-// wait after the ready line, on the first start only, until a line arrives
-// on stdin, print "NODE resumed t_us=<µs>" and only then do their work: the
-// lab saves a snapshot while the program waits (warm-up:), and every run
-// restored from it sends the line.
+// With LAB_HOLD=1 in the environment, the gc, crash, footprint, leak and
+// leakclean modes wait after the ready line, on the first start only, until
+// a line arrives on stdin, print "NODE resumed t_us=<µs>" and only then do
+// their work: the lab saves a snapshot while the program waits (warm-up:),
+// and every run restored from it sends the line.
 'use strict';
 const startUs = process.hrtime.bigint() / 1000n;
 const nowUs = () => process.hrtime.bigint() / 1000n;
@@ -96,6 +96,97 @@ function gcPressure() {
   }
   const kept = live.reduce((n, m) => n + m.size, 0);
   print(`NODE done rounds=${ROUNDS} objects=${objects} live=${kept} t_us=${nowUs() - begin}`);
+}
+
+// The seed's leak (3.3; Node only), as images/cortex-m/js/timerleak.js: every TICK_MS
+// a tick allocates a 4 KiB Uint8Array and starts a READ_MS interval whose
+// callback is a closure over it. In `leak` nobody clears those intervals,
+// so Node's timer list keeps every closure and buffer alive; `leakclean`
+// clears the previous tick's interval first. The ticks run WARM_MS before the
+// first sample: meanwhile V8 compiles and optimises the tick and its heap
+// grows by a few hundred KB in either mode (on raspi3b that alone made the
+// clean run's 20 s rise by 14%). Then every SAMPLE_MS, after a full
+// collection when node runs with --expose-gc, it prints
+//   NODE heap t_us=<µs> used=<heapUsed + arrayBuffers> heap_used=<n> array_buffers=<n> external=<n> rss_kb=<VmRSS>
+// V8 keeps a Uint8Array's 4 KiB outside its heap (in arrayBuffers, which
+// external includes), so heapUsed grows only by the small objects: the
+// Timeout, the closure, its context and the typed array's wrappers. After
+// the run's seconds from the first sample (the next argument; 20 when
+// absent) it prints
+// "NODE done mode=<mode> ticks=<n> heap_used_slope=<B/µs>
+// array_buffers_slope=<B/µs> rss_kb=<n> t_us=<µs the run took>" (least-squares
+// slopes over the samples) and exits 0; with 0 seconds it runs until Node
+// fails (under --max-old-space-size, V8's heap limit). Each sample line ends
+// with run_us=<µs since the ticks began>; t_us of the done line counts from
+// there too.
+const TICK_MS = 10;
+const READ_MS = 1000;
+const SAMPLE_MS = 500;
+const WARM_MS = 10000;
+
+// The least-squares slope of y over x.
+function slope(points) {
+  const n = points.length;
+  const mx = points.reduce((s, p) => s + p[0], 0) / n;
+  const my = points.reduce((s, p) => s + p[1], 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (const [x, y] of points) {
+    sxy += (x - mx) * (y - my);
+    sxx += (x - mx) * (x - mx);
+  }
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+function timerLeak(clean) {
+  const arg = process.argv[3] === undefined ? '20' : process.argv[3];
+  if (!/^\d+$/.test(arg)) {
+    process.stderr.write(`leak: the run's seconds must be a whole number, not ${arg}\n`);
+    process.exit(64);
+  }
+  const runUs = BigInt(arg) * 1000000n;
+  hold();
+  const start = nowUs();
+  let begin = start;
+  const heap = [];
+  const buffers = [];
+  let ticks = 0;
+  let reader = null;
+  const sample = () => {
+    if (typeof global.gc === 'function') global.gc();
+    const m = process.memoryUsage();
+    const t = nowUs();
+    heap.push([Number(t), m.heapUsed]);
+    buffers.push([Number(t), m.arrayBuffers]);
+    print(`NODE heap t_us=${t} used=${m.heapUsed + m.arrayBuffers} heap_used=${m.heapUsed} ` +
+      `array_buffers=${m.arrayBuffers} external=${m.external} rss_kb=${status('VmRSS')} run_us=${t - start}`);
+  };
+  const ticker = setInterval(() => {
+    const data = new Uint8Array(4096);
+    data[0] = ticks & 255;
+    if (clean && reader !== null) clearInterval(reader);
+    reader = setInterval(() => data[0], READ_MS);
+    ticks += 1;
+  }, TICK_MS);
+  let sampler = null;
+  setTimeout(() => {
+    begin = nowUs();
+    sample();
+    sampler = setInterval(() => {
+      sample();
+      if (runUs === 0n || nowUs() - begin < runUs) return;
+      finish();
+    }, SAMPLE_MS);
+  }, WARM_MS);
+  const finish = () => {
+    clearInterval(ticker);
+    clearInterval(sampler);
+    print(`NODE done mode=${clean ? 'leakclean' : 'leak'} ticks=${ticks} ` +
+      `heap_used_slope=${slope(heap).toFixed(5)} array_buffers_slope=${slope(buffers).toFixed(5)} ` +
+      `rss_kb=${status('VmRSS')} t_us=${nowUs() - start}`);
+    // The leaked intervals would keep the event loop alive for ever.
+    process.exit(0);
+  };
 }
 
 // A "<key>: <n> kB" line of /proc/self/status.
@@ -183,10 +274,13 @@ function footprint() {
 }
 
 print(`NODE start t_us=${startUs}`);
-const modes = { cold: phases, gc: gcPressure, msg: messages, crash, footprint };
+const modes = {
+  cold: phases, gc: gcPressure, msg: messages, crash, footprint,
+  leak: () => timerLeak(false), leakclean: () => timerLeak(true),
+};
 const mode = process.argv[2];
 if (!Object.hasOwn(modes, mode)) {
-  process.stderr.write('usage: app.js cold|gc|msg|crash|footprint\n');
+  process.stderr.write('usage: app.js cold|gc|msg|crash|footprint|leak|leakclean\n');
   process.exit(64);
 }
 modes[mode](ready(mode));
