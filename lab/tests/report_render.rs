@@ -3,11 +3,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 
-use indexmap::IndexMap;
 use lab::report::{
-    Column, Report, ReportError, RunResult, Stats, Status, StepResult, TableSpec, Tables,
-    read_json, render_comparison, render_markdown, render_table, stats, summarize, to_json_string,
-    to_junit_string, write_json, write_junit,
+    Column, Report, ReportError, RunResult, Statistic, Stats, Status, StepResult, TableSpec,
+    Tables, read_json, render_comparison, render_markdown, render_table, stats, summarize,
+    to_json_string, to_junit_string, write_json, write_junit,
 };
 
 fn result(
@@ -159,37 +158,48 @@ fn multi_runs() -> Report {
 
 // --- stats ------------------------------------------------------------------
 
+/// Asserts `actual`'s order statistics (min, median, p95, max) exactly, and
+/// its mean and standard deviation to within rounding.
+fn assert_stats(actual: Option<Stats>, order: [f64; 4], mean: f64, stddev: Option<f64>) {
+    let actual = actual.expect("statistics of some values");
+    assert_eq!(
+        [actual.min, actual.median, actual.p95, actual.max],
+        order,
+        "{actual:?}"
+    );
+    assert!((actual.mean - mean).abs() < 1e-9, "mean: {actual:?}");
+    match (actual.stddev, stddev) {
+        (Some(a), Some(e)) => assert!((a - e).abs() < 1e-9, "stddev: {actual:?}"),
+        (a, e) => assert_eq!(a, e, "stddev: {actual:?}"),
+    }
+}
+
 #[test]
 fn stats_of_an_odd_count() {
-    let expected = Stats {
-        min: 1.0,
-        median: 3.0,
-        p95: 9.0,
-        max: 9.0,
-    };
-    assert_eq!(stats(&[9.0, 1.0, 3.0, 2.0, 5.0]), Some(expected));
+    let expected = [1.0, 3.0, 9.0, 9.0];
+    assert_stats(
+        stats(&[9.0, 1.0, 3.0, 2.0, 5.0]),
+        expected,
+        4.0,
+        Some(3.1622776601683795),
+    );
 }
 
 #[test]
 fn stats_of_an_even_count_takes_the_mean_of_the_middle_two() {
-    let expected = Stats {
-        min: 1.0,
-        median: 2.5,
-        p95: 4.0,
-        max: 4.0,
-    };
-    assert_eq!(stats(&[4.0, 1.0, 3.0, 2.0]), Some(expected));
+    let expected = [1.0, 2.5, 4.0, 4.0];
+    assert_stats(
+        stats(&[4.0, 1.0, 3.0, 2.0]),
+        expected,
+        2.5,
+        Some(1.2909944487358056),
+    );
 }
 
 #[test]
 fn stats_of_a_single_value() {
-    let expected = Stats {
-        min: 7.5,
-        median: 7.5,
-        p95: 7.5,
-        max: 7.5,
-    };
-    assert_eq!(stats(&[7.5]), Some(expected));
+    let expected = [7.5, 7.5, 7.5, 7.5];
+    assert_stats(stats(&[7.5]), expected, 7.5, None);
 }
 
 #[test]
@@ -200,13 +210,8 @@ fn stats_of_nothing_is_none() {
 
 #[test]
 fn stats_ignore_nan() {
-    let expected = Stats {
-        min: 1.0,
-        median: 2.0,
-        p95: 3.0,
-        max: 3.0,
-    };
-    assert_eq!(stats(&[3.0, f64::NAN, 1.0, 2.0]), Some(expected));
+    let expected = [1.0, 2.0, 3.0, 3.0];
+    assert_stats(stats(&[3.0, f64::NAN, 1.0, 2.0]), expected, 2.0, Some(1.0));
 }
 
 #[test]
@@ -242,26 +247,21 @@ fn summarize_groups_by_scenario_file_and_variant_in_first_seen_order() {
 #[test]
 fn summarize_aggregates_each_metric_over_the_runs_that_reported_it() {
     let summaries = summarize(&multi_runs().results);
-    let go = IndexMap::from([(
-        "boot_ms".to_owned(),
-        Stats {
-            min: 400.0,
-            median: 410.0,
-            p95: 420.5,
-            max: 420.5,
-        },
-    )]);
-    assert_eq!(summaries[0].metrics, go);
+    let go = &summaries[0].metrics;
+    assert_eq!(go.keys().collect::<Vec<_>>(), ["boot_ms"]);
+    assert_stats(
+        go.get("boot_ms").copied(),
+        [400.0, 410.0, 420.5, 420.5],
+        1230.5 / 3.0,
+        Some(10.251_016_209_787_855),
+    );
     // The timed-out run reported nothing: two values, not three.
     let node = &summaries[1].metrics;
-    assert_eq!(
-        node.get("boot_ms"),
-        Some(&Stats {
-            min: 1850.0,
-            median: 1950.0,
-            p95: 2050.0,
-            max: 2050.0,
-        })
+    assert_stats(
+        node.get("boot_ms").copied(),
+        [1850.0, 1950.0, 2050.0, 2050.0],
+        1950.0,
+        Some(141.421_356_237_309_5),
     );
     assert_eq!(node.get("rss_kb").map(|s| s.median), Some(40000.0));
     assert!(summaries[2].metrics.is_empty());
@@ -547,11 +547,7 @@ fn markdown_has_the_summary_each_experiment_and_the_failures() {
 
 /// A column of a declared table.
 fn column(metric: &str, label: &str, unit: Option<&str>) -> Column {
-    Column {
-        metric: metric.to_owned(),
-        label: label.to_owned(),
-        unit: unit.map(str::to_owned),
-    }
+    Column::new(metric, label, unit.map(str::to_owned))
 }
 
 /// `multi_runs` with its cold start's table declared: RSS before boot
@@ -585,6 +581,23 @@ fn declared() -> Report {
         },
     );
     report
+}
+
+#[test]
+fn a_declared_column_shows_its_statistic_in_its_unit_through_json() {
+    let mut report = declared();
+    let mut boot = column("boot_ms", "boot", Some("s"));
+    boot.stat = Statistic::Mean;
+    boot.scale = lab::report::conversion("ms", "s").unwrap();
+    report.tables.get_mut("cold-start").unwrap().columns[1] = boot;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    write_json(&report, &path).unwrap();
+    let text = render_comparison(&read_json(&path).unwrap());
+    assert!(text.contains("boot (s, mean ± sd)"), "{text}");
+    // go: 400, 420.5 and 410 ms; node: 1850 and 2050 ms.
+    assert!(text.contains("0.41 ± 0.01"), "{text}");
+    assert!(text.contains("1.95 ± 0.141"), "{text}");
 }
 
 #[test]

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use lab::report::Statistic;
 use lab::scenario::{self, Column, Scenario, ScenarioError, TableSpec};
 
 /// A scenario with `table` (its lines, from line 4) before its steps.
@@ -14,11 +15,7 @@ fn with_table(table: &str) -> Result<Scenario, ScenarioError> {
 }
 
 fn column(metric: &str, label: &str, unit: Option<&str>) -> Column {
-    Column {
-        metric: metric.to_owned(),
-        label: label.to_owned(),
-        unit: unit.map(str::to_owned),
-    }
+    Column::new(metric, label, unit.map(str::to_owned))
 }
 
 #[test]
@@ -39,6 +36,23 @@ fn loads_columns_in_their_order_with_labels_units_and_shorthands() {
             ]
         })
     );
+}
+
+#[test]
+fn a_column_shows_a_statistic_in_a_unit_converted_from_the_metric_s() {
+    let s = with_table(
+        "table:\n  - {metric: boot_us, label: boot, unit: ms, from: µs, stat: mean}\n  \
+         - {metric: success_ppm, unit: '%', from: ppm}\n  - {metric: gc_us, stat: p95}\n",
+    )
+    .expect("loads");
+    let columns = s.table.expect("a table").columns;
+    assert_eq!((columns[0].stat, columns[0].scale), (Statistic::Mean, 1e-3));
+    assert_eq!(columns[0].heading(), "boot (ms, mean ± sd)");
+    assert_eq!(
+        (columns[1].stat, columns[1].scale),
+        (Statistic::Median, 1e-4)
+    );
+    assert_eq!((columns[2].stat, columns[2].scale), (Statistic::P95, 1.0));
 }
 
 #[test]
@@ -92,6 +106,20 @@ fn refuses_tables_that_cannot_be_printed_at_their_place() {
         (
             "table: {metric: ready_us}\n",
             "table.yaml:4:8: expected a list",
+        ),
+        (
+            "table:\n  - {metric: ready_us, stat: average}\n",
+            "table.yaml:5:30: unknown statistic `average`\n  hint: write one of: median, mean, \
+             min, p95, max",
+        ),
+        (
+            "table:\n  - {metric: ready_us, from: µs}\n",
+            "table.yaml:5:30: a column has `from` but no `unit`",
+        ),
+        (
+            "table:\n  - {metric: ready_us, unit: MiB, from: µs}\n",
+            "table.yaml:5:30: cannot show a metric in `µs` as `MiB`\n  hint: `from` and `unit` \
+             must be units of one kind",
         ),
     ];
     for (table, expected) in cases {

@@ -208,6 +208,23 @@ pub enum ErrorKind {
         /// `label` or `unit`.
         key: &'static str,
     },
+    /// A column of `table:` with `from:` and no `unit:` to convert into.
+    #[error("a column has `from` but no `unit` to show the metric in")]
+    FromWithoutUnit,
+    /// A column whose `from:` unit does not convert into its `unit:`.
+    #[error("cannot show a metric in `{from}` as `{to}`")]
+    UnitsDoNotConvert {
+        /// The unit the metric is measured in.
+        from: String,
+        /// The unit the column shows.
+        to: String,
+    },
+    /// A column's `stat:` that is not a statistic the lab computes.
+    #[error("unknown statistic `{found}`")]
+    UnknownStatistic {
+        /// The value as written.
+        found: String,
+    },
     /// `runs:` below 1, or above what [`MAX_JOBS`] leaves for each matrix variant.
     #[error("`runs` must be {}, found {value}", if *.value < 1 { "at least 1".to_owned() } else { format!("at most {max}") })]
     RunsOutOfRange {
@@ -360,6 +377,17 @@ impl ErrorKind {
                 "leave `label` out to head the column with the metric's name".into()
             }
             Self::EmptyColumnText { .. } => "leave `unit` out for a number without one".into(),
+            Self::FromWithoutUnit => {
+                "add `unit:` (the unit to show), or leave `from` out to show the metric as measured".into()
+            }
+            Self::UnitsDoNotConvert { .. } => format!(
+                "`from` and `unit` must be units of one kind that the lab converts between: {}",
+                crate::report::known_units()
+            ),
+            Self::UnknownStatistic { .. } => format!(
+                "write one of: {}",
+                crate::report::Statistic::NAMES.map(|(name, _)| name).join(", ")
+            ),
             Self::MissingInVariant { key, .. } => {
                 format!("add `{key}:` to the variant, or set a top-level `{key}` for all variants")
             }

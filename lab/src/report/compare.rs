@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use comfy_table::{CellAlignment, Table, presets};
 
 use super::table::format_number;
-use super::{Report, Summary, TableSpec};
+use super::{Report, Statistic, Summary, TableSpec};
 
 /// One side-by-side table of a scenario's variants (on one board, or on
 /// all of them).
@@ -55,10 +55,19 @@ impl Comparison<'_> {
     /// HTML): `Variants (medians)`, `Variants on BOARD (medians)`, or
     /// `Medians` for a scenario without a matrix.
     pub(crate) fn caption(&self) -> String {
+        let other_statistics = self
+            .declared
+            .is_some_and(|d| d.columns.iter().any(|c| c.stat != Statistic::Median));
+        let medians = if other_statistics {
+            "medians unless a heading names another statistic"
+        } else {
+            "medians"
+        };
         match self.board {
+            _ if self.without_matrix() && other_statistics => format!("Runs ({medians})"),
             _ if self.without_matrix() => "Medians".to_owned(),
-            Some(board) => format!("Variants on {board} (medians)"),
-            None => "Variants (medians)".to_owned(),
+            Some(board) => format!("Variants on {board} ({medians})"),
+            None => format!("Variants ({medians})"),
         }
     }
 
@@ -78,8 +87,9 @@ impl Comparison<'_> {
         }
     }
 
-    /// A cell: the median of `metric` in `variant`, `-` when absent.
-    pub(crate) fn cell(variant: &Summary, metric: &str) -> String {
+    /// An undeclared table's cell: the median of `metric` in `variant`,
+    /// `-` when absent.
+    fn cell(variant: &Summary, metric: &str) -> String {
         variant
             .metrics
             .get(metric)
@@ -95,7 +105,9 @@ impl Comparison<'_> {
 
     /// The cells: with a declaration, a row per variant (per board for a
     /// scenario without a matrix) and a column per declared metric headed
-    /// `label (unit)`; without, a row per metric and a column per variant.
+    /// `label (unit)`, each showing its statistic (`stat:`, the median by
+    /// default) in its unit; without, a row per metric and a column per
+    /// variant, medians.
     /// `separator` goes between a variant and its board.
     pub(crate) fn grid(&self, separator: &str) -> Grid {
         match self.declared {
@@ -114,7 +126,11 @@ impl Comparison<'_> {
                             self.header(v, separator)
                         };
                         let mut row = vec![name];
-                        row.extend(self.metrics.iter().map(|m| Self::cell(v, m)));
+                        row.extend(declared.columns.iter().map(|c| {
+                            v.metrics
+                                .get(&c.metric)
+                                .map_or_else(|| "-".to_owned(), |stats| c.cell(stats))
+                        }));
                         row
                     })
                     .collect();

@@ -325,10 +325,8 @@ mod tests {
     #[test]
     fn a_declared_table_is_printed_with_its_labels_and_units() {
         let mut report = report(vec![result(Status::Passed)]);
-        let column = |metric: &str, label: &str, unit: Option<&str>| crate::report::Column {
-            metric: metric.into(),
-            label: label.into(),
-            unit: unit.map(Into::into),
+        let column = |metric: &str, label: &str, unit: Option<&str>| {
+            crate::report::Column::new(metric, label, unit.map(Into::into))
         };
         report.tables.insert(
             "hello".into(),

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::write::write_atomically;
-use super::{Report, ReportError};
+use super::{Report, ReportError, summarize};
 
 /// Renders `report` as pretty-printed JSON, ending with a newline.
 pub fn to_json_string(report: &Report) -> Result<String, ReportError> {
@@ -12,13 +12,15 @@ pub fn to_json_string(report: &Report) -> Result<String, ReportError> {
     Ok(json)
 }
 
-/// Reads a report that `lab run --json` wrote.
+/// Reads a report that `lab run --json` wrote. Its summaries are computed
+/// again from its results, so that a report written by an older lab gets
+/// the statistics this one shows.
 pub fn read_json(path: &Path) -> Result<Report, ReportError> {
     let text = std::fs::read_to_string(path).map_err(|reason| ReportError::Read {
         path: path.to_owned(),
         reason,
     })?;
-    serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
+    let mut report: Report = serde_json::from_str(&text).map_err(|e| ReportError::NotAReport {
         path: path.to_owned(),
         line: e.line(),
         column: e.column(),
@@ -29,7 +31,9 @@ pub fn read_json(path: &Path) -> Result<Report, ReportError> {
             .next()
             .unwrap_or_default()
             .to_owned(),
-    })
+    })?;
+    report.summaries = summarize(&report.results);
+    Ok(report)
 }
 
 /// Writes `report` as pretty-printed JSON to `path`, atomically: an

@@ -29,7 +29,7 @@ pub use error::ReportError;
 pub use html::{render_html, write_html};
 pub use json::{read_json, to_json_string, write_json};
 pub use junit::{to_junit_string, write_junit};
-pub use layout::{Column, TableSpec, Tables};
+pub use layout::{Column, Statistic, TableSpec, Tables, conversion, known_units};
 pub use markdown::render_markdown;
 pub use merge::{MergeError, merge};
 pub use model::{

@@ -186,7 +186,7 @@ pub struct Summary {
     pub metrics: IndexMap<String, Stats>,
 }
 
-/// Order statistics of one metric.
+/// Statistics of one metric over a variant's runs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Smallest value.
@@ -197,4 +197,11 @@ pub struct Stats {
     pub p95: f64,
     /// Largest value.
     pub max: f64,
+    /// Arithmetic mean. (Reports written before it existed read as 0; `lab
+    /// report` computes summaries again from the results.)
+    #[serde(default)]
+    pub mean: f64,
+    /// Sample standard deviation (n - 1); absent for a single value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stddev: Option<f64>,
 }

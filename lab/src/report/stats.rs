@@ -1,12 +1,14 @@
-//! Order statistics and per scenario x variant summaries.
+//! Statistics of a metric over runs and per scenario x variant summaries.
 
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
+use statrs::statistics::Statistics;
 
 use super::{RunResult, Stats, Status, Summary};
 
-/// Min, median, 95th percentile (nearest rank) and max of `values`.
+/// Min, median, 95th percentile (nearest rank), max, mean and sample
+/// standard deviation of `values`.
 ///
 /// NaN values are ignored; `None` when nothing else is left.
 pub fn stats(values: &[f64]) -> Option<Stats> {
@@ -28,6 +30,8 @@ pub fn stats(values: &[f64]) -> Option<Stats> {
         median,
         p95,
         max,
+        mean: sorted.iter().mean(),
+        stddev: (n > 1).then(|| sorted.iter().std_dev()),
     })
 }
 

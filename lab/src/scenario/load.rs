@@ -17,6 +17,7 @@ use super::raw::{
 use crate::loader::location::is_identifier;
 use crate::loader::raw::RawShort;
 use crate::loader::{ErrorKind, MAX_JOBS, ScenarioError, Validator, at, found_in_words, loc};
+use crate::report::{Statistic, conversion};
 use crate::source::duration;
 use crate::steps::{self, STEP_KEYS, Script, script_checker, script_error};
 
@@ -311,15 +312,15 @@ impl Validator<'_> {
         let mut columns = Vec::with_capacity(raw.value.len());
         for spanned in raw.value {
             let column_loc = loc(&spanned.referenced);
-            let (metric, label, unit) =
+            let (metric, label, unit, from, stat) =
                 match self.short_or_full(spanned, "a metric's name or a map with `metric`")? {
-                    Ok(metric) => (metric, None, None),
+                    Ok(metric) => (metric, None, None, None, None),
                     Err(full) => {
                         let metric = full.metric.ok_or_else(|| {
                             let key = "metric".to_owned();
                             self.error(column_loc, ErrorKind::MissingKey { key })
                         })?;
-                        (metric, full.label, full.unit)
+                        (metric, full.label, full.unit, full.from, full.stat)
                     }
                 };
             let metric_loc = loc(&metric.referenced);
@@ -336,11 +337,40 @@ impl Validator<'_> {
                 other => Ok(other.map(|t| t.value)),
             };
             let label = text(label, "label")?.unwrap_or_else(|| metric.clone());
+            let unit_loc = unit.as_ref().map(|u| loc(&u.referenced));
             let unit = text(unit, "unit")?;
+            let scale = match from {
+                None => 1.0,
+                Some(from) => {
+                    let from_loc = loc(&from.referenced);
+                    let Some(to) = unit.as_deref() else {
+                        let kind = ErrorKind::FromWithoutUnit;
+                        return Err(self.error(from_loc, kind));
+                    };
+                    conversion(&from.value, to).ok_or_else(|| {
+                        let kind = ErrorKind::UnitsDoNotConvert {
+                            from: from.value.clone(),
+                            to: to.to_owned(),
+                        };
+                        self.error(unit_loc.unwrap_or(from_loc), kind)
+                    })?
+                }
+            };
+            let stat = match stat {
+                None => Statistic::Median,
+                Some(stat) => Statistic::NAMES
+                    .iter()
+                    .find(|(name, _)| *name == stat.value)
+                    .map(|(_, s)| *s)
+                    .ok_or_else(|| {
+                        let kind = ErrorKind::UnknownStatistic { found: stat.value };
+                        self.error(loc(&stat.referenced), kind)
+                    })?,
+            };
             columns.push(Column {
-                metric,
-                label,
-                unit,
+                stat,
+                scale,
+                ..Column::new(metric, label, unit)
             });
         }
         Ok(TableSpec { columns })

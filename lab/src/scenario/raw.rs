@@ -50,7 +50,8 @@ pub(crate) struct RawScenario {
 pub(crate) struct RawStorage {}
 
 /// A column of `table:` in full (`{metric: ready_us, label: ready, unit:
-/// µs}`); its shorthand is the metric's name alone (`- ready_us`).
+/// ms, from: µs, stat: mean}`); its shorthand is the metric's name alone
+/// (`- ready_us`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawColumn {
@@ -58,6 +59,9 @@ pub(crate) struct RawColumn {
     pub metric: Option<Spanned<String>>,
     pub label: Option<Spanned<String>>,
     pub unit: Option<Spanned<String>>,
+    /// The unit the metric is measured in, when the column shows another.
+    pub from: Option<Spanned<String>>,
+    pub stat: Option<Spanned<String>>,
 }
 
 /// `record:` as written: `true`, `false` or `failed`.
