@@ -2,11 +2,12 @@
 //! (a static Go 1.23 program) and the Node.js image (Debian's Node 18 with
 //! its libraries) build from Debian packages, are cached, boot on QEMU's
 //! virt board under the guest supervisor and answer messages on the serial
-//! console.
+//! console. A faulty request is a logged error to Go's recover and a restart
+//! to Node's uncaught exception.
 
 mod common;
 
-use common::{built_and_cached, lab_run, metric, repo, scenario};
+use common::{built_and_cached, lab_run, lab_run_with, metric, repo, scenario};
 
 #[test]
 fn the_go_and_node_images_build_once_and_then_are_cached() {
@@ -103,4 +104,51 @@ fn gc_traces_of_go_and_node_are_read_by_one_step_on_virt() {
     // Only Go's trace carries the runtime's own GC CPU share.
     assert!(results[0]["metrics"]["gc_cpu_percent"].is_number());
     assert!(results[1]["metrics"]["gc_cpu_percent"].is_null());
+}
+
+#[test]
+fn a_recovered_panic_keeps_the_service_and_an_uncaught_exception_restarts_it() {
+    // The checked-in experiment, its Go recover and Node uncaught variants.
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/raspi/recover.yaml");
+    let mut lab = common::lab();
+    lab.env("LAB_SNAPSHOTS", dir.path().join("snapshots"));
+    let args = ["-k", "[go-recover]", "-k", "[node-uncaught]", "-j", "1"];
+    let ran = lab_run_with(&mut lab, dir.path(), &file, &args);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    assert_eq!(ran.each("variant"), ["go-recover", "node-uncaught"]);
+    let (go, node) = (&ran.results()[0], &ran.results()[1]);
+    // Go logged the panic as an error and the same process answered every
+    // request after it, the faulty one with an error: nothing lost.
+    assert_eq!(metric(go, "restarts"), 0.0, "{go}");
+    assert_eq!(metric(go, "errors"), 1.0, "{go}");
+    assert_eq!(metric(go, "served_after_fault"), 199.0, "{go}");
+    assert_eq!(metric(go, "lost"), 0.0, "{go}");
+    // Node's exception ended the process; the supervisor's restart served
+    // again, later, and the faulty request never got an answer.
+    assert_eq!(metric(node, "restarts"), 1.0, "{node}");
+    assert_eq!(metric(node, "errors"), 0.0, "{node}");
+    assert!(metric(node, "served_after_fault") > 0.0, "{node}");
+    assert!(metric(node, "lost") >= 1.0, "{node}");
+    assert!(
+        metric(node, "ready_again_us") > metric(go, "ready_again_us"),
+        "{go}\n{node}"
+    );
+}
+
+/// Node's start splits into load, bootstrap and compile, from its own
+/// milestones (`performance.nodeTiming`), and the three add up to the
+/// runtime's start as the guest measured it.
+#[test]
+fn node_s_start_splits_into_load_bootstrap_and_compile() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/raspi/cold-start.yaml");
+    let ran = lab_run(dir.path(), &file, &["-j", "1", "-k", "node-virt"]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    let r = ran.first();
+    let parts = ["load_us", "bootstrap_us", "compile_us"].map(|m| metric(r, m));
+    assert!(parts.iter().all(|&p| p > 0.0), "{r}");
+    // Each part is rounded to the µs on its own.
+    let sum: f64 = parts.iter().sum();
+    assert!((sum - metric(r, "runtime_us")).abs() <= 2.0, "{r}");
 }

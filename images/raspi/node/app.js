@@ -14,6 +14,9 @@
 // and every run restored from it sends the line.
 'use strict';
 const startUs = process.hrtime.bigint() / 1000n;
+// The same instant in ms since performance.timeOrigin, Node's own start
+// (on the same monotonic clock), for the start's split in phases().
+const startSinceOriginMs = performance.now();
 const nowUs = () => process.hrtime.bigint() / 1000n;
 const fs = require('fs');
 
@@ -66,7 +69,16 @@ function hold() {
 // /init to the supervisor's exec (LAB_INIT_US and LAB_EXEC_US, stamped by the
 // guest's /init and /bin/supervise), exec to the first line of this script
 // (the runtime's own start-up), from there to the first output written, and
-// the total.
+// the total. Then the runtime's start-up split as the seed splits it, from
+// Node's own milestones (performance.nodeTiming, ms since its timeOrigin):
+//   load_us       exec to V8's platform started: the 100 MB binary loaded,
+//                 its libraries linked, Node's C++ start-up and V8 set up
+//   bootstrap_us  V8 started to Node's bootstrap complete: its own
+//                 JavaScript (from its startup snapshot) and environment
+//   compile_us    bootstrap complete to this script's first line: the
+//                 CommonJS loader finding, reading, parsing and compiling
+//                 app.js
+// The three add up to runtime_us.
 function phases(readyUs) {
   const stamp = (name) => (/^\d+$/.test(process.env[name] || '') ? BigInt(process.env[name]) : null);
   const initUs = stamp('LAB_INIT_US');
@@ -75,8 +87,14 @@ function phases(readyUs) {
     process.stderr.write('phases: LAB_INIT_US and LAB_EXEC_US are set by /init and /bin/supervise\n');
     process.exit(1);
   }
+  const timing = performance.nodeTiming;
+  const us = (ms) => BigInt(Math.round(ms * 1000));
+  const originUs = startUs - us(startSinceOriginMs);
+  const v8Us = originUs + us(timing.v8Start);
+  const bootstrappedUs = originUs + us(timing.bootstrapComplete);
   print(`NODE phases kernel_us=${initUs} init_us=${execUs - initUs} runtime_us=${startUs - execUs} ` +
-    `first_output_us=${readyUs - startUs} total_us=${readyUs}`);
+    `first_output_us=${readyUs - startUs} total_us=${readyUs} load_us=${v8Us - execUs} ` +
+    `bootstrap_us=${bootstrappedUs - v8Us} compile_us=${startUs - bootstrappedUs}`);
 }
 
 // Rounds of building a map of small objects, of which the last WINDOW rounds
