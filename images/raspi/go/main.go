@@ -16,6 +16,9 @@
 // Mode escape (escape.go) is the escape-analysis experiment: `app escape
 // pointer|value`.
 //
+// Mode serve (recover.go) is the recover experiment: `app serve
+// recover|panic FAULT`.
+//
 // Mode ota (ota.go) is the A/B update of the power-loss experiment: it
 // prints "READY version=V" instead of the ready line above.
 package main
@@ -41,7 +44,7 @@ func nowUs() int64 {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint|escape pointer|value|ota")
+	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint|escape pointer|value|serve recover|panic FAULT|ota")
 	os.Exit(64)
 }
 
@@ -72,6 +75,15 @@ func main() {
 		}
 		ready(mode)
 		escape(os.Args[2])
+	case "serve":
+		if len(os.Args) < 4 {
+			usage()
+		}
+		fault, err := strconv.ParseInt(os.Args[3], 10, 64)
+		if err != nil {
+			usage()
+		}
+		serve(os.Args[2], fault, ready(mode))
 	case "ota":
 		// The power-loss update (ota.go): its own READY line, after
 		// checking its storage.
