@@ -8,7 +8,8 @@
  *
  * Globals for the scripts: print(...), setTimeout(fn, ms), clearTimeout(id),
  * setInterval(fn, ms), clearInterval(id), gc(), poke(addr, value),
- * peek(addr). Report lines: see ../jscommon/bench.h.
+ * peek(addr), and for msgload msg_next(), msg_closed() and heap_used().
+ * Report lines: see ../jscommon/bench.h and ../jscommon/msgq.h.
  * Every mark-and-sweep run (voluntary, emergency or from gc()) is timed by
  * the wrapper that ../jscommon/patch_source.py puts around
  * duk_heap_mark_and_sweep in the build's copy of duktape.c.
@@ -17,6 +18,7 @@
 
 #include "bench.h"
 #include "duktape.h"
+#include "msgq.h"
 
 static void *dk_alloc(void *udata, duk_size_t size)
 {
@@ -110,6 +112,33 @@ static duk_ret_t dk_peek(duk_context *ctx)
   return 1;
 }
 
+/* msg_next(): the oldest line in the message queue, or null. */
+static duk_ret_t dk_msg_next(duk_context *ctx)
+{
+  char line[LAB_MSGQ_LINE];
+  int n = lab_msgq_pop(line, sizeof line);
+
+  if (n < 0)
+    duk_push_null(ctx);
+  else
+    duk_push_lstring(ctx, line, (duk_size_t)n);
+  return 1;
+}
+
+/* msg_closed(): true once the lab's END has come and the queue is empty. */
+static duk_ret_t dk_msg_closed(duk_context *ctx)
+{
+  duk_push_boolean(ctx, lab_msgq_closed());
+  return 1;
+}
+
+/* heap_used(): bytes Duktape holds now (the accounting wrapper's count). */
+static duk_ret_t dk_heap_used(duk_context *ctx)
+{
+  duk_push_uint(ctx, (duk_uint_t)lab_heap_used);
+  return 1;
+}
+
 static const duk_function_list_entry dk_globals[] = {
     {"print", dk_print, DUK_VARARGS},
     {"clearTimeout", dk_clear_timer, 1},
@@ -117,6 +146,9 @@ static const duk_function_list_entry dk_globals[] = {
     {"gc", dk_gc, 0},
     {"poke", dk_poke, 2},
     {"peek", dk_peek, 1},
+    {"msg_next", dk_msg_next, 0},
+    {"msg_closed", dk_msg_closed, 0},
+    {"heap_used", dk_heap_used, 0},
     {NULL, NULL, 0},
 };
 
@@ -147,7 +179,7 @@ int main(int argc, char **argv)
   const lab_script *script;
   duk_context *ctx;
   uint64_t run_start, run_us;
-  int id, unprotected;
+  int id, unprotected, msgload;
 
   lab_phase("reset_to_main");
   if (argc < 2 || (script = lab_find_script(argv[1])) == NULL) {
@@ -158,6 +190,7 @@ int main(int argc, char **argv)
   lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
   /* The abort workload's timers run as a naive embedding calls them. */
   unprotected = strcmp(script->name, "abort") == 0;
+  msgload = strcmp(script->name, "msgload") == 0;
 
   ctx = duk_create_heap(dk_alloc, dk_realloc, dk_free, NULL, dk_fatal);
   if (ctx == NULL) {
@@ -179,6 +212,8 @@ int main(int argc, char **argv)
   if (duk_pcompile_lstring_filename(ctx, 0, script->src, script->len) != 0)
     return dk_finish(dk_error(ctx));
   lab_phase("script_parsed");
+  if (msgload && lab_msgq_start() != 0)
+    return dk_finish(LAB_EXIT_USAGE);
   run_start = lab_run_begin();
   if (duk_pcall(ctx, 0) != DUK_EXEC_SUCCESS)
     return dk_finish(dk_error(ctx));
@@ -202,6 +237,8 @@ int main(int argc, char **argv)
   run_us = rt_micros() - run_start;
   rt_printf("READY us=%llu\n", (unsigned long long)rt_micros());
   lab_gc_report(run_us);
+  if (msgload)
+    lab_msgq_report();
   if (strcmp(script->name, "poke") == 0)
     rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
               (unsigned long long)run_us);

@@ -8,7 +8,7 @@
 
 const char *const lab_workloads[] = {
     "hello", "gc", "leak", "clean", "throw", "oom", "poke", "abort",
-    "timerleak", "timerclean", NULL,
+    "timerleak", "timerclean", "msgload", NULL,
 };
 
 void lab_usage(const char *engine)
@@ -256,6 +256,7 @@ static lab_timer timers[LAB_TIMERS];
 static int timers_top;
 static uint32_t timer_seq;
 uint64_t lab_sample_interval_us = 10000;
+int lab_timer_sleep;
 static uint64_t next_sample_us;
 
 /* Takes the lowest free slot: due in delay_ms, then every period_ms. */
@@ -322,6 +323,8 @@ int lab_timer_next(void (*sample)(void))
     }
     if (now >= timers[best].due_us)
       break;
+    if (lab_timer_sleep)
+      __asm__ volatile("wfi");
   }
   if (timers[best].period_ms != 0) {
     /* Due again a period after this run starts (as Node reschedules). */

@@ -107,6 +107,11 @@ int lab_interval_add(uint32_t period_ms);
 int lab_timer_repeats(int id);
 void lab_timer_cancel(int id);
 int lab_timer_next(void (*sample)(void));
+/* Non-zero: lab_timer_next waits with WFI, so the core sleeps until the
+ * next interrupt instead of spinning on the clock; a timer then runs at
+ * the first interrupt after it is due. Set by lab_msgq_start, which also
+ * starts a 1 kHz tick interrupt (see msgq.h). */
+extern int lab_timer_sleep;
 /* Interval between HEAP samples (µs); 0 disables them. */
 extern uint64_t lab_sample_interval_us;
 /* Prints "HEAP t_us=<now> used=<used>". */

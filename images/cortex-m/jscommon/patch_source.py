@@ -19,8 +19,9 @@ KIND is one of:
                    the arena bytes in use.
   mquickjs-stdlib  SRC = mqjs_stdlib.c (the stdlib definition compiled into
                    the host-side table generator). Adds the globals
-                   setInterval(fn, ms), clearInterval(id), poke(addr, value)
-                   and peek(addr) after clearTimeout.
+                   setInterval(fn, ms), clearInterval(id), poke(addr, value),
+                   peek(addr), msg_next(), msg_closed() and heap_used()
+                   after clearTimeout.
 
 Every edit replaces an exact anchor that must occur exactly once, so a
 different engine version fails the build loudly instead of silently losing a
@@ -79,7 +80,10 @@ PATCHES = {
             '    JS_CFUNC_DEF("setInterval", 2, js_setInterval),\n'
             '    JS_CFUNC_DEF("clearInterval", 1, js_clearTimeout),\n'
             '    JS_CFUNC_DEF("poke", 2, js_poke),\n'
-            '    JS_CFUNC_DEF("peek", 1, js_peek),\n',
+            '    JS_CFUNC_DEF("peek", 1, js_peek),\n'
+            '    JS_CFUNC_DEF("msg_next", 0, js_msg_next),\n'
+            '    JS_CFUNC_DEF("msg_closed", 0, js_msg_closed),\n'
+            '    JS_CFUNC_DEF("heap_used", 0, js_heap_used),\n',
         ),
     ],
 }

@@ -28,3 +28,4 @@ lab_js_\name\()_end:
   LAB_SCRIPT abort
   LAB_SCRIPT timerleak
   LAB_SCRIPT timerclean
+  LAB_SCRIPT msgload

@@ -18,6 +18,7 @@ LAB_JS(poke)
 LAB_JS(abort)
 LAB_JS(timerleak)
 LAB_JS(timerclean)
+LAB_JS(msgload)
 
 #define LAB_ENTRY(name) {#name, lab_js_##name, 0},
 
@@ -26,13 +27,13 @@ LAB_JS(timerclean)
 static lab_script lab_scripts[] = {
     LAB_ENTRY(hello) LAB_ENTRY(gc) LAB_ENTRY(leak) LAB_ENTRY(clean)
     LAB_ENTRY(throw) LAB_ENTRY(oom) LAB_ENTRY(poke) LAB_ENTRY(abort)
-    LAB_ENTRY(timerleak) LAB_ENTRY(timerclean)
+    LAB_ENTRY(timerleak) LAB_ENTRY(timerclean) LAB_ENTRY(msgload)
 };
 
 static const char *const lab_script_ends[] = {
     lab_js_hello_end, lab_js_gc_end, lab_js_leak_end, lab_js_clean_end,
     lab_js_throw_end, lab_js_oom_end, lab_js_poke_end, lab_js_abort_end,
-    lab_js_timerleak_end, lab_js_timerclean_end,
+    lab_js_timerleak_end, lab_js_timerclean_end, lab_js_msgload_end,
 };
 
 const lab_script *lab_find_script(const char *name)

@@ -1,6 +1,6 @@
 /*
  * lab_bindings.h - the C functions behind the globals the lab's scripts get
- * (print, gc, setTimeout, poke, ...). main.c defines them; the stdlib table
+ * (print, gc, setTimeout, poke, msg_next, ...). main.c defines them; the stdlib table
  * that prepare.py generates names them.
  */
 #ifndef LAB_BINDINGS_H
@@ -18,5 +18,8 @@ JSValue js_clearTimeout(JSContext *ctx, JSValue *this_val, int argc, JSValue *ar
 JSValue js_setInterval(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_poke(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_peek(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
+JSValue js_msg_next(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
+JSValue js_msg_closed(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
+JSValue js_heap_used(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 
 #endif

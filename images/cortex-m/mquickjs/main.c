@@ -11,7 +11,8 @@
  * Globals for the scripts: print(...), console.log, setTimeout(fn, ms),
  * clearTimeout(id), setInterval(fn, ms), clearInterval(id), gc(),
  * poke(addr, value), peek(addr), Date.now(), performance.now() (ms since
- * reset). Report lines: ../jscommon/bench.h.
+ * reset), and for msgload msg_next(), msg_closed() and heap_used().
+ * Report lines: ../jscommon/bench.h and ../jscommon/msgq.h.
  * Every collection (JS_GC2: automatic, from gc() and JS_GC) is timed by the
  * wrapper that ../jscommon/patch_source.py adds to the build's mquickjs.c.
  * The heap figures are arena bytes in use: the context and heap growing up
@@ -22,6 +23,7 @@
 #include "bench.h"
 #include "mquickjs.h"
 #include "lab_bindings.h"
+#include "msgq.h"
 
 extern const JSSTDLibraryDef js_stdlib;
 extern char __heap_start__[];
@@ -205,6 +207,38 @@ JSValue js_peek(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
   return JS_NewInt64(ctx, (int64_t)lab_peek(addr));
 }
 
+/* msg_next(): the oldest line in the message queue, or null. */
+JSValue js_msg_next(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+{
+  char line[LAB_MSGQ_LINE];
+  int n = lab_msgq_pop(line, sizeof line);
+
+  (void)this_val;
+  (void)argc;
+  (void)argv;
+  return n < 0 ? JS_NULL : JS_NewStringLen(ctx, line, (size_t)n);
+}
+
+/* msg_closed(): true once the lab's END has come and the queue is empty. */
+JSValue js_msg_closed(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+{
+  (void)ctx;
+  (void)this_val;
+  (void)argc;
+  (void)argv;
+  return JS_NewBool(lab_msgq_closed());
+}
+
+/* heap_used(): arena bytes in use now (heap and JS stack). */
+JSValue js_heap_used(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+{
+  (void)ctx;
+  (void)this_val;
+  (void)argc;
+  (void)argv;
+  return JS_NewInt64(ctx, (int64_t)mq_used());
+}
+
 /* HEAP sampler: a full collection first, so the figure is the live heap. */
 static void mq_sample(void)
 {
@@ -237,7 +271,7 @@ int main(int argc, char **argv)
   JSValue val;
   size_t arena;
   uint64_t run_start, run_us;
-  int id;
+  int id, msgload;
 
   lab_phase("reset_to_main");
   if (argc < 2 || (script = lab_find_script(argv[1])) == NULL) {
@@ -266,6 +300,9 @@ int main(int argc, char **argv)
   if (JS_IsException(val))
     return mq_finish(mq_error(ctx));
   lab_phase("script_parsed");
+  msgload = strcmp(script->name, "msgload") == 0;
+  if (msgload && lab_msgq_start() != 0)
+    return mq_finish(LAB_EXIT_USAGE);
   run_start = lab_run_begin();
   val = JS_Run(ctx, val);
   if (JS_IsException(val))
@@ -295,6 +332,8 @@ int main(int argc, char **argv)
   run_us = rt_micros() - run_start;
   rt_printf("READY us=%llu\n", (unsigned long long)rt_micros());
   lab_gc_report(run_us);
+  if (msgload)
+    lab_msgq_report();
   if (strcmp(script->name, "poke") == 0)
     rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
               (unsigned long long)run_us);

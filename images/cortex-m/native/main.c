@@ -8,9 +8,11 @@
  * reset_to_main directly).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
+#include "msgq.h"
 
 /* The script's print(): one line, then the first_line bookkeeping. */
 static void say(const char *line)
@@ -216,6 +218,46 @@ static int run_timer_leak(int leak)
   return 0;
 }
 
+/* msgload.js: every POLL_MS a timer takes every line waiting in the
+ * message queue, parses "MSG <seq> <temperature>,<humidity>,<pressure>",
+ * updates the running averages and answers "ACK <seq> heap=<bytes in
+ * use>"; after the lab's END it stops re-arming. The line is parsed where
+ * it lies, so the heap stays empty. */
+enum { POLL_MS = 1 };
+
+static int run_msgload(void)
+{
+  double avg[3] = {0, 0, 0};
+  unsigned long n = 0;
+  char line[LAB_MSGQ_LINE];
+
+  if (lab_msgq_start() != 0)
+    return LAB_EXIT_USAGE;
+  lab_timer_add(POLL_MS);
+  while (lab_timer_next(NULL) >= 0) {
+    while (lab_msgq_pop(line, sizeof line) >= 0) {
+      char *p = strchr(line, ' ');
+      unsigned long seq;
+      if (p == NULL)
+        continue;
+      seq = strtoul(p + 1, &p, 10);
+      n++;
+      for (int k = 0; k < 3; k++) {
+        double v = strtod(p + 1, &p);
+        avg[k] += (v - avg[k]) / (double)n;
+      }
+      rt_printf("ACK %lu heap=%u\n", seq, (unsigned)lab_heap_used);
+      lab_after_print();
+    }
+    if (!lab_msgq_closed())
+      lab_timer_add(POLL_MS);
+  }
+  rt_printf("msgload handled=%lu temp_x100=%ld hum_x100=%ld press_x100=%ld\n", n,
+            (long)(avg[0] * 100 + 0.5), (long)(avg[1] * 100 + 0.5),
+            (long)(avg[2] * 100 + 0.5));
+  return 0;
+}
+
 /* oom.js: 1.3 KB strings kept until allocation fails. */
 static int run_oom(void)
 {
@@ -281,6 +323,11 @@ int main(int argc, char **argv)
       lab_footprint(lab_heap_peak);
       return LAB_EXIT_UNCAUGHT;
     }
+  } else if (strcmp(w, "msgload") == 0) {
+    if (run_msgload() != 0) {
+      lab_footprint(lab_heap_peak);
+      return LAB_EXIT_USAGE;
+    }
   } else if (strcmp(w, "throw") == 0) {
     say("throwing");
     rt_printf("UNCAUGHT Error: boom\n");
@@ -316,6 +363,8 @@ int main(int argc, char **argv)
   run_us = rt_micros() - run_start;
   rt_printf("READY us=%llu\n", (unsigned long long)rt_micros());
   lab_gc_report(run_us);
+  if (strcmp(w, "msgload") == 0)
+    lab_msgq_report();
   if (strcmp(w, "poke") == 0)
     rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
               (unsigned long long)run_us);
