@@ -1,6 +1,7 @@
 //! Linux on the Raspberry Pi class boards: the busybox image built from
-//! Debian arm64 packages boots on QEMU's virt (Cortex-A53) and raspi3b
-//! machines, runs a program from init and powers off.
+//! Debian arm64 packages boots on QEMU's virt (Cortex-A53), raspi3b and
+//! raspi3ap (the Zero 2 W's device tree) machines, runs a program from init
+//! and powers off.
 
 mod common;
 
@@ -19,13 +20,13 @@ fn the_busybox_image_build_is_cached_on_the_second_run() {
 }
 
 #[test]
-fn linux_boots_runs_hello_and_powers_off_on_virt_and_raspi3b() {
+fn linux_boots_runs_hello_and_powers_off_on_virt_raspi3b_and_the_zero_2_w() {
     let dir = tempfile::tempdir().unwrap();
     let boot = repo().join("scenarios/raspi/boot.yaml");
     let ran = lab_run(dir.path(), &boot, &["-j", "2"]);
     assert_eq!(ran.code(), Some(0), "{ran}");
     let results = ran.results();
-    assert_eq!(results.len(), 2, "virt and raspi3b");
+    assert_eq!(results.len(), 3, "virt, raspi3b and raspi3ap");
     for r in results {
         assert_eq!(r["status"], "passed", "{r}");
         assert_eq!(
@@ -45,7 +46,7 @@ fn linux_boots_runs_hello_and_powers_off_on_virt_and_raspi3b() {
         assert!(init > 0.0 && init < 5000.0, "{r}");
         assert!(exit >= init, "{r}");
     }
-    assert_eq!(ran.each("board"), ["virt-a53", "raspi3b"]);
+    assert_eq!(ran.each("board"), ["virt-a53", "raspi3b", "raspi3ap"]);
 }
 
 #[test]
