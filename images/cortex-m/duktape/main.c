@@ -1,14 +1,16 @@
 /*
  * duktape - runs one embedded JS workload (argv[1]) on Duktape 2.7.
  *
- * Usage (semihosting args): duktape WORKLOAD [heap=N] [sample_us=N]
+ * Usage (semihosting args): duktape WORKLOAD [heap=N] [sample_us=N] [poll_ms=N]
  *   heap=N       cap on the bytes Duktape may hold (default: no cap, i.e.
  *                the board's PSRAM through newlib's malloc and _sbrk)
  *   sample_us=N  interval of the HEAP samples in the timer loop (10000)
+ *   poll_ms=N    msgload: how often the handler polls its queue (1)
  *
  * Globals for the scripts: print(...), setTimeout(fn, ms), clearTimeout(id),
  * setInterval(fn, ms), clearInterval(id), gc(), poke(addr, value),
- * peek(addr), and for msgload msg_next(), msg_closed() and heap_used().
+ * peek(addr), and for msgload msg_next(), msg_closed(), msg_poll_ms() and
+ * heap_used().
  * Report lines: see ../jscommon/bench.h and ../jscommon/msgq.h.
  * Every mark-and-sweep run (voluntary, emergency or from gc()) is timed by
  * the wrapper that ../jscommon/patch_source.py puts around
@@ -132,6 +134,13 @@ static duk_ret_t dk_msg_closed(duk_context *ctx)
   return 1;
 }
 
+/* msg_poll_ms(): the poll_ms option. */
+static duk_ret_t dk_msg_poll_ms(duk_context *ctx)
+{
+  duk_push_uint(ctx, (duk_uint_t)lab_msgq_poll_ms);
+  return 1;
+}
+
 /* heap_used(): bytes Duktape holds now (the accounting wrapper's count). */
 static duk_ret_t dk_heap_used(duk_context *ctx)
 {
@@ -148,6 +157,7 @@ static const duk_function_list_entry dk_globals[] = {
     {"peek", dk_peek, 1},
     {"msg_next", dk_msg_next, 0},
     {"msg_closed", dk_msg_closed, 0},
+    {"msg_poll_ms", dk_msg_poll_ms, 0},
     {"heap_used", dk_heap_used, 0},
     {NULL, NULL, 0},
 };
@@ -175,7 +185,7 @@ static int dk_finish(int status)
 
 int main(int argc, char **argv)
 {
-  static const char *const keys[] = {"heap", "sample_us", NULL};
+  static const char *const keys[] = {"heap", "sample_us", "poll_ms", NULL};
   const lab_script *script;
   duk_context *ctx;
   uint64_t run_start, run_us;
@@ -188,6 +198,7 @@ int main(int argc, char **argv)
   }
   lab_heap_limit = lab_opt(argc, argv, "heap", (unsigned long)-1, keys);
   lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
+  lab_msgq_poll_ms = lab_opt(argc, argv, "poll_ms", 1, keys);
   /* The abort workload's timers run as a naive embedding calls them. */
   unprotected = strcmp(script->name, "abort") == 0;
   msgload = strcmp(script->name, "msgload") == 0;

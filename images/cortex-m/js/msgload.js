@@ -2,11 +2,12 @@
 // messages "MSG <seq> <temperature>,<humidity>,<pressure>" arrive on the
 // UART; its receive interrupt queues complete lines in a ring of 16 that
 // drops when full (../jscommon/msgq.c). The event loop polls the ring from
-// a setTimeout handler every POLL_MS, takes every waiting line, parses the
+// a setTimeout handler every POLL_MS (the firmware's poll_ms=N option,
+// default 1), takes every waiting line, parses the
 // reading, updates running averages and answers "ACK <seq> heap=<bytes in
 // use>". The lab's "END" line closes the ring; the handler then stops
 // re-arming and the loop ends. The C firmware does the same work.
-var POLL_MS = 1;
+var POLL_MS = msg_poll_ms();
 var n = 0;
 var temp = 0;
 var hum = 0;

@@ -42,6 +42,8 @@ static volatile uint32_t head, tail;
 static volatile int ended;
 static volatile uint32_t received, dropped, max_depth;
 
+unsigned long lab_msgq_poll_ms = 1;
+
 /* The line being received. */
 static char rx_line[LAB_MSGQ_LINE];
 static size_t rx_len;

@@ -32,6 +32,11 @@
 #define LAB_MSGQ_SLOTS 16
 #define LAB_MSGQ_LINE 64
 
+/* How often the workload's handler polls the ring, in ms: the option
+ * poll_ms=N (default 1). A longer period is an event loop that lags: at
+ * more than LAB_MSGQ_SLOTS lines a period, the ring drops. */
+extern unsigned long lab_msgq_poll_ms;
+
 /* Enables the UART's RX interrupt and prints "MSGQ ready slots=N"; returns
  * 0, or prints why not and returns -1 without a CMSDK UART (the console is
  * RTT or an STM32 USART). */

@@ -20,7 +20,8 @@ KIND is one of:
   mquickjs-stdlib  SRC = mqjs_stdlib.c (the stdlib definition compiled into
                    the host-side table generator). Adds the globals
                    setInterval(fn, ms), clearInterval(id), poke(addr, value),
-                   peek(addr), msg_next(), msg_closed() and heap_used()
+                   peek(addr), msg_next(), msg_closed(), msg_poll_ms() and
+                   heap_used()
                    after clearTimeout.
 
 Every edit replaces an exact anchor that must occur exactly once, so a
@@ -83,6 +84,7 @@ PATCHES = {
             '    JS_CFUNC_DEF("peek", 1, js_peek),\n'
             '    JS_CFUNC_DEF("msg_next", 0, js_msg_next),\n'
             '    JS_CFUNC_DEF("msg_closed", 0, js_msg_closed),\n'
+            '    JS_CFUNC_DEF("msg_poll_ms", 0, js_msg_poll_ms),\n'
             '    JS_CFUNC_DEF("heap_used", 0, js_heap_used),\n',
         ),
     ],

@@ -20,6 +20,7 @@ JSValue js_poke(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_peek(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_msg_next(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_msg_closed(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
+JSValue js_msg_poll_ms(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 JSValue js_heap_used(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv);
 
 #endif

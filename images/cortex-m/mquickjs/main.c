@@ -3,15 +3,17 @@
  * (the C sources of the crates.io package mquickjs-sys, located by
  * prepare.py).
  *
- * Usage (semihosting args): mquickjs WORKLOAD [arena=N] [sample_us=N]
+ * Usage (semihosting args): mquickjs WORKLOAD [arena=N] [sample_us=N] [poll_ms=N]
  *   arena=N      size of the engine's fixed arena at the start of the
  *                board's HEAP region (PSRAM), default 256k
  *   sample_us=N  interval of the HEAP samples in the timer loop (10000)
+ *   poll_ms=N    msgload: how often the handler polls its queue (1)
  *
  * Globals for the scripts: print(...), console.log, setTimeout(fn, ms),
  * clearTimeout(id), setInterval(fn, ms), clearInterval(id), gc(),
  * poke(addr, value), peek(addr), Date.now(), performance.now() (ms since
- * reset), and for msgload msg_next(), msg_closed() and heap_used().
+ * reset), and for msgload msg_next(), msg_closed(), msg_poll_ms() and
+ * heap_used().
  * Report lines: ../jscommon/bench.h and ../jscommon/msgq.h.
  * Every collection (JS_GC2: automatic, from gc() and JS_GC) is timed by the
  * wrapper that ../jscommon/patch_source.py adds to the build's mquickjs.c.
@@ -229,6 +231,15 @@ JSValue js_msg_closed(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv
   return JS_NewBool(lab_msgq_closed());
 }
 
+/* msg_poll_ms(): the poll_ms option. */
+JSValue js_msg_poll_ms(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
+{
+  (void)this_val;
+  (void)argc;
+  (void)argv;
+  return JS_NewInt64(ctx, (int64_t)lab_msgq_poll_ms);
+}
+
 /* heap_used(): arena bytes in use now (heap and JS stack). */
 JSValue js_heap_used(JSContext *ctx, JSValue *this_val, int argc, JSValue *argv)
 {
@@ -265,7 +276,7 @@ static int mq_finish(int status)
 
 int main(int argc, char **argv)
 {
-  static const char *const keys[] = {"arena", "sample_us", NULL};
+  static const char *const keys[] = {"arena", "sample_us", "poll_ms", NULL};
   const lab_script *script;
   JSContext *ctx;
   JSValue val;
@@ -280,6 +291,7 @@ int main(int argc, char **argv)
   }
   arena = lab_opt(argc, argv, "arena", 256u * 1024u, keys) & ~(size_t)7;
   lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
+  lab_msgq_poll_ms = lab_opt(argc, argv, "poll_ms", 1, keys);
   if (arena > (size_t)(__heap_end__ - __heap_start__)) {
     rt_printf("arena=%u is larger than the HEAP region (%u bytes)\n",
               (unsigned)arena, (unsigned)(__heap_end__ - __heap_start__));

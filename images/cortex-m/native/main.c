@@ -1,7 +1,8 @@
 /*
  * native - the JS workloads of ../js/ written in C, for comparison with the
- * engines. Same command line (native WORKLOAD [heap=N] [sample_us=N]), same
- * report lines (../jscommon/bench.h) and exit statuses. Allocations go
+ * engines. Same command line (native WORKLOAD [heap=N] [sample_us=N]
+ * [poll_ms=N]), same report lines (../jscommon/bench.h) and exit
+ * statuses. Allocations go
  * through the same accounting wrapper over newlib-nano's malloc as
  * Duktape's. There is no collector: the GC line reports count=0, and the
  * "parse" phases are empty (engine_created and script_parsed follow
@@ -218,13 +219,11 @@ static int run_timer_leak(int leak)
   return 0;
 }
 
-/* msgload.js: every POLL_MS a timer takes every line waiting in the
+/* msgload.js: every poll_ms a timer takes every line waiting in the
  * message queue, parses "MSG <seq> <temperature>,<humidity>,<pressure>",
  * updates the running averages and answers "ACK <seq> heap=<bytes in
  * use>"; after the lab's END it stops re-arming. The line is parsed where
  * it lies, so the heap stays empty. */
-enum { POLL_MS = 1 };
-
 static int run_msgload(void)
 {
   double avg[3] = {0, 0, 0};
@@ -233,7 +232,7 @@ static int run_msgload(void)
 
   if (lab_msgq_start() != 0)
     return LAB_EXIT_USAGE;
-  lab_timer_add(POLL_MS);
+  lab_timer_add((uint32_t)lab_msgq_poll_ms);
   while (lab_timer_next(NULL) >= 0) {
     while (lab_msgq_pop(line, sizeof line) >= 0) {
       char *p = strchr(line, ' ');
@@ -250,7 +249,7 @@ static int run_msgload(void)
       lab_after_print();
     }
     if (!lab_msgq_closed())
-      lab_timer_add(POLL_MS);
+      lab_timer_add((uint32_t)lab_msgq_poll_ms);
   }
   rt_printf("msgload handled=%lu temp_x100=%ld hum_x100=%ld press_x100=%ld\n", n,
             (long)(avg[0] * 100 + 0.5), (long)(avg[1] * 100 + 0.5),
@@ -293,7 +292,7 @@ static int run_oom(void)
 
 int main(int argc, char **argv)
 {
-  static const char *const keys[] = {"heap", "sample_us", NULL};
+  static const char *const keys[] = {"heap", "sample_us", "poll_ms", NULL};
   const char *w;
   uint64_t run_start, run_us;
   int status = 0;
@@ -306,6 +305,7 @@ int main(int argc, char **argv)
   w = argv[1];
   lab_heap_limit = lab_opt(argc, argv, "heap", (unsigned long)-1, keys);
   lab_sample_interval_us = lab_opt(argc, argv, "sample_us", 10000, keys);
+  lab_msgq_poll_ms = lab_opt(argc, argv, "poll_ms", 1, keys);
   lab_phase("engine_created");
   lab_phase("script_parsed");
   run_start = lab_run_begin();

@@ -3,6 +3,11 @@
 //! clock, from the write of a message's last byte to the arrival of its
 //! reply line. A reader runs beside the sender, so a due send never waits
 //! for replies and replies are never left unread while sending.
+//!
+//! A script's `serial_load(#{count, rate, send, reply, timeout, drain})`
+//! runs the same load and returns its metrics as a map, without adding
+//! them to the run's: a script that runs several loads (a rate sweep)
+//! records what it concludes with `metric()`.
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
@@ -12,6 +17,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use rhai::{Dynamic, Engine, Map};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -23,6 +29,7 @@ use crate::loader::raw::RawScalar;
 use crate::loader::{ErrorKind, ScenarioError, StepSyntax, Validator, loc};
 use crate::report::{Metrics, Status};
 use crate::report::series::{LATENCY, replace_series};
+use crate::script::{Bridge, Res, error, number, parse_duration};
 
 /// Options of `serial-load:`.
 #[derive(Debug, Clone)]
@@ -58,6 +65,15 @@ pub(crate) struct RawSerialLoad {
 /// How long `serial-load` waits for stragglers when `drain:` is not given.
 pub const DEFAULT_DRAIN: Duration = Duration::from_secs(2);
 
+/// The slowest rate a load may ask for, in messages per second (one
+/// message every 1000 s): the sending of the most messages a load may have
+/// must be a duration that the lab can count.
+const MIN_RATE: f64 = 0.001;
+/// The fastest rate a load may ask for, in messages per second.
+const MAX_RATE: f64 = 100_000.0;
+/// The most messages a load may have.
+const MAX_COUNT: u32 = 1_000_000;
+
 impl StepKind for SerialLoad {
     const SYNTAX: StepSyntax = StepSyntax {
         key: "serial-load",
@@ -66,16 +82,10 @@ impl StepKind for SerialLoad {
     type Raw = Spanned<RawSerialLoad>;
 
     fn load(raw: Spanned<RawSerialLoad>, v: &Validator<'_>) -> Result<Self, ScenarioError> {
-                /// The slowest rate a load may ask for, in messages per second (one
-        /// message every 1000 s): the sending of the most messages a load
-        /// may have must be a duration that the lab can count.
-        const MIN_RATE: f64 = 0.001;
-        /// The fastest rate a load may ask for, in messages per second.
-        const MAX_RATE: f64 = 100_000.0;
         let map = loc(&raw.referenced);
         let options = raw.value;
         let count = v.required(options.count, Self::SYNTAX, "count", map)?;
-        let count = v.in_range("`count`", &count, 1, 1_000_000)?;
+        let count = v.in_range("`count`", &count, 1u32, MAX_COUNT)?;
         let rate = v.required(options.rate, Self::SYNTAX, "rate", map)?;
         let rate = match rate.value {
             RawScalar::Unsigned(v) => Some(v as f64),
@@ -150,6 +160,97 @@ impl StepKind for SerialLoad {
     async fn run(&self, ctx: &mut RunContext) -> Result<Option<Detail>, StepFailure> {
         let detail = serial_load(self, &mut *ctx.target, &mut ctx.metrics, &mut ctx.series).await?;
         Ok(Some(detail))
+    }
+
+    fn bind(engine: &mut Engine, bridge: &Bridge<RunContext>) {
+        let b = bridge.clone();
+        engine.register_fn("serial_load", move |options: Map| -> Res<Map> {
+            let step = SerialLoad::from_map(&options)?;
+            let bound = step.timeout.unwrap_or(Duration::MAX);
+            let step = SerialLoad {
+                timeout: Some(b.bounded(bound)?),
+                ..step
+            };
+            let metrics = b.call("serial_load", move |ctx| {
+                ctx.host_call(async move |ctx: &mut RunContext| {
+                    let mut metrics = Metrics::new();
+                    serial_load(&step, &mut *ctx.target, &mut metrics, &mut BTreeMap::new())
+                        .await?;
+                    Ok(metrics)
+                })
+            })?;
+            Ok(metrics
+                .into_iter()
+                .map(|(name, value)| (name.into(), Dynamic::from_float(value)))
+                .collect())
+        });
+    }
+}
+
+impl SerialLoad {
+    /// The options map of a script's `serial_load(#{...})`, checked as the
+    /// step's YAML is.
+    fn from_map(map: &Map) -> Res<Self> {
+        const KEYS: &str = "count, rate, send, reply, timeout, drain";
+        let text = |key: &str| -> Res<Option<String>> {
+            map.get(key)
+                .map(|v| {
+                    v.clone().into_string().map_err(|_| {
+                        error(format!("serial_load: `{key}` must be a string, not {v}"))
+                    })
+                })
+                .transpose()
+        };
+        let duration = |key: &str| -> Res<Option<Duration>> {
+            map.get(key)
+                .map(|v| parse_duration("serial_load", v))
+                .transpose()
+        };
+        if let Some(key) = map.keys().find(|k| !KEYS.split(", ").any(|known| known == k.as_str())) {
+            return Err(error(format!(
+                "serial_load: unknown option `{key}` (options: {KEYS})"
+            )));
+        }
+        let missing = |key: &str| error(format!("serial_load: `{key}` is required (options: {KEYS})"));
+        let count = map.get("count").ok_or_else(|| missing("count"))?;
+        let count = count
+            .as_int()
+            .ok()
+            .and_then(|c| u32::try_from(c).ok())
+            .filter(|c| (1..=MAX_COUNT).contains(c))
+            .ok_or_else(|| {
+                error(format!("serial_load: `count` must be a whole number from 1 to {MAX_COUNT}, not {count}"))
+            })?;
+        let rate = number("serial_load", map.get("rate").ok_or_else(|| missing("rate"))?)?;
+        if !(MIN_RATE..=MAX_RATE).contains(&rate) {
+            return Err(error(format!(
+                "serial_load: `rate` must be from {MIN_RATE} to {MAX_RATE} messages per second, not {rate}"
+            )));
+        }
+        let send = text("send")?.ok_or_else(|| missing("send"))?;
+        if !send.contains("{seq}") {
+            return Err(error(
+                "serial_load: `send` has no `{seq}`: each message carries its number so that \
+                 replies can be matched to it",
+            ));
+        }
+        let reply = text("reply")?.ok_or_else(|| missing("reply"))?;
+        let reply = regex::bytes::Regex::new(&reply)
+            .map_err(|e| error(format!("serial_load: invalid `reply` pattern: {e}")))?;
+        if !reply.capture_names().flatten().any(|n| n == "seq") {
+            return Err(error(
+                "serial_load: the reply pattern has no named group `seq`: write `(?P<seq>\\d+)` \
+                 where the reply carries the message's number",
+            ));
+        }
+        Ok(SerialLoad {
+            count,
+            rate,
+            send,
+            reply,
+            timeout: duration("timeout")?,
+            drain: duration("drain")?.unwrap_or(DEFAULT_DRAIN),
+        })
     }
 }
 
