@@ -7,8 +7,8 @@
 // once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started (the clock /proc/timer_list and Node's process.hrtime read).
 //
-// With LAB_HOLD=1 in the environment, the gc, crash, footprint and escape
-// modes wait after the ready line, on the first start only, until a line arrives
+// With LAB_HOLD=1 in the environment, the gc, listeners, crash, footprint
+// and escape modes wait after the ready line, on the first start only, until a line arrives
 // on stdin, print "GO resumed t_us=<µs>" and only then do their work: the
 // lab saves a snapshot while the program waits (warm-up:), and every run
 // restored from it sends the line.
@@ -44,7 +44,7 @@ func nowUs() int64 {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: app cold|gc|msg|crash|footprint|escape pointer|value|serve recover|panic FAULT|ota")
+	fmt.Fprintln(os.Stderr, "usage: app cold|gc|listeners|msg|crash|footprint|escape pointer|value|serve recover|panic FAULT|ota")
 	os.Exit(64)
 }
 
@@ -60,6 +60,9 @@ func main() {
 	case "gc":
 		ready(mode)
 		gcPressure()
+	case "listeners":
+		ready(mode)
+		listeners()
 	case "msg":
 		ready(mode)
 		messages()

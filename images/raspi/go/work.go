@@ -51,6 +51,131 @@ func gcPressure() {
 		rounds, objects, kept, stats.NumGC, nowUs()-begin)
 }
 
+// The seed's GC workload (3.2), the same in app.js: listeners closures on
+// one dispatcher, each over its own state (a count, a running total and a
+// ring of its last history readings). Each round emits emits events to
+// every listener, and each call allocates a reading it keeps in its ring,
+// so a reading lives history emits and then dies. After each round the
+// churn oldest listeners are removed (their state becomes garbage) and as
+// many new ones are added. The dispatcher works as Node's EventEmitter:
+// emit calls a copy of the listener slice, off searches it from the end.
+const (
+	listenerCount  = 4000
+	listenerRounds = 50
+	emits          = 5
+	churn          = 200
+	history        = 16
+)
+
+type event struct {
+	seq   int
+	value float64
+}
+
+type reading struct {
+	seq   int
+	value float64
+}
+
+type listener struct {
+	id int
+	fn func(*event)
+}
+
+// dispatcher is an EventEmitter with one event.
+type dispatcher struct {
+	listeners []listener
+}
+
+func (d *dispatcher) on(id int, fn func(*event)) {
+	d.listeners = append(d.listeners, listener{id, fn})
+}
+
+// off removes the listener with this id, searching from the newest.
+func (d *dispatcher) off(id int) {
+	for i := len(d.listeners) - 1; i >= 0; i-- {
+		if d.listeners[i].id == id {
+			d.listeners = append(d.listeners[:i], d.listeners[i+1:]...)
+			return
+		}
+	}
+}
+
+// emit calls every listener through a copy of the slice, as EventEmitter
+// does, so a listener may remove listeners while the event is delivered.
+func (d *dispatcher) emit(e *event) {
+	for _, l := range append([]listener(nil), d.listeners...) {
+		l.fn(e)
+	}
+}
+
+type listenerState struct {
+	count   int
+	total   int
+	history [history]*reading
+}
+
+// listeners runs the listener workload (after the hold, see hold) and prints
+// "GO done mode=listeners listeners=<n> rounds=<n> calls=<n> churned=<n>
+// checksum=<n> t_us=<µs the work took> since_exec_us=<µs from the exec to
+// here>" (LAB_EXEC_US, stamped by the supervisor just before it ran the
+// program: the whole life of the process, for a GC trace read from its
+// start; 0 without it).
+func listeners() {
+	hold()
+	begin := nowUs()
+	var d dispatcher
+	type registration struct {
+		id    int
+		state *listenerState
+	}
+	// The listeners in registration order, oldest first, to remove the oldest.
+	var registered []registration
+	nextID, calls, retired := 0, 0, 0
+	add := func() {
+		id := nextID
+		nextID++
+		state := &listenerState{}
+		d.on(id, func(e *event) {
+			state.history[state.count%history] = &reading{seq: e.seq, value: e.value + float64(id)}
+			state.count++
+			state.total += (id*31 + e.seq) % 1000
+			calls++
+		})
+		registered = append(registered, registration{id, state})
+	}
+	for i := 0; i < listenerCount; i++ {
+		add()
+	}
+	seq, churned := 0, 0
+	for r := 0; r < listenerRounds; r++ {
+		for e := 0; e < emits; e++ {
+			d.emit(&event{seq: seq, value: float64(seq) * 0.5})
+			seq++
+		}
+		for _, old := range registered[:churn] {
+			d.off(old.id)
+			retired += old.state.total
+			churned++
+		}
+		registered = append([]registration(nil), registered[churn:]...)
+		for i := 0; i < churn; i++ {
+			add()
+		}
+	}
+	checksum := retired
+	for _, reg := range registered {
+		checksum += reg.state.total
+	}
+	end := nowUs()
+	exec, err := strconv.ParseInt(os.Getenv("LAB_EXEC_US"), 10, 64)
+	if err != nil {
+		exec = end
+	}
+	fmt.Printf("GO done mode=listeners listeners=%d rounds=%d calls=%d churned=%d checksum=%d t_us=%d since_exec_us=%d\n",
+		len(d.listeners), listenerRounds, calls, churned, checksum, end-begin, end-exec)
+}
+
 // messages answers each "MSG <seq>" line on stdin with
 // "ACK <seq> rss_kb=<VmRSS>", each in its own goroutine; VmRSS is sampled
 // every 100 messages. It ends at "QUIT" or the end of input, after printing

@@ -7,8 +7,8 @@
 // once that first output is written. All times are CLOCK_MONOTONIC in µs since the kernel
 // started: process.hrtime reads it (libuv's uv_hrtime).
 //
-// With LAB_HOLD=1 in the environment, the gc, crash, footprint, leak and
-// leakclean modes wait after the ready line, on the first start only, until
+// With LAB_HOLD=1 in the environment, the gc, listeners, crash, footprint,
+// leak and leakclean modes wait after the ready line, on the first start only, until
 // a line arrives on stdin, print "NODE resumed t_us=<µs>" and only then do
 // their work: the lab saves a snapshot while the program waits (warm-up:),
 // and every run restored from it sends the line.
@@ -114,6 +114,71 @@ function gcPressure() {
   }
   const kept = live.reduce((n, m) => n + m.size, 0);
   print(`NODE done rounds=${ROUNDS} objects=${objects} live=${kept} t_us=${nowUs() - begin}`);
+}
+
+// The seed's GC workload (3.2), the same in work.go: LISTENERS listener
+// closures on one EventEmitter, each over its own state (a count, a running
+// total and a ring of its last HISTORY readings). Each round emits EMITS
+// events to every listener, and each call allocates a reading it keeps in
+// its ring, so a reading lives HISTORY emits (long enough to leave the young
+// generation) and then dies. After each round the CHURN oldest listeners
+// are removed (their state becomes garbage, by then in the old generation)
+// and as many new ones are added. EventEmitter's emit calls a copy of the
+// listener array, and removeListener searches it from the end: work.go's
+// dispatcher does the same. Prints "NODE done mode=listeners listeners=<n>
+// rounds=<n> calls=<n> churned=<n> checksum=<n> t_us=<µs the work took>
+// since_exec_us=<µs from the exec to here>" (LAB_EXEC_US, stamped by the
+// supervisor just before it ran node: the whole life of the process, for a
+// GC trace read from its start; 0 without it).
+const LISTENERS = 4000;
+const LISTENER_ROUNDS = 50;
+const EMITS = 5;
+const CHURN = 200;
+const HISTORY = 16;
+
+function listeners() {
+  hold();
+  const begin = nowUs();
+  const { EventEmitter } = require('events');
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  // The listeners in registration order, oldest first, to remove the oldest.
+  const registered = [];
+  let nextId = 0;
+  let calls = 0;
+  let retired = 0;
+  const add = () => {
+    const id = nextId++;
+    const state = { count: 0, total: 0, history: new Array(HISTORY) };
+    const listener = (event) => {
+      state.history[state.count % HISTORY] = { seq: event.seq, value: event.value + id };
+      state.count += 1;
+      state.total += (id * 31 + event.seq) % 1000;
+      calls += 1;
+    };
+    emitter.on('reading', listener);
+    registered.push({ listener, state });
+  };
+  for (let i = 0; i < LISTENERS; i++) add();
+  let seq = 0;
+  let churned = 0;
+  for (let r = 0; r < LISTENER_ROUNDS; r++) {
+    for (let e = 0; e < EMITS; e++) {
+      emitter.emit('reading', { seq, value: seq * 0.5 });
+      seq += 1;
+    }
+    for (const { listener, state } of registered.splice(0, CHURN)) {
+      emitter.removeListener('reading', listener);
+      retired += state.total;
+      churned += 1;
+    }
+    for (let i = 0; i < CHURN; i++) add();
+  }
+  const checksum = registered.reduce((sum, { state }) => sum + state.total, retired);
+  const end = nowUs();
+  const exec = /^\d+$/.test(process.env.LAB_EXEC_US || '') ? BigInt(process.env.LAB_EXEC_US) : end;
+  print(`NODE done mode=listeners listeners=${emitter.listenerCount('reading')} rounds=${LISTENER_ROUNDS} ` +
+    `calls=${calls} churned=${churned} checksum=${checksum} t_us=${end - begin} since_exec_us=${end - exec}`);
 }
 
 // The seed's leak (3.3; Node only), as images/cortex-m/js/timerleak.js: every TICK_MS
@@ -293,12 +358,12 @@ function footprint() {
 
 print(`NODE start t_us=${startUs}`);
 const modes = {
-  cold: phases, gc: gcPressure, msg: messages, crash, footprint,
+  cold: phases, gc: gcPressure, listeners, msg: messages, crash, footprint,
   leak: () => timerLeak(false), leakclean: () => timerLeak(true),
 };
 const mode = process.argv[2];
 if (!Object.hasOwn(modes, mode)) {
-  process.stderr.write('usage: app.js cold|gc|msg|crash|footprint|leak|leakclean\n');
+  process.stderr.write('usage: app.js cold|gc|listeners|msg|crash|footprint|leak|leakclean\n');
   process.exit(64);
 }
 modes[mode](ready(mode));
