@@ -251,8 +251,7 @@ int main(int argc, char **argv)
   if (msgload)
     lab_msgq_report();
   if (strcmp(script->name, "poke") == 0)
-    rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
-              (unsigned long long)run_us);
+    lab_poke_report(run_us);
   duk_destroy_heap(ctx);
   return dk_finish(LAB_EXIT_OK);
 }

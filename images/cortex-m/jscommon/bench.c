@@ -357,6 +357,14 @@ uint32_t lab_peek(uint32_t addr)
   return *(volatile uint32_t *)(uintptr_t)addr;
 }
 
+void lab_poke_report(uint64_t run_us)
+{
+  uint64_t n = lab_poke_count ? lab_poke_count : 1;
+  rt_printf("POKE n=%u us=%llu ns_per_access=%llu\n", (unsigned)lab_poke_count,
+            (unsigned long long)run_us,
+            (unsigned long long)((run_us * 1000u + n / 2u) / n));
+}
+
 /* --- errors and exit --- */
 
 int lab_report_error(const char *message, const char *oom_marker)

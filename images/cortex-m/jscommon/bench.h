@@ -10,7 +10,7 @@
  *   READY us=N               the script and all its timers have run
  *   GC count=N total_us=N max_us=N run_us=N
  *   HEAP t_us=N used=N       during the timer loop, every interval_us
- *   POKE n=N us=N            poke workload
+ *   POKE n=N us=N ns_per_access=N   poke workload
  *   UNCAUGHT <message>       exit LAB_EXIT_UNCAUGHT
  *   FATAL <message>          then abort(): a system reset (abort workload)
  *   OOM <message>            exit LAB_EXIT_OOM
@@ -121,6 +121,9 @@ void lab_heap_sample(size_t used);
 extern uint32_t lab_poke_count;
 void lab_poke(uint32_t addr, uint32_t value);
 uint32_t lab_peek(uint32_t addr);
+/* Prints "POKE n=<count> us=<run_us> ns_per_access=<run_us over count, in
+ * ns>": the guest time of the whole run spread over the pokes. */
+void lab_poke_report(uint64_t run_us);
 
 /* Prints the error line: OOM when the message says the engine ran out of
  * memory (oom_marker found in it), UNCAUGHT otherwise; only its first line

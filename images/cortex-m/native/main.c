@@ -366,8 +366,7 @@ int main(int argc, char **argv)
   if (strcmp(w, "msgload") == 0)
     lab_msgq_report();
   if (strcmp(w, "poke") == 0)
-    rt_printf("POKE n=%u us=%llu\n", (unsigned)lab_poke_count,
-              (unsigned long long)run_us);
+    lab_poke_report(run_us);
   lab_footprint(lab_heap_peak);
   return LAB_EXIT_OK;
 }
