@@ -19,6 +19,9 @@
 // Mode serve (recover.go) is the recover experiment: `app serve
 // recover|panic FAULT`.
 //
+// Mode devmem (devmem.go) is the peripheral-access experiment: `app devmem
+// N`, N writes to a GPIO register through an mmap of /dev/mem; it holds too.
+//
 // Mode ota (ota.go) is the A/B update of the power-loss experiment: it
 // prints "READY version=V" instead of the ready line above.
 package main
@@ -44,7 +47,7 @@ func nowUs() int64 {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: app cold|gc|listeners|msg|crash|footprint|escape pointer|value|serve recover|panic FAULT|ota")
+	fmt.Fprintln(os.Stderr, "usage: app cold|gc|listeners|msg|crash|footprint|escape pointer|value|serve recover|panic FAULT|devmem N|ota")
 	os.Exit(64)
 }
 
@@ -87,6 +90,17 @@ func main() {
 			usage()
 		}
 		serve(os.Args[2], fault, ready(mode))
+	case "devmem":
+		if len(os.Args) < 3 {
+			usage()
+		}
+		writes, err := strconv.Atoi(os.Args[2])
+		if err != nil || writes < 1 {
+			usage()
+		}
+		ready(mode)
+		hold()
+		devmem(writes)
 	case "ota":
 		// The power-loss update (ota.go): its own READY line, after
 		// checking its storage.
