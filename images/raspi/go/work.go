@@ -91,13 +91,21 @@ func (d *dispatcher) on(id int, fn func(*event)) {
 	d.listeners = append(d.listeners, listener{id, fn})
 }
 
-// off removes the listener with this id, searching from the newest.
+// off removes the listener with this id, searching from the newest. As
+// EventEmitter does (Array.shift, which V8 does in place), the first one
+// goes by moving the slice's start, any other by moving those after it.
 func (d *dispatcher) off(id int) {
 	for i := len(d.listeners) - 1; i >= 0; i-- {
-		if d.listeners[i].id == id {
-			d.listeners = append(d.listeners[:i], d.listeners[i+1:]...)
-			return
+		if d.listeners[i].id != id {
+			continue
 		}
+		if i == 0 {
+			d.listeners[0] = listener{}
+			d.listeners = d.listeners[1:]
+		} else {
+			d.listeners = append(d.listeners[:i], d.listeners[i+1:]...)
+		}
+		return
 	}
 }
 

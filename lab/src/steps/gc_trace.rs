@@ -1,6 +1,7 @@
 //! `gc-trace:` reads a runtime's GC trace from the console (Go's
 //! `GODEBUG=gctrace=1`, V8's `--trace-gc`) until a line matches, and sums
-//! the collections' pauses.
+//! the collections' pauses, in all and per collector (V8's Scavenge,
+//! Mark-Compact, ...) or, for Go's one collector, per stop-the-world phase.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -132,7 +133,7 @@ static V8_START: LazyLock<Regex> =
 /// The pause is the first number of `P / Q ms` (Q is time in embedder callbacks).
 static V8_LINE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^\[\d+:0x[0-9a-fA-F]+\]\s+(?P<at>\d+) ms: (?P<kind>[A-Z][A-Za-z-]*(?: [A-Z][A-Za-z-]*)*)(?: \(reduce\))?(?: \(interleaved\))? \d+(?:\.\d+)? \(\d+(?:\.\d+)?\) -> \d+(?:\.\d+)? \(\d+(?:\.\d+)?\) MB, (?:pooled: \d+(?:\.\d+)? MB, )?(?P<pause>\d+(?:\.\d+)?) / \d+(?:\.\d+)? ms ",
+        r"^\[\d+:0x[0-9a-fA-F]+\]\s+(?P<at>\d+) ms: (?P<kind>[A-Z][A-Za-z-]*(?: [A-Z][A-Za-z-]*)*)(?P<reduce> \(reduce\))?(?: \(interleaved\))? \d+(?:\.\d+)? \(\d+(?:\.\d+)?\) -> \d+(?:\.\d+)? \(\d+(?:\.\d+)?\) MB, (?:pooled: \d+(?:\.\d+)? MB, )?(?P<pause>\d+(?:\.\d+)?) / \d+(?:\.\d+)? ms ",
     )
     .expect("valid pattern")
 });
@@ -167,6 +168,36 @@ struct Collection {
     pub kind: String,
     /// Go's cumulative share of CPU time spent in GC so far, in percent.
     pub cpu_percent: Option<f64>,
+    /// V8: a memory-reducing full collection (`Mark-Compact (reduce)`).
+    pub reduce: bool,
+    /// Go: the two stop-the-world phases, sweep termination and mark
+    /// termination, in µs (they add up to `pause_us`).
+    pub stw: Option<[f64; 2]>,
+}
+
+impl Collection {
+    /// The name of its collector in metric names (`gc_<collector>_count`),
+    /// V8 only: `scavenge`, `mark_compact` (V8 10.2, Node 18's, prints the
+    /// same collector as `Mark-sweep`), `mark_compact_reduce`,
+    /// `minor_mark_compact` (`Minor Mark-Compact`, later `Minor
+    /// Mark-Sweep`), else the kind in lower case with `_` for the rest.
+    fn collector(&self) -> String {
+        let name = match self.kind.as_str() {
+            "Mark-sweep" | "Mark-Compact" => "mark_compact".to_owned(),
+            "Minor Mark-Compact" | "Minor Mark-Sweep" | "Minor Mark-sweep" => {
+                "minor_mark_compact".to_owned()
+            }
+            other => other
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+                .collect(),
+        };
+        if self.reduce {
+            format!("{name}_reduce")
+        } else {
+            name
+        }
+    }
 }
 
 /// Parses one console line; `Ok(None)` for a line that is not a trace line.
@@ -202,11 +233,14 @@ fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, GcTraceErro
             pause_us: us(number("pause")?),
             kind: caps["kind"].to_owned(),
             cpu_percent: None,
+            reduce: caps.name("reduce").is_some(),
+            stw: None,
         }
     } else {
+        let stw = [us(number("sweep_term")?), us(number("mark_term")?)];
         Collection {
             at_us: (number("at")? * 1e6).round(),
-            pause_us: us(number("sweep_term")?) + us(number("mark_term")?),
+            pause_us: stw[0] + stw[1],
             kind: if caps.name("forced").is_some() {
                 "forced"
             } else {
@@ -214,9 +248,34 @@ fn parse(format: GcFormat, line: &str) -> Result<Option<Collection>, GcTraceErro
             }
             .to_owned(),
             cpu_percent: Some(number("cpu")?),
+            reduce: false,
+            stw: Some(stw),
         }
     }))
 }
+
+/// Pauses summed: how many, their total and the longest, in µs.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct Pauses {
+    count: u32,
+    total_us: f64,
+    max_us: f64,
+}
+
+impl Pauses {
+    fn add(&mut self, pause_us: f64) {
+        self.count += 1;
+        self.total_us += pause_us;
+        self.max_us = self.max_us.max(pause_us);
+    }
+}
+
+/// V8's collectors that have metrics in every V8 trace, the issue's
+/// "Scavenge against Mark-Compact", also when a run has none of one.
+const V8_COLLECTORS: [&str; 2] = ["scavenge", "mark_compact"];
+
+/// Go's stop-the-world phases, as named in metrics.
+const GO_PHASES: [&str; 2] = ["sweep_termination", "mark_termination"];
 
 /// The collections of one trace, summed.
 #[derive(Debug, Default, PartialEq)]
@@ -235,6 +294,12 @@ struct Summary {
     pub kinds: BTreeMap<String, u32>,
     /// Each collection's start and pause (µs), per kind, in trace order.
     pub pauses: BTreeMap<String, Vec<[f64; 2]>>,
+    /// V8's pauses per collector (see [`Collection::collector`]); empty
+    /// when no V8 line was read.
+    pub collectors: BTreeMap<String, Pauses>,
+    /// Go's pauses per stop-the-world phase ([`GO_PHASES`]), when a Go
+    /// line was read.
+    pub stw: Option<[Pauses; 2]>,
 }
 
 impl Summary {
@@ -245,6 +310,16 @@ impl Summary {
         self.pause_max_us = self.pause_max_us.max(c.pause_us);
         self.last_at_us = Some(c.at_us);
         self.cpu_percent = c.cpu_percent.or(self.cpu_percent);
+        if let Some(phases) = c.stw {
+            let stw = self.stw.get_or_insert_default();
+            stw[0].add(phases[0]);
+            stw[1].add(phases[1]);
+        } else {
+            self.collectors
+                .entry(c.collector())
+                .or_default()
+                .add(c.pause_us);
+        }
         self.pauses
             .entry(c.kind.clone())
             .or_default()
@@ -261,19 +336,47 @@ impl Summary {
 
     /// The metrics: count, total and longest pause, the pauses' share of
     /// `run_us` (or of the trace's own span) in ppm, and Go's CPU share.
-    fn metrics(&self, run_us: Option<f64>) -> Metrics {
+    /// Then, for a V8 trace (`format: v8`, or any V8 line read), the same
+    /// four per collector as `gc_<collector>_count`, `..._pause_total_us`,
+    /// `..._pause_max_us` and `..._share_ppm` (scavenge and mark_compact
+    /// always); they add up to the totals. For a Go trace, whose one
+    /// collector pauses twice a cycle, the total and longest of each
+    /// stop-the-world phase: `gc_sweep_termination_pause_total_us`,
+    /// `..._pause_max_us`, and the same for `mark_termination`.
+    fn metrics(&self, format: GcFormat, run_us: Option<f64>) -> Metrics {
         let mut m = Metrics::new();
         m.insert("gc_count".into(), f64::from(self.count));
         m.insert("gc_pause_total_us".into(), self.pause_total_us);
         m.insert("gc_pause_max_us".into(), self.pause_max_us);
-        if let Some(run) = run_us.or(self.last_at_us).filter(|&r| r > 0.0) {
-            m.insert(
-                "gc_share_ppm".into(),
-                (self.pause_total_us / run * 1e6).round(),
-            );
+        let run = run_us.or(self.last_at_us).filter(|&r| r > 0.0);
+        let share = |total: f64| run.map(|run| (total / run * 1e6).round());
+        if let Some(share) = share(self.pause_total_us) {
+            m.insert("gc_share_ppm".into(), share);
         }
         if let Some(cpu) = self.cpu_percent {
             m.insert("gc_cpu_percent".into(), cpu);
+        }
+        let mut collectors = self.collectors.clone();
+        if format == GcFormat::V8 || !collectors.is_empty() {
+            for name in V8_COLLECTORS {
+                collectors.entry(name.to_owned()).or_default();
+            }
+        }
+        for (name, p) in &collectors {
+            m.insert(format!("gc_{name}_count"), f64::from(p.count));
+            m.insert(format!("gc_{name}_pause_total_us"), p.total_us);
+            m.insert(format!("gc_{name}_pause_max_us"), p.max_us);
+            if let Some(share) = share(p.total_us) {
+                m.insert(format!("gc_{name}_share_ppm"), share);
+            }
+        }
+        let stw = match (self.stw, format) {
+            (None, GcFormat::Go) => Some([Pauses::default(); 2]),
+            (stw, _) => stw,
+        };
+        for (name, p) in GO_PHASES.iter().zip(stw.iter().flatten()) {
+            m.insert(format!("gc_{name}_pause_total_us"), p.total_us);
+            m.insert(format!("gc_{name}_pause_max_us"), p.max_us);
         }
         m
     }
@@ -324,12 +427,13 @@ async fn gc_trace(
         .find(|(name, _)| name == "run_us")
         .map(|&(_, v)| v);
     metrics.extend(ended);
-    metrics.extend(summary.metrics(run_us));
+    metrics.extend(summary.metrics(step.format, run_us));
     replace_series(series, GC_PAUSES, summary.series());
     let mut detail = Detail::new();
     detail.insert("format".into(), json!(step.format.as_str()));
     detail.insert("collections".into(), json!(summary.count));
     detail.insert("kinds".into(), json!(summary.kinds));
+
     detail.insert("pause_total_us".into(), json!(summary.pause_total_us));
     detail.insert("pause_max_us".into(), json!(summary.pause_max_us));
     if let Some(run) = run_us.or(summary.last_at_us) {
@@ -360,6 +464,68 @@ mod tests {
         "[412:0xffff8c0a0]     2210 ms: Mark-sweep (reduce) 12.1 (15.0) -> 8.2 (13.0) MB, 25.5 / 0.1 ms  (+ 3.1 ms in 12 steps since start of marking, biggest step 1.0 ms, walltime since start of marking 40 ms) (average mu = 0.951, current mu = 0.902) finalize incremental marking via task; GC in old space requested",
     ];
 
+    /// Real lines from a cold `app.js listeners` run on virt-a53 (Node 18,
+    /// V8 10.2, arm64): two scavenges of Node's own start-up, before the
+    /// program's first line, then the workload's collections.
+    const NODE18: &[&str] = &[
+        "[86:0xaaaaf4a04f30]       95 ms: Scavenge 2.1 (3.2) -> 1.6 (3.5) MB, 2.7 / 0.0 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ",
+        "[86:0xaaaaf4a04f30]      196 ms: Scavenge 2.9 (4.0) -> 2.6 (4.5) MB, 4.0 / 0.0 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ",
+        "NODE start t_us=2509750",
+        "NODE ready mode=listeners t_ms=2593 t_us=2593728",
+        "[86:0xaaaaf4a04f30]      400 ms: Scavenge 5.3 (6.7) -> 5.2 (7.2) MB, 11.5 / 0.0 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ",
+        "[86:0xaaaaf4a04f30]      633 ms: Mark-sweep 11.1 (12.7) -> 7.0 (12.7) MB, 58.1 / 0.0 ms  (+ 1.2 ms in 4 steps since start of marking, biggest step 0.7 ms, walltime since start of marking 84 ms) (average mu = 1.000, current mu = 1.000) finalize incremental marking via stack guard; GC in old space requested",
+        "[86:0xaaaaf4a04f30]      786 ms: Scavenge 14.4 (16.2) -> 13.5 (16.2) MB, 1.0 / 0.0 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ",
+        "[86:0xaaaaf4a04f30]     1829 ms: Mark-sweep 17.3 (19.7) -> 6.8 (17.5) MB, 64.7 / 0.0 ms  (+ 0.0 ms in 2 steps since start of marking, biggest step 0.0 ms, walltime since start of marking 87 ms) (average mu = 0.841, current mu = 0.772) finalize incremental marking via stack guard; GC in old space requested",
+        "NODE done mode=listeners listeners=4000 rounds=50 calls=1000000 churned=10000 checksum=499500000 t_us=1873706 since_exec_us=2278039",
+    ];
+
+    /// Real lines from the same run of `app listeners` (Go 1.23, arm64,
+    /// one P: virt-a53 has one core).
+    const GO_LISTENERS: &[&str] = &[
+        "gc 1 @0.041s 18%: 0.015+24+0.003 ms clock, 0.015+4.7/7.7/0+0.003 ms cpu, 3->4->2 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 1 P",
+        "gc 2 @0.090s 21%: 0.015+26+0.003 ms clock, 0.015+8.1/4.2/0+0.003 ms cpu, 3->4->2 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 1 P",
+        "gc 14 @0.815s 20%: 0.016+31+0.003 ms clock, 0.016+4.6/7.8/0+0.003 ms cpu, 4->4->2 MB, 5 MB goal, 0 MB stacks, 0 MB globals, 1 P",
+        "GO done mode=listeners listeners=4000 rounds=50 calls=1000000 churned=10000 checksum=499500000 t_us=867471 since_exec_us=869724",
+    ];
+
+    /// A trace read line by line as `gc-trace` reads it, in `auto`.
+    fn summarise(lines: &[&str]) -> Summary {
+        let mut s = Summary::default();
+        for line in lines {
+            if let Some(c) = parse(GcFormat::Auto, line).unwrap() {
+                s.add(c);
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn a_real_node_18_trace_splits_into_scavenges_and_mark_compacts() {
+        let m = summarise(NODE18).metrics(GcFormat::Auto, Some(2_278_039.0));
+        assert_eq!(m["gc_count"], 6.0);
+        assert_eq!(m["gc_scavenge_count"], 4.0);
+        assert_eq!(m["gc_scavenge_pause_total_us"], 2700.0 + 4000.0 + 11500.0 + 1000.0);
+        assert_eq!(m["gc_scavenge_pause_max_us"], 11500.0);
+        assert_eq!(m["gc_mark_compact_count"], 2.0);
+        assert_eq!(m["gc_mark_compact_pause_total_us"], 58100.0 + 64700.0);
+        assert_eq!(m["gc_mark_compact_pause_max_us"], 64700.0);
+        assert_eq!(
+            m["gc_scavenge_pause_total_us"] + m["gc_mark_compact_pause_total_us"],
+            m["gc_pause_total_us"]
+        );
+        assert_eq!(m["gc_mark_compact_share_ppm"], (122800.0f64 / 2.278039).round());
+    }
+
+    #[test]
+    fn a_real_go_listeners_trace_splits_into_its_phases() {
+        let m = summarise(GO_LISTENERS).metrics(GcFormat::Auto, Some(869_724.0));
+        assert_eq!(m["gc_count"], 3.0);
+        assert_eq!(m["gc_sweep_termination_pause_total_us"], 15.0 + 15.0 + 16.0);
+        assert_eq!(m["gc_mark_termination_pause_total_us"], 9.0);
+        assert_eq!(m["gc_pause_total_us"], 55.0);
+        assert_eq!(m["gc_cpu_percent"], 20.0);
+    }
+
     #[test]
     fn go_lines_give_the_two_stop_the_world_phases() {
         let first = parse(GcFormat::Go, GO[0]).unwrap().unwrap();
@@ -369,7 +535,9 @@ mod tests {
                 at_us: 6000.0,
                 pause_us: 12005.0,
                 kind: "gc".into(),
-                cpu_percent: Some(39.0)
+                cpu_percent: Some(39.0),
+                reduce: false,
+                stw: Some([12000.0, 5.0]),
             }
         );
         let second = parse(GcFormat::Go, GO[1]).unwrap().unwrap();
@@ -394,6 +562,70 @@ mod tests {
                 (2210000.0, 25500.0, "Mark-sweep".into()),
             ]
         );
+    }
+
+    #[test]
+    fn v8_pauses_are_split_per_collector_and_add_up_to_the_totals() {
+        let mut s = Summary::default();
+        for line in V8 {
+            s.add(parse(GcFormat::V8, line).unwrap().unwrap());
+        }
+        let m = s.metrics(GcFormat::V8, Some(10_000_000.0));
+        // Node 18's Mark-sweep is V8's Mark-Compact collector; its
+        // memory-reducing collection is counted apart.
+        let expect = [
+            ("scavenge", 2.0, 1070.0 + 1200.0, 1200.0),
+            ("mark_compact", 1.0, 7320.0, 7320.0),
+            ("mark_compact_reduce", 1.0, 25500.0, 25500.0),
+        ];
+        for (name, count, total, max) in expect {
+            assert_eq!(m[&format!("gc_{name}_count")], count, "{name}");
+            assert_eq!(m[&format!("gc_{name}_pause_total_us")], total, "{name}");
+            assert_eq!(m[&format!("gc_{name}_pause_max_us")], max, "{name}");
+            assert_eq!(m[&format!("gc_{name}_share_ppm")], (total / 10.0).round());
+        }
+        let counts: f64 = expect.iter().map(|e| e.1).sum();
+        let totals: f64 = expect.iter().map(|e| e.2).sum();
+        assert_eq!((m["gc_count"], m["gc_pause_total_us"]), (counts, totals));
+        assert!(!m.contains_key("gc_sweep_termination_pause_total_us"));
+    }
+
+    #[test]
+    fn a_v8_trace_without_a_collector_still_reports_it_as_none() {
+        let mut s = Summary::default();
+        s.add(parse(GcFormat::Auto, V8[0]).unwrap().unwrap());
+        for format in [GcFormat::V8, GcFormat::Auto] {
+            let m = s.metrics(format, None);
+            assert_eq!(m["gc_scavenge_count"], 1.0);
+            assert_eq!(m["gc_mark_compact_count"], 0.0);
+            assert_eq!(m["gc_mark_compact_pause_total_us"], 0.0);
+            assert!(!m.contains_key("gc_mark_compact_reduce_count"));
+        }
+        // No line at all: only `format: v8` knows the trace is V8's.
+        let none = Summary::default();
+        assert_eq!(none.metrics(GcFormat::V8, None)["gc_scavenge_count"], 0.0);
+        assert!(!none.metrics(GcFormat::Auto, None).contains_key("gc_scavenge_count"));
+        assert!(!none.metrics(GcFormat::Auto, None).contains_key("gc_mark_termination_pause_total_us"));
+        assert_eq!(none.metrics(GcFormat::Go, None)["gc_mark_termination_pause_total_us"], 0.0);
+    }
+
+    #[test]
+    fn go_pauses_are_split_into_its_two_stop_the_world_phases() {
+        let mut s = Summary::default();
+        for line in GO {
+            s.add(parse(GcFormat::Auto, line).unwrap().unwrap());
+        }
+        let m = s.metrics(GcFormat::Auto, None);
+        // 12+17+0.005, 0.097+16+0.005 and 0.034+0.19+0.001 ms.
+        assert_eq!(m["gc_sweep_termination_pause_total_us"], 12000.0 + 97.0 + 34.0);
+        assert_eq!(m["gc_sweep_termination_pause_max_us"], 12000.0);
+        assert_eq!(m["gc_mark_termination_pause_total_us"], 5.0 + 5.0 + 1.0);
+        assert_eq!(m["gc_mark_termination_pause_max_us"], 5.0);
+        assert_eq!(
+            m["gc_sweep_termination_pause_total_us"] + m["gc_mark_termination_pause_total_us"],
+            m["gc_pause_total_us"]
+        );
+        assert!(!m.contains_key("gc_scavenge_count"));
     }
 
     #[test]
@@ -453,10 +685,10 @@ mod tests {
         assert_eq!(s.count, 3);
         assert_eq!(s.pause_total_us, 12005.0 + 102.0 + 35.0);
         assert_eq!(s.pause_max_us, 12005.0);
-        let m = s.metrics(Some(500_000.0));
+        let m = s.metrics(GcFormat::Go, Some(500_000.0));
         assert_eq!(m["gc_share_ppm"], (12142.0f64 / 500_000.0 * 1e6).round());
         assert_eq!(m["gc_cpu_percent"], 17.0);
-        let m = s.metrics(None);
+        let m = s.metrics(GcFormat::Go, None);
         assert_eq!(m["gc_share_ppm"], (12142.0f64 / 235_000.0 * 1e6).round());
         let series: Vec<(String, Vec<[f64; 2]>)> = s.series().collect();
         assert_eq!(
@@ -469,7 +701,7 @@ mod tests {
                 ),
             ]
         );
-        let none = Summary::default().metrics(None);
+        let none = Summary::default().metrics(GcFormat::Auto, None);
         assert_eq!(none["gc_count"], 0.0);
         assert!(!none.contains_key("gc_share_ppm"));
     }
