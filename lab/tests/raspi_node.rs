@@ -152,3 +152,54 @@ fn node_s_start_splits_into_load_bootstrap_and_compile() {
     let sum: f64 = parts.iter().sum();
     assert!((sum - metric(r, "runtime_us")).abs() <= 2.0, "{r}");
 }
+
+/// 3.2: the seed's listener closures, Node traced from its exec (cold, no
+/// hold). V8's two collectors are reported apart, the young generation's
+/// scavenges and the whole heap's mark-compacts, and they add up to the
+/// trace's totals; the pause shares are of the process's whole life.
+#[test]
+fn node_s_scavenges_and_mark_compacts_are_reported_apart_from_process_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = repo().join("scenarios/raspi/gc-listeners.yaml");
+    let ran = lab_run(dir.path(), &file, &["-j", "1", "-k", "node-virt"]);
+    assert_eq!(ran.code(), Some(0), "{ran}");
+    let r = ran.first();
+    assert_eq!(metric(r, "calls"), 1_000_000.0, "{r}");
+    let [scavenges, mark_compacts] =
+        ["gc_scavenge_count", "gc_mark_compact_count"].map(|m| metric(r, m));
+    assert!(scavenges >= 1.0 && mark_compacts >= 1.0, "{r}");
+    assert_eq!(scavenges + mark_compacts, metric(r, "gc_count"), "{r}");
+    let [scavenge_us, mark_compact_us] = [
+        "gc_scavenge_pause_total_us",
+        "gc_mark_compact_pause_total_us",
+    ]
+    .map(|m| metric(r, m));
+    assert_eq!(
+        scavenge_us + mark_compact_us,
+        metric(r, "gc_pause_total_us"),
+        "{r}"
+    );
+    assert!(
+        metric(r, "gc_mark_compact_pause_max_us") <= mark_compact_us,
+        "{r}"
+    );
+    // Shares of the whole life, exec to done, which holds the work and
+    // Node's start-up before it.
+    assert!(metric(r, "run_us") > metric(r, "work_us"), "{r}");
+    let share = |us: f64| (us / metric(r, "run_us") * 1e6).round();
+    assert_eq!(
+        metric(r, "gc_scavenge_share_ppm"),
+        share(scavenge_us),
+        "{r}"
+    );
+    assert_eq!(
+        metric(r, "gc_mark_compact_share_ppm"),
+        share(mark_compact_us),
+        "{r}"
+    );
+    // Go's phases belong to Go's trace only.
+    assert!(
+        r["metrics"]["gc_mark_termination_pause_total_us"].is_null(),
+        "{r}"
+    );
+}
