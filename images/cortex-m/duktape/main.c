@@ -171,10 +171,20 @@ static void dk_sample(void)
   lab_heap_sample(lab_heap_used);
 }
 
-/* Reports the error on top of the stack; returns the exit status. */
+/* Reports the error on top of the stack; returns the exit status. Running
+ * out of memory reaches the script as a RangeError "alloc failed", or, when
+ * not even that error could be allocated, as Duktape's DoubleError ("error
+ * in error handling"): after a refused allocation, that is out of memory
+ * too. Which one comes depends on what the heap holds when the allocation
+ * fails. */
 static int dk_error(duk_context *ctx)
 {
-  return lab_report_error(duk_safe_to_string(ctx, -1), "alloc failed");
+  const char *message = duk_safe_to_string(ctx, -1);
+  const char *oom = lab_alloc_failures != 0 && strstr(message, "DoubleError") != NULL
+                        ? "DoubleError"
+                        : "alloc failed";
+
+  return lab_report_error(message, oom);
 }
 
 static int dk_finish(int status)
