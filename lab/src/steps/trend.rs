@@ -51,6 +51,9 @@ pub struct Trend {
     pub metric: String,
     /// The expected direction, for every variant or per variant name.
     pub expect: BTreeMap<Option<String>, Direction>,
+    /// The smallest fitted change over the window, as a share of the mean,
+    /// that counts as rising or falling (`min-change:`, default 10%).
+    pub min_change: f64,
 }
 
 /// `trend:` as written.
@@ -63,6 +66,7 @@ pub(crate) struct RawTrend {
     timeout: Option<Spanned<String>>,
     metric: Option<Spanned<String>>,
     expect: Option<Spanned<RawTrendExpect>>,
+    min_change: Option<Spanned<f64>>,
 }
 
 /// `expect:` of `trend:`: one direction, or one per variant name.
@@ -121,6 +125,20 @@ impl StepKind for Trend {
                 }
             }
         }
+        let min_change = match &raw.min_change {
+            None => MIN_CHANGE,
+            Some(m) if m.value > 0.0 && m.value.is_finite() => m.value,
+            Some(m) => {
+                return Err(v.error(
+                    loc(&m.referenced),
+                    ErrorKind::Other(format!(
+                        "`min-change` is a share of the series' mean above 0 (0.1 is 10%), \
+                         not {}",
+                        m.value
+                    )),
+                ));
+            }
+        };
         Ok(Trend {
             pattern: sample,
             until: raw.until.as_ref().map(|u| v.pattern(u)).transpose()?,
@@ -129,6 +147,7 @@ impl StepKind for Trend {
                 .metric(raw.metric)?
                 .unwrap_or_else(|| "slope".to_owned()),
             expect,
+            min_change,
         })
         }
 
@@ -159,8 +178,8 @@ impl StepKind for Trend {
 const MIN_SAMPLES: usize = 3;
 /// A line explains the series well enough from this R² on.
 const MIN_R2: f64 = 0.6;
-/// The fitted change over the window must be at least this share of the
-/// mean value to count as rising or falling.
+/// By default the fitted change over the window must be at least this share
+/// of the mean value to count as rising or falling (`min-change:`).
 const MIN_CHANGE: f64 = 0.1;
 
 /// A least-squares line through the samples.
@@ -225,9 +244,10 @@ impl Fit {
     }
 
     /// Rising or falling when the line explains the series and moves it by
-    /// more than [`MIN_CHANGE`] over the window; flat otherwise.
-    fn direction(&self) -> Direction {
-        if self.r2 < MIN_R2 || self.change.abs() < MIN_CHANGE {
+    /// at least `min_change` (a share of its mean) over the window; flat
+    /// otherwise.
+    fn direction(&self, min_change: f64) -> Direction {
+        if self.r2 < MIN_R2 || self.change.abs() < min_change {
             Direction::Flat
         } else if self.change > 0.0 {
             Direction::Rising
@@ -291,7 +311,7 @@ async fn sample(
     let fit = Fit::of(&samples).ok_or_else(|| {
         StepFailure::new(Status::Failed, "every sample has the same `x`: no trend")
     })?;
-    let direction = fit.direction();
+    let direction = fit.direction(step.min_change);
     metrics.insert(step.metric.clone(), fit.slope);
     metrics.insert(format!("{}_r2", step.metric), fit.r2);
     metrics.insert(format!("{}_samples", step.metric), samples.len() as f64);
@@ -341,7 +361,7 @@ mod tests {
     fn a_steady_rise_is_rising() {
         let samples = series(|i| 1000.0 + 50.0 * i);
         let fit = Fit::of(&samples).unwrap();
-        assert_eq!(fit.direction(), Direction::Rising);
+        assert_eq!(fit.direction(MIN_CHANGE), Direction::Rising);
         assert!((fit.slope - 0.5).abs() < 1e-9);
         assert!((fit.r2 - 1.0).abs() < 1e-9);
         // The line runs through the first and the last sample.
@@ -357,19 +377,27 @@ mod tests {
     fn a_sawtooth_around_a_level_is_flat() {
         // Allocation and collection: up for five samples, back down.
         let fit = Fit::of(&series(|i| 1000.0 + 100.0 * (i % 5.0))).unwrap();
-        assert_eq!(fit.direction(), Direction::Flat, "{fit:?}");
+        assert_eq!(fit.direction(MIN_CHANGE), Direction::Flat, "{fit:?}");
     }
 
     #[test]
     fn a_small_steady_drift_is_flat() {
         let fit = Fit::of(&series(|i| 10_000.0 + i)).unwrap();
-        assert_eq!(fit.direction(), Direction::Flat, "{fit:?}");
+        assert_eq!(fit.direction(MIN_CHANGE), Direction::Flat, "{fit:?}");
+    }
+
+    #[test]
+    fn a_rise_below_the_asked_change_is_flat() {
+        // From 1000 to 1950 over the window: 64% of the mean of 1475.
+        let fit = Fit::of(&series(|i| 1000.0 + 50.0 * i)).unwrap();
+        assert_eq!(fit.direction(0.5), Direction::Rising, "{fit:?}");
+        assert_eq!(fit.direction(0.7), Direction::Flat, "{fit:?}");
     }
 
     #[test]
     fn a_steady_fall_is_falling() {
         let fit = Fit::of(&series(|i| 5000.0 - 200.0 * i)).unwrap();
-        assert_eq!(fit.direction(), Direction::Falling);
+        assert_eq!(fit.direction(MIN_CHANGE), Direction::Falling);
     }
 
     #[test]
